@@ -1,0 +1,155 @@
+//! Bearer tokens. The operator's token reaches everything; a token from
+//! app-portal-access reaches one application: another application's ids answer
+//! 404 (it cannot learn they exist) and operator-only actions answer 403.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::security::tokens;
+use crate::time;
+
+#[derive(Clone, Debug)]
+pub enum Scope {
+    Admin,
+    App { app_id: String, read_only: bool },
+}
+
+/// Who is calling; put in the request's extensions by [`authenticate`].
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// `None` for the operator token given in configuration.
+    pub token_id: Option<String>,
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// A key that separates callers' idempotency keys.
+    pub fn principal(&self) -> String {
+        match &self.scope {
+            Scope::Admin => "admin".into(),
+            Scope::App { app_id, .. } => app_id.clone(),
+        }
+    }
+
+    pub fn require_admin(&self) -> ApiResult<()> {
+        match self.scope {
+            Scope::Admin => Ok(()),
+            Scope::App { .. } => Err(ApiError::Forbidden("this token is limited to one application")),
+        }
+    }
+
+    /// Reading inside application `app_id`.
+    pub fn read(&self, app_id: &str) -> ApiResult<()> {
+        match &self.scope {
+            Scope::Admin => Ok(()),
+            Scope::App { app_id: own, .. } if own == app_id => Ok(()),
+            Scope::App { .. } => Err(ApiError::NotFound("application")),
+        }
+    }
+
+    /// Managing endpoints and attempts inside application `app_id`.
+    pub fn manage(&self, app_id: &str) -> ApiResult<()> {
+        self.read(app_id)?;
+        match self.scope {
+            Scope::App { read_only: true, .. } => Err(ApiError::Forbidden("this token is read-only")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Recently seen tokens, so that a busy producer does not cost a read per request.
+/// Revocation through this node takes effect at once; through another, within [`CACHE_TTL`].
+pub struct TokenCache {
+    admin_hash: Option<String>,
+    seen: Mutex<HashMap<String, (Caller, Option<i64>, Instant)>>,
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl TokenCache {
+    pub fn new(configured_admin_token: Option<&str>) -> Self {
+        TokenCache {
+            admin_hash: configured_admin_token.map(tokens::hash),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn forget(&self, token_id: &str) {
+        self.seen
+            .lock()
+            .expect("token cache")
+            .retain(|_, (c, _, _)| c.token_id.as_deref() != Some(token_id));
+    }
+
+    async fn resolve(&self, state: &AppState, token: &str) -> ApiResult<Caller> {
+        let hash = tokens::hash(token);
+        if self.admin_hash.as_deref() == Some(hash.as_str()) {
+            return Ok(Caller {
+                token_id: None,
+                scope: Scope::Admin,
+            });
+        }
+        let now = time::now();
+        if let Some((caller, expires, at)) = self.seen.lock().expect("token cache").get(&hash).cloned() {
+            if at.elapsed() < CACHE_TTL && expires.is_none_or(|e| e > now) {
+                return Ok(caller);
+            }
+        }
+        let rec = state.store.find_token(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        if rec.revoked || rec.expires_at.is_some_and(|e| e <= now) {
+            return Err(ApiError::Unauthorized);
+        }
+        let scope = match rec.app_id {
+            None => Scope::Admin,
+            Some(app_id) => Scope::App {
+                app_id,
+                read_only: rec.read_only,
+            },
+        };
+        let caller = Caller {
+            token_id: Some(rec.id),
+            scope,
+        };
+        let mut seen = self.seen.lock().expect("token cache");
+        if seen.len() > 10_000 {
+            seen.clear();
+        }
+        seen.insert(hash, (caller.clone(), rec.expires_at, Instant::now()));
+        Ok(caller)
+    }
+}
+
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 512);
+    let Some(token) = token else {
+        return ApiError::Unauthorized.into_response();
+    };
+    match state.tokens.resolve(&state, token).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> ApiResult<Caller> {
+        parts.extensions.get::<Caller>().cloned().ok_or(ApiError::Unauthorized)
+    }
+}

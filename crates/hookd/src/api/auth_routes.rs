@@ -1,0 +1,116 @@
+//! Token issuing and revocation.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::applications::{self, ApplicationIn};
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::Json;
+use crate::ids::{self, Kind};
+use crate::security::tokens;
+use crate::store::TokenRecord;
+use crate::time;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(app_portal_access))
+        .routes(routes!(logout))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPortalAccessIn {
+    /// Creates the application (with the path's uid) when it does not exist.
+    pub application: Option<ApplicationIn>,
+    /// A read-only token cannot change endpoints or send attempts.
+    pub read_only: Option<bool>,
+    /// `ViewBase`, `ViewEndpointSecret`, `ManageEndpointSecret`, `CreateAttempts`, `ManageEndpoint`…;
+    /// without `ManageEndpoint` the token is read-only.
+    pub capabilities: Option<Vec<String>>,
+    pub feature_flags: Option<Vec<String>>,
+    /// Seconds until the token expires (3600 to 604800, default 604800).
+    pub expiry: Option<i64>,
+    pub session_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppPortalAccessOut {
+    /// The console, signed in as this application.
+    pub url: String,
+    /// A bearer token that reaches this application only.
+    pub token: String,
+}
+
+/// Issue a token that reaches one application only, and a link to the console with it.
+#[utoipa::path(post, path = "/api/v1/auth/app-portal-access/{app_id}", tag = "Authentication",
+    operation_id = "v1.authentication.app-portal-access",
+    params(("app_id" = String, Path)), request_body = AppPortalAccessIn, responses((status = 200, body = AppPortalAccessOut)))]
+async fn app_portal_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    body: bytes::Bytes,
+) -> ApiResult<Json<AppPortalAccessOut>> {
+    caller.require_admin()?;
+    let body: AppPortalAccessIn = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    let expiry = body.expiry.unwrap_or(604_800);
+    if !(3600..=604_800).contains(&expiry) {
+        return Err(ApiError::invalid(&["body", "expiry"], "must be 3600 to 604800 seconds"));
+    }
+    let app = match (state.store.get_app(&app_id).await?, body.application) {
+        (Some(app), _) => app,
+        (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
+            applications::insert(&state, new_app, Some(app_id)).await?
+        }
+        (None, _) => return Err(ApiError::NotFound("application")),
+    };
+    let read_only = body.read_only.unwrap_or(false)
+        || body
+            .capabilities
+            .as_ref()
+            .is_some_and(|c| !c.iter().any(|c| c == "ManageEndpoint"));
+    let token = tokens::generate("app");
+    let now = time::now();
+    state
+        .store
+        .insert_token(&TokenRecord {
+            id: ids::new(Kind::Token),
+            hash: tokens::hash(&token),
+            app_id: Some(app.id.clone()),
+            read_only,
+            expires_at: Some(now + expiry * time::SECOND),
+            revoked: false,
+            created_at: now,
+        })
+        .await?;
+    let url = format!(
+        "{}/console/?app={}#token={token}",
+        state.cfg.public_url.trim_end_matches('/'),
+        app.id
+    );
+    Ok(Json(AppPortalAccessOut { url, token }))
+}
+
+/// Revoke the token this request is made with.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "Authentication", operation_id = "v1.authentication.logout",
+    responses((status = 204, description = "Revoked"), (status = 400, body = super::error::HttpErrorOut)))]
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+    let Some(id) = caller.token_id else {
+        return Err(ApiError::BadRequest(
+            "this token comes from configuration (--admin-token / HOOKD_ADMIN_TOKEN); change it there".into(),
+        ));
+    };
+    state.store.revoke_token(&id).await?;
+    state.tokens.forget(&id);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,345 @@
+//! Endpoint sub-resources: headers, secret, recover, send-example, stats.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::Caller;
+use super::endpoints::{find, save};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
+use super::messages::{self, MessageOut};
+use super::validate::Checks;
+use crate::delivery::is_reserved_header;
+use crate::ids::{self, Kind};
+use crate::security;
+use crate::store::OldSecret;
+use crate::time;
+
+/// Header values that are write-only: listed by name, never shown.
+const SENSITIVE: [&str; 6] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "api-key",
+    "x-auth-token",
+];
+
+pub fn check_headers(c: &mut Checks, loc: &[&str], headers: &BTreeMap<String, String>) {
+    for (name, value) in headers {
+        let valid = reqwest::header::HeaderName::try_from(name.as_str()).is_ok()
+            && reqwest::header::HeaderValue::try_from(value.as_str()).is_ok();
+        c.check(valid, loc, format!("invalid header {name:?}"));
+        c.check(
+            !is_reserved_header(name),
+            loc,
+            format!("header {name:?} is set by hookd and cannot be replaced"),
+        );
+    }
+    c.check(headers.len() <= 50, loc, "at most 50 headers");
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointHeadersOut {
+    pub headers: BTreeMap<String, String>,
+    /// Headers that are set but whose values are not shown.
+    pub sensitive: BTreeSet<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EndpointHeadersIn {
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointHeadersPatchIn {
+    /// Headers to set; a `null` value removes the header.
+    pub headers: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub delete_headers: Vec<String>,
+}
+
+/// Get the headers sent with every delivery to this endpoint.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", tag = "Endpoint", operation_id = "v1.endpoint.get-headers",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), responses((status = 200, body = EndpointHeadersOut)))]
+pub async fn get_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) = ep
+        .headers
+        .into_iter()
+        .partition(|(k, _)| SENSITIVE.contains(&k.to_ascii_lowercase().as_str()));
+    Ok(Json(EndpointHeadersOut {
+        headers: shown,
+        sensitive: sensitive.into_keys().collect(),
+    }))
+}
+
+/// Replace the endpoint's headers.
+#[utoipa::path(put, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", tag = "Endpoint", operation_id = "v1.endpoint.set-headers",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointHeadersIn, responses((status = 204, description = "Set")))]
+pub async fn set_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    ep.headers = body.headers;
+    save(&state, ep).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set or remove some of the endpoint's headers.
+#[utoipa::path(patch, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", tag = "Endpoint", operation_id = "v1.endpoint.patch-headers",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointHeadersPatchIn, responses((status = 204, description = "Updated")))]
+pub async fn patch_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<EndpointHeadersPatchIn>,
+) -> ApiResult<StatusCode> {
+    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    for (k, v) in body.headers {
+        match v {
+            Some(v) => ep.headers.insert(k, v),
+            None => ep.headers.remove(&k),
+        };
+    }
+    for k in body.delete_headers {
+        ep.headers.remove(&k);
+    }
+    save(&state, ep).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointSecretOut {
+    pub key: String,
+}
+
+/// Get the endpoint's signing secret.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", tag = "Endpoint", operation_id = "v1.endpoint.get-secret",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), responses((status = 200, body = EndpointSecretOut)))]
+pub async fn get_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    Ok(Json(EndpointSecretOut { key: ep.secret }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSecretRotateIn {
+    /// The new secret; generated when absent.
+    pub key: Option<String>,
+    /// How long the old secret keeps signing too (default 86400, at most 604800).
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// Old secrets kept signing at once, at most.
+const MAX_OLD_SECRETS: usize = 10;
+
+/// Rotate the signing secret; the old one keeps signing for the grace period. Answers the new secret.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", tag = "Endpoint", operation_id = "v1.endpoint.rotate-secret",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointSecretRotateIn,
+    responses((status = 200, body = EndpointSecretOut)))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    body: bytes::Bytes,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    // The body is optional: an empty one rotates to a generated secret with the default grace.
+    let body: EndpointSecretRotateIn = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    let grace = body.grace_period_seconds.unwrap_or(86400);
+    let mut c = Checks::default();
+    c.check(
+        (0..=604_800).contains(&grace),
+        &["body", "gracePeriodSeconds"],
+        "must be 0 to 604800",
+    );
+    if let Some(k) = &body.key {
+        c.secret(&["body", "key"], k);
+    }
+    c.done()?;
+    let now = time::now();
+    let old = std::mem::replace(&mut ep.secret, body.key.unwrap_or_else(security::new_endpoint_secret));
+    ep.old_secrets.retain(|o| o.expires_at > now);
+    if grace > 0 {
+        ep.old_secrets.insert(
+            0,
+            OldSecret {
+                key: old,
+                expires_at: now + grace * time::SECOND,
+            },
+        );
+        ep.old_secrets.truncate(MAX_OLD_SECRETS);
+    }
+    let ep = save(&state, ep).await?;
+    Ok(Json(EndpointSecretOut { key: ep.secret }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RecoverIn {
+    pub since: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOut {
+    pub id: String,
+    /// `finished`: the failed deliveries are queued again.
+    pub status: String,
+    pub task: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// How many deliveries were queued again (hookd extension).
+    pub recovered: u64,
+}
+
+/// Queue the endpoint's failed deliveries since a time again.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", tag = "Endpoint", operation_id = "v1.endpoint.recover",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = RecoverIn, responses((status = 202, body = RecoverOut)))]
+pub async fn recover(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<RecoverIn>,
+) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
+    let (app_id, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    let since = time::from_datetime(body.since);
+    let until = body.until.map(time::from_datetime);
+    if until.is_some_and(|u| u < since) {
+        return Err(ApiError::invalid(&["body", "until"], "must not be before since"));
+    }
+    let recovered = state.store.recover(&ep.id, since, until).await?;
+    state.engine.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RecoverOut {
+            id: ids::new(Kind::Task),
+            status: "finished".into(),
+            task: "endpoint.recover".into(),
+            updated_at: time::to_rfc3339(time::now()),
+            recovered,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventExampleIn {
+    pub event_type: String,
+    #[serde(default)]
+    pub example_index: usize,
+}
+
+/// Send an example of an event type (from its schema's `examples`) to this endpoint only.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", tag = "Endpoint", operation_id = "v1.endpoint.send-example",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EventExampleIn, responses((status = 202, body = MessageOut)))]
+pub async fn send_example(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<EventExampleIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    let (app_id, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    let et = state
+        .store
+        .get_event_type(&body.event_type)
+        .await?
+        .ok_or(ApiError::NotFound("event type"))?;
+    let example = example_payload(et.schemas.as_ref(), body.example_index)
+        .ok_or_else(|| ApiError::invalid(&["body", "exampleIndex"], "the event type has no example at this index"))?;
+    let msg = messages::MessageIn::example(&body.event_type, example);
+    let app = state
+        .store
+        .get_app(&app_id)
+        .await?
+        .ok_or(ApiError::NotFound("application"))?;
+    let stored = messages::publish(&state, &app, msg, Some(ep.id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::from_record(&stored, true))))
+}
+
+/// The `n`th example of the newest schema version that has examples.
+pub fn example_payload(schemas: Option<&serde_json::Value>, n: usize) -> Option<serde_json::Value> {
+    let versions = schemas?.as_object()?;
+    let mut keys: Vec<&String> = versions.keys().collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(k.parse::<u64>().unwrap_or(0)));
+    keys.into_iter()
+        .find_map(|k| {
+            versions[k]
+                .get("examples")
+                .and_then(|e| e.as_array())
+                .filter(|a| !a.is_empty())
+        })
+        .and_then(|examples| examples.get(n).cloned())
+        .filter(serde_json::Value::is_object)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointStats {
+    pub success: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub fail: i64,
+    pub canceled: i64,
+}
+
+/// Delivery counts by status for this endpoint.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", tag = "Endpoint", operation_id = "v1.endpoint.get-stats",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path), StatsParams), responses((status = 200, body = EndpointStats)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Query(q): Query<StatsParams>,
+) -> ApiResult<Json<EndpointStats>> {
+    let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    let s = state
+        .store
+        .endpoint_stats(
+            &ep.id,
+            q.since.map(time::from_datetime),
+            q.until.map(time::from_datetime),
+        )
+        .await?;
+    Ok(Json(EndpointStats {
+        success: s.success,
+        pending: s.pending,
+        sending: s.sending,
+        fail: s.fail,
+        canceled: s.canceled,
+    }))
+}

@@ -1,0 +1,418 @@
+//! Endpoints: where an application's messages go, and how.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::applications;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query, nullable};
+use super::pagination::{ListParams, ListResponse, Ordering, Pager};
+use super::validate::Checks;
+use crate::ids::{self, Kind};
+use crate::routing;
+use crate::security;
+use crate::store::{EndpointOptions, EndpointRecord, Metadata, StoreError};
+use crate::time;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, upsert, patch, delete))
+        .routes(routes!(
+            super::endpoint_extras::get_headers,
+            super::endpoint_extras::set_headers,
+            super::endpoint_extras::patch_headers
+        ))
+        .routes(routes!(super::endpoint_extras::get_secret))
+        .routes(routes!(super::endpoint_extras::rotate_secret))
+        .routes(routes!(super::endpoint_extras::recover))
+        .routes(routes!(super::endpoint_extras::send_example))
+        .routes(routes!(super::endpoint_extras::stats))
+}
+
+/// hookd's delivery settings for one endpoint, replacing the server's.
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryOptions {
+    /// Retry delays in seconds (hookd extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<f64>>,
+    /// Attempt timeout in seconds (hookd extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_timeout: Option<f64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointIn {
+    pub url: String,
+    #[serde(default)]
+    pub description: String,
+    /// Messages per second at most; older clients call it `rateLimit`.
+    #[serde(alias = "rateLimit")]
+    pub throttle_rate: Option<i64>,
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// Event types, `*`, or prefixes like `invoice.*`; older clients call it `filterTypes`.
+    #[serde(alias = "filterTypes")]
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub version: Option<i64>,
+    #[serde(flatten)]
+    pub options: DeliveryOptions,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    #[serde(default, alias = "rateLimit", deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub throttle_rate: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub uid: Option<Option<String>>,
+    pub disabled: Option<bool>,
+    #[serde(default, alias = "filterTypes", deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub event_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub channels: Option<Option<Vec<String>>>,
+    pub metadata: Option<Metadata>,
+    pub version: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub retry_schedule: Option<Option<Vec<f64>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f64>)]
+    pub attempt_timeout: Option<Option<f64>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    pub id: String,
+    pub metadata: Metadata,
+    pub url: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_rate: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    pub disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// For older clients: the same as `eventTypes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_types: Option<Vec<String>>,
+    /// For older clients: the same as `throttleRate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<i64>,
+    pub version: i64,
+    #[serde(flatten)]
+    pub options: DeliveryOptions,
+}
+
+impl From<EndpointRecord> for EndpointOut {
+    fn from(e: EndpointRecord) -> Self {
+        EndpointOut {
+            id: e.id,
+            metadata: e.metadata,
+            url: e.url,
+            description: e.description,
+            throttle_rate: e.throttle_rate,
+            uid: e.uid,
+            disabled: e.disabled,
+            filter_types: e.event_types.clone(),
+            event_types: e.event_types,
+            channels: e.channels,
+            created_at: time::to_rfc3339(e.created_at),
+            updated_at: time::to_rfc3339(e.updated_at),
+            rate_limit: e.throttle_rate,
+            version: e.version,
+            options: DeliveryOptions {
+                retry_schedule: e.options.retry_schedule,
+                attempt_timeout: e.options.attempt_timeout,
+            },
+        }
+    }
+}
+
+/// Normalises an empty list to "none given", as older clients send `[]` for "all".
+fn non_empty(v: Option<Vec<String>>) -> Option<Vec<String>> {
+    v.filter(|v| !v.is_empty())
+}
+
+/// Checks an endpoint as it would be stored, including that its event types exist.
+pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
+    let mut c = Checks::default();
+    c.url(&["body", "url"], &e.url);
+    c.opt_name(&["body", "uid"], e.uid.as_ref(), 256);
+    if e.uid.as_deref().is_some_and(|u| u.starts_with("ep_")) {
+        c.fail(&["body", "uid"], "must not look like an endpoint id");
+    }
+    c.throttle(&["body", "throttleRate"], e.throttle_rate);
+    c.channels(&["body", "channels"], e.channels.as_ref());
+    c.check(
+        e.description.len() <= 4096,
+        &["body", "description"],
+        "at most 4096 characters",
+    );
+    c.check(e.version >= 1, &["body", "version"], "must be at least 1");
+    c.secret(&["body", "secret"], &e.secret);
+    if let Some(s) = &e.options.retry_schedule {
+        let ok = s.len() <= 30 && s.iter().all(|d| (0.0..=7.0 * 86400.0).contains(d));
+        c.check(
+            ok,
+            &["body", "retrySchedule"],
+            "at most 30 delays, each 0 to 604800 seconds",
+        );
+    }
+    if let Some(t) = e.options.attempt_timeout {
+        c.check(
+            (0.1..=300.0).contains(&t),
+            &["body", "attemptTimeout"],
+            "must be 0.1 to 300 seconds",
+        );
+    }
+    super::endpoint_extras::check_headers(&mut c, &["body", "headers"], &e.headers);
+    let mut named = Vec::new();
+    for t in e.event_types.iter().flatten() {
+        let bare = t.strip_suffix(".*").unwrap_or(t);
+        if t != "*" {
+            c.name(&["body", "eventTypes"], bare, 256);
+        }
+        if !routing::is_wildcard(t) {
+            named.push(t.clone());
+        }
+    }
+    c.done()?;
+    let found = state.store.existing_event_types(&named).await?;
+    let missing: Vec<&String> = named.iter().filter(|n| !found.contains(n)).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::invalid(
+            &["body", "eventTypes"],
+            format!("unknown or archived event types: {missing:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn uid_conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(_) => ApiError::Conflict("an endpoint with this uid already exists".into()),
+        e => e.into(),
+    }
+}
+
+/// Finds an endpoint of an application the caller may read.
+pub async fn find(state: &AppState, caller: &Caller, app_id: &str, ep_id: &str) -> ApiResult<(String, EndpointRecord)> {
+    let app = applications::find(state, caller, app_id).await?;
+    let ep = state
+        .store
+        .get_endpoint(&app.id, ep_id)
+        .await?
+        .ok_or(ApiError::NotFound("endpoint"))?;
+    Ok((app.id, ep))
+}
+
+async fn insert(state: &AppState, app_id: String, body: EndpointIn, uid: Option<String>) -> ApiResult<EndpointRecord> {
+    let now = time::now();
+    let ep = EndpointRecord {
+        id: ids::new(Kind::Endpoint),
+        app_id,
+        uid: body.uid.or(uid),
+        url: body.url,
+        description: body.description,
+        version: body.version.unwrap_or(1),
+        throttle_rate: body.throttle_rate,
+        disabled: body.disabled,
+        event_types: non_empty(body.event_types),
+        channels: non_empty(body.channels),
+        metadata: body.metadata,
+        headers: body.headers.unwrap_or_default(),
+        secret: body.secret.unwrap_or_else(security::new_endpoint_secret),
+        old_secrets: Vec::new(),
+        options: EndpointOptions {
+            retry_schedule: body.options.retry_schedule,
+            attempt_timeout: body.options.attempt_timeout,
+        },
+        first_failure_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    check(state, &ep).await?;
+    state.store.create_endpoint(&ep).await.map_err(uid_conflict)?;
+    Ok(ep)
+}
+
+pub async fn save(state: &AppState, mut ep: EndpointRecord) -> ApiResult<EndpointRecord> {
+    check(state, &ep).await?;
+    ep.updated_at = time::now();
+    state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+    Ok(ep)
+}
+
+/// List an application's endpoints.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint", tag = "Endpoint", operation_id = "v1.endpoint.list",
+    params(("app_id" = String, Path), ListParams), responses((status = 200, body = ListResponse<EndpointOut>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let app = applications::find(&state, &caller, &app_id).await?;
+    let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::Endpoint, k))?;
+    let rows = state.store.list_endpoints(&app.id, &pager.page).await?;
+    Ok(Json(pager.finish(rows, |e| e.id.clone(), EndpointOut::from)))
+}
+
+/// Create an endpoint. A secret is generated unless one is given.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint", tag = "Endpoint", operation_id = "v1.endpoint.create",
+    params(("app_id" = String, Path)), request_body = EndpointIn,
+    responses((status = 201, body = EndpointOut), (status = 422, body = super::error::HttpValidationError)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Json(body): Json<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = applications::find(&state, &caller, &app_id).await?;
+    caller.manage(&app.id)?;
+    let ep = insert(&state, app.id, body, None).await?;
+    Ok((StatusCode::CREATED, Json(ep.into())))
+}
+
+/// Get an endpoint.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint", operation_id = "v1.endpoint.get",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), responses((status = 200, body = EndpointOut)))]
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    Ok(Json(find(&state, &caller, &app_id, &ep_id).await?.1.into()))
+}
+
+/// Update an endpoint, or create it with this uid.
+#[utoipa::path(put, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint", operation_id = "v1.endpoint.upsert",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointIn,
+    responses((status = 200, body = EndpointOut), (status = 201, body = EndpointOut)))]
+async fn upsert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = applications::find(&state, &caller, &app_id).await?;
+    caller.manage(&app.id)?;
+    let Some(mut ep) = state.store.get_endpoint(&app.id, &ep_id).await? else {
+        if ids::is_valid(Kind::Endpoint, &ep_id) {
+            return Err(ApiError::NotFound("endpoint"));
+        }
+        let ep = insert(&state, app.id, body, Some(ep_id)).await?;
+        return Ok((StatusCode::CREATED, Json(ep.into())));
+    };
+    ep.url = body.url;
+    ep.description = body.description;
+    ep.throttle_rate = body.throttle_rate;
+    ep.uid = body.uid.or(ep.uid);
+    if ep.disabled && !body.disabled {
+        ep.first_failure_at = None;
+    }
+    ep.disabled = body.disabled;
+    ep.event_types = non_empty(body.event_types);
+    ep.channels = non_empty(body.channels);
+    ep.metadata = body.metadata;
+    ep.version = body.version.unwrap_or(ep.version);
+    ep.options.retry_schedule = body.options.retry_schedule;
+    ep.options.attempt_timeout = body.options.attempt_timeout;
+    Ok((StatusCode::OK, Json(save(&state, ep).await?.into())))
+}
+
+/// Partially update an endpoint.
+#[utoipa::path(patch, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint", operation_id = "v1.endpoint.patch",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointPatch,
+    responses((status = 200, body = EndpointOut)))]
+async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    if let Some(v) = body.url {
+        ep.url = v;
+    }
+    if let Some(v) = body.description {
+        ep.description = v;
+    }
+    if let Some(v) = body.throttle_rate {
+        ep.throttle_rate = v;
+    }
+    if let Some(v) = body.uid {
+        ep.uid = v;
+    }
+    if let Some(v) = body.disabled {
+        if ep.disabled && !v {
+            ep.first_failure_at = None;
+        }
+        ep.disabled = v;
+    }
+    if let Some(v) = body.event_types {
+        ep.event_types = non_empty(v);
+    }
+    if let Some(v) = body.channels {
+        ep.channels = non_empty(v);
+    }
+    if let Some(v) = body.metadata {
+        ep.metadata = v;
+    }
+    if let Some(v) = body.version {
+        ep.version = v;
+    }
+    if let Some(v) = body.retry_schedule {
+        ep.options.retry_schedule = v;
+    }
+    if let Some(v) = body.attempt_timeout {
+        ep.options.attempt_timeout = v;
+    }
+    Ok(Json(save(&state, ep).await?.into()))
+}
+
+/// Delete an endpoint.
+#[utoipa::path(delete, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint", operation_id = "v1.endpoint.delete",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), responses((status = 204, description = "Deleted")))]
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (app_id, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    state.store.delete_endpoint(&app_id, &ep.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

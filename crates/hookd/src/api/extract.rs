@@ -1,0 +1,90 @@
+//! Extractors whose rejections speak the API's error shapes: malformed JSON is
+//! a 400, a missing field or a wrong type is a 422 that names the field.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, ValidationError};
+
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(usize::MAX);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::TooLarge(limit))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// The request body limit in force, for error messages.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest(format!("malformed JSON: {inner}"));
+        }
+        let mut loc = vec!["body".to_string()];
+        let path = e.path().to_string();
+        if path != "." {
+            loc.extend(path.split('.').map(str::to_owned));
+        }
+        let msg = strip_position(&inner.to_string());
+        if let Some(field) = msg.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            loc.push(field.to_string());
+        }
+        ApiError::Validation(vec![ValidationError {
+            loc,
+            msg,
+            kind: "type_error".into(),
+        }])
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}
+
+/// Query strings, with repeated keys (`a=1&a=2`) allowed for lists.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(q).map(Query).map_err(|e| {
+            let msg = e.to_string();
+            let field = msg.split('`').nth(1).unwrap_or("query").to_string();
+            ApiError::Validation(vec![ValidationError {
+                loc: vec!["query".into(), field],
+                msg,
+                kind: "type_error".into(),
+            }])
+        })
+    }
+}
+
+/// For PATCH bodies: absent is `None`, `null` is `Some(None)`, a value is `Some(Some(v))`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}

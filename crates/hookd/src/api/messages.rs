@@ -1,0 +1,364 @@
+//! Messages: publishing (one delivery per matching endpoint, stored durably
+//! before the 202), listing, reading and expunging.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::applications::{self, ApplicationIn};
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
+use super::pagination::{ListParams, ListResponse, Ordering, Pager};
+use super::validate::Checks;
+use crate::ids::{self, Kind};
+use crate::store::{AppRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
+use crate::time;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get))
+        .routes(routes!(expunge))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageIn {
+    pub event_type: String,
+    /// The webhook body, a JSON object, sent as published.
+    #[schema(value_type = Object)]
+    pub payload: Box<RawValue>,
+    /// Makes publishing idempotent: a second message with the same id is refused (409).
+    pub event_id: Option<String>,
+    pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    /// Creates the application (with the path's uid) when it does not exist.
+    pub application: Option<ApplicationIn>,
+    /// Deliver no earlier than this.
+    pub deliver_at: Option<DateTime<Utc>>,
+    /// Days the payload is kept (1 to 90, default 90).
+    pub payload_retention_period: Option<i64>,
+    /// Hours the payload is kept (1 to 2160); wins over days.
+    pub payload_retention_hours: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub transformations_params: Option<serde_json::Value>,
+}
+
+impl MessageIn {
+    pub fn example(event_type: &str, payload: serde_json::Value) -> MessageIn {
+        MessageIn {
+            event_type: event_type.to_owned(),
+            payload: RawValue::from_string(payload.to_string()).expect("a JSON value is valid JSON"),
+            event_id: None,
+            channels: None,
+            tags: None,
+            application: None,
+            deliver_at: None,
+            payload_retention_period: None,
+            payload_retention_hours: None,
+            transformations_params: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub event_type: String,
+    #[schema(value_type = Object)]
+    pub payload: Box<RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub deliver_at: Option<String>,
+}
+
+pub fn raw_payload(m: &MessageRecord, with_content: bool) -> Box<RawValue> {
+    let text = m.payload.as_deref().filter(|_| with_content).unwrap_or("{}");
+    RawValue::from_string(text.to_owned()).unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("valid"))
+}
+
+impl MessageOut {
+    pub fn from_record(m: &MessageRecord, with_content: bool) -> MessageOut {
+        MessageOut {
+            event_id: m.event_id.clone(),
+            event_type: m.event_type.clone(),
+            payload: raw_payload(m, with_content),
+            channels: m.channels.clone(),
+            id: m.id.clone(),
+            timestamp: time::to_rfc3339(m.created_at),
+            tags: m.tags.clone(),
+            deliver_at: m.deliver_at.map(time::to_rfc3339),
+        }
+    }
+}
+
+fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
+    let size = m.payload.get().len();
+    if size > state.cfg.max_payload_bytes {
+        return Err(ApiError::TooLarge(state.cfg.max_payload_bytes));
+    }
+    let mut c = Checks::default();
+    c.name(&["body", "eventType"], &m.event_type, 256);
+    c.opt_name(&["body", "eventId"], m.event_id.as_ref(), 256);
+    c.check(
+        m.payload.get().starts_with('{'),
+        &["body", "payload"],
+        "must be a JSON object",
+    );
+    c.channels(&["body", "channels"], m.channels.as_ref());
+    if let Some(tags) = &m.tags {
+        c.check(tags.len() <= 5, &["body", "tags"], "at most 5 tags");
+        for t in tags {
+            let ok = !t.is_empty()
+                && t.len() <= 128
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./\\#".contains(&b));
+            c.check(ok, &["body", "tags"], format!("invalid tag {t:?}"));
+        }
+    }
+    if let Some(d) = m.payload_retention_period {
+        c.check(
+            (1..=90).contains(&d),
+            &["body", "payloadRetentionPeriod"],
+            "must be 1 to 90 days",
+        );
+    }
+    if let Some(h) = m.payload_retention_hours {
+        c.check(
+            (1..=2160).contains(&h),
+            &["body", "payloadRetentionHours"],
+            "must be 1 to 2160 hours",
+        );
+    }
+    c.done()
+}
+
+/// Stores a message with its deliveries and starts sending those this node leased.
+pub async fn publish(
+    state: &AppState,
+    app: &AppRecord,
+    m: MessageIn,
+    only_endpoint: Option<String>,
+) -> ApiResult<MessageRecord> {
+    check(state, &m)?;
+    let now = time::now();
+    let retention = m
+        .payload_retention_hours
+        .map(|h| h * time::HOUR)
+        .unwrap_or(m.payload_retention_period.unwrap_or(90) * time::DAY);
+    let deliver_at = m.deliver_at.map(time::from_datetime).filter(|t| *t > now);
+    let message = MessageRecord {
+        id: ids::new(Kind::Message),
+        app_id: app.id.clone(),
+        event_type: m.event_type,
+        event_id: m.event_id,
+        channels: m.channels.filter(|c| !c.is_empty()),
+        tags: m.tags.filter(|t| !t.is_empty()),
+        payload: Some(m.payload.get().to_owned()),
+        deliver_at,
+        created_at: now,
+        expires_at: now + retention,
+    };
+    let lease = state.engine.lease_for(1);
+    let leased = lease.is_some();
+    let req = NewMessage {
+        message,
+        lease,
+        only_endpoint,
+    };
+    let published = state
+        .publisher
+        .submit(req)
+        .await
+        .ok_or(ApiError::Unavailable)?
+        .map_err(|e| match e {
+            StoreError::Conflict(d) => ApiError::Conflict(d),
+            e => e.into(),
+        })?;
+    let message = (*published.message).clone();
+    if !published.tasks.is_empty() {
+        if leased && deliver_at.is_none() {
+            state.engine.dispatch(published.tasks);
+        } else {
+            state.engine.wake();
+        }
+    }
+    Ok(message)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContentParam {
+    /// Include payloads (default true).
+    #[serde(default = "yes")]
+    pub with_content: bool,
+}
+
+pub fn yes() -> bool {
+    true
+}
+
+/// Publish a message to every endpoint of the application that subscribes to it.
+/// Answers 202 once the message and its deliveries are durably stored.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg", tag = "Message", operation_id = "v1.message.create",
+    params(("app_id" = String, Path), ContentParam), request_body = MessageIn,
+    responses((status = 202, body = MessageOut), (status = 409, body = super::error::HttpErrorOut), (status = 413, body = super::error::HttpErrorOut), (status = 422, body = super::error::HttpValidationError)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Query(q): Query<ContentParam>,
+    Json(mut body): Json<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    caller.require_admin()?;
+    let app = match (state.store.get_app(&app_id).await?, body.application.take()) {
+        (Some(app), _) => app,
+        (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
+            let mut c = Checks::default();
+            c.name(&["path", "app_id"], &app_id, 256);
+            c.done()?;
+            match applications::insert(&state, new_app, Some(app_id.clone())).await {
+                Ok(app) => app,
+                // Created meanwhile by a concurrent publish.
+                Err(ApiError::Conflict(_)) => state
+                    .store
+                    .get_app(&app_id)
+                    .await?
+                    .ok_or(ApiError::NotFound("application"))?,
+                Err(e) => return Err(e),
+            }
+        }
+        (None, _) => return Err(ApiError::NotFound("application")),
+    };
+    let m = publish(&state, &app, body, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::from_record(&m, q.with_content))))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct MessageListParams {
+    pub limit: Option<u64>,
+    pub iterator: Option<String>,
+    pub channel: Option<String>,
+    pub tag: Option<String>,
+    pub before: Option<DateTime<Utc>>,
+    pub after: Option<DateTime<Utc>>,
+    #[serde(default = "yes")]
+    pub with_content: bool,
+    /// Comma-separated, or repeated.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Delivery status (per-endpoint lists).
+    pub status: Option<i64>,
+}
+
+impl MessageListParams {
+    pub fn pager(&self, valid: impl Fn(&str) -> bool) -> ApiResult<Pager> {
+        let p = ListParams {
+            limit: self.limit,
+            iterator: self.iterator.clone(),
+            order: None,
+        };
+        Pager::new(&p, Ordering::Descending, valid)
+    }
+
+    pub fn filter(&self) -> MessageFilter {
+        MessageFilter {
+            event_types: split_list(&self.event_types),
+            channel: self.channel.clone(),
+            tag: self.tag.clone(),
+            before: self.before.map(time::from_datetime),
+            after: self.after.map(time::from_datetime),
+            status: self.status,
+            with_content: self.with_content,
+        }
+    }
+}
+
+/// Lists come as repeated keys or comma-separated (the SDKs do either).
+pub fn split_list(v: &[String]) -> Option<Vec<String>> {
+    let items: Vec<String> = v
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+/// List an application's messages, newest first.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg", tag = "Message", operation_id = "v1.message.list",
+    params(("app_id" = String, Path), MessageListParams), responses((status = 200, body = ListResponse<MessageOut>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Query(q): Query<MessageListParams>,
+) -> ApiResult<Json<ListResponse<MessageOut>>> {
+    let app = applications::find(&state, &caller, &app_id).await?;
+    let pager = q.pager(|k| ids::is_valid(Kind::Message, k))?;
+    let rows = state.store.list_messages(&app.id, &q.filter(), &pager.page).await?;
+    Ok(Json(pager.finish(
+        rows,
+        |m| m.id.clone(),
+        |m| MessageOut::from_record(&m, q.with_content),
+    )))
+}
+
+/// Finds a message of an application the caller may read, by id or `eventId`.
+pub async fn find(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    msg_id: &str,
+) -> ApiResult<(AppRecord, MessageRecord)> {
+    let app = applications::find(state, caller, app_id).await?;
+    let m = state
+        .store
+        .get_message(&app.id, msg_id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    Ok((app, m))
+}
+
+/// Get a message by id or `eventId`.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg/{msg_id}", tag = "Message", operation_id = "v1.message.get",
+    params(("app_id" = String, Path), ("msg_id" = String, Path), ContentParam), responses((status = 200, body = MessageOut)))]
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, msg_id)): Path<(String, String)>,
+    Query(q): Query<ContentParam>,
+) -> ApiResult<Json<MessageOut>> {
+    let (_, m) = find(&state, &caller, &app_id, &msg_id).await?;
+    Ok(Json(MessageOut::from_record(&m, q.with_content)))
+}
+
+/// Delete a message's payload, keeping its record and attempts.
+#[utoipa::path(delete, path = "/api/v1/app/{app_id}/msg/{msg_id}/content", tag = "Message", operation_id = "v1.message.expunge-content",
+    params(("app_id" = String, Path), ("msg_id" = String, Path)), responses((status = 204, description = "Expunged")))]
+async fn expunge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (app, m) = find(&state, &caller, &app_id, &msg_id).await?;
+    caller.require_admin()?;
+    state.store.expunge_message(&app.id, &m.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

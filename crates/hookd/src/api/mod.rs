@@ -1,0 +1,104 @@
+//! The HTTP API: Svix v1 paths and shapes, plus hookd's own extensions.
+//! Handlers check the caller's scope, validate, call the store or the engine,
+//! and shape the answer; errors become responses only in [`error`].
+
+pub mod applications;
+pub mod attempts;
+pub mod auth;
+pub mod auth_routes;
+pub mod endpoint_extras;
+pub mod endpoints;
+pub mod error;
+pub mod event_types;
+pub mod extract;
+pub mod health;
+pub mod idempotency;
+pub mod messages;
+pub mod openapi;
+pub mod pagination;
+pub mod validate;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::Config;
+use crate::delivery::Engine;
+use crate::store::group_commit::GroupCommit;
+use crate::store::{NewMessage, Published, Store, StoreError};
+
+pub type Publisher = GroupCommit<NewMessage, Result<Published, StoreError>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    pub cfg: Arc<Config>,
+    pub publisher: Publisher,
+    pub tokens: Arc<auth::TokenCache>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, engine: Engine, cfg: Arc<Config>) -> AppState {
+        let committer = store.clone();
+        let publisher = GroupCommit::spawn(256, move |batch: Vec<NewMessage>| {
+            let store = committer.clone();
+            async move {
+                let n = batch.len();
+                match store.publish(batch, crate::routing::matches).await {
+                    Ok(results) => results,
+                    Err(e) => {
+                        let detail = e.to_string();
+                        (0..n)
+                            .map(|_| {
+                                Err(match &e {
+                                    StoreError::Unavailable(_) => StoreError::Unavailable(detail.clone()),
+                                    _ => StoreError::Corrupt(detail.clone()),
+                                })
+                            })
+                            .collect()
+                    }
+                }
+            }
+        });
+        let tokens = Arc::new(auth::TokenCache::new(cfg.admin_token.as_deref()));
+        AppState {
+            store,
+            engine,
+            cfg,
+            publisher,
+            tokens,
+        }
+    }
+
+    /// Largest request body: the payload limit and room for the message around it.
+    pub fn body_limit(&self) -> usize {
+        self.cfg.max_payload_bytes + 64 * 1024
+    }
+}
+
+/// The whole API, and its OpenAPI document built from the same routes.
+pub fn router(state: AppState) -> Router {
+    let protected = OpenApiRouter::new()
+        .merge(applications::routes())
+        .merge(event_types::routes())
+        .merge(endpoints::routes())
+        .merge(messages::routes())
+        .merge(attempts::routes())
+        .merge(auth_routes::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let (router, api) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(protected)
+        .merge(health::routes())
+        .split_for_parts();
+    let limit = state.body_limit();
+    router
+        .merge(openapi::serve(api))
+        .fallback(|| async { error::ApiError::NotFound("path") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

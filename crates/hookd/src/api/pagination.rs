@@ -1,0 +1,102 @@
+//! Cursor pagination: `limit`, `iterator` and `order` in; `{data, iterator,
+//! prevIterator, done}` out. A cursor is the last key of a page; a cursor that
+//! starts with `-` pages backwards from the first key of a page.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult};
+use crate::store::Page;
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 250;
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    Ascending,
+    Descending,
+}
+
+#[derive(Deserialize, Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Items per page, 1 to 250 (default 50).
+    pub limit: Option<u64>,
+    /// The cursor from a previous page.
+    pub iterator: Option<String>,
+    pub order: Option<Ordering>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T: ToSchema> {
+    pub data: Vec<T>,
+    pub iterator: Option<String>,
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
+
+/// A request for one page, and how to turn what the store found into the answer.
+pub struct Pager {
+    limit: u64,
+    backwards: bool,
+    pub page: Page,
+}
+
+impl Pager {
+    /// `valid` says whether a cursor could be a key of this list.
+    pub fn new(p: &ListParams, default_order: Ordering, valid: impl Fn(&str) -> bool) -> ApiResult<Pager> {
+        let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid(
+                &["query", "limit"],
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let descending = p.order.unwrap_or(default_order) == Ordering::Descending;
+        let (backwards, after) = match p.iterator.as_deref() {
+            None | Some("") => (false, None),
+            Some(it) => {
+                let (back, key) = it.strip_prefix('-').map_or((false, it), |k| (true, k));
+                if !valid(key) {
+                    return Err(ApiError::invalid(&["query", "iterator"], "invalid iterator"));
+                }
+                (back, Some(key.to_string()))
+            }
+        };
+        Ok(Pager {
+            limit,
+            backwards,
+            page: Page {
+                limit: limit as i64 + 1,
+                after,
+                descending: descending != backwards,
+            },
+        })
+    }
+
+    /// `rows` came from the store for `self.page`; `key` gives each row's cursor key.
+    pub fn finish<R, T: ToSchema>(
+        self,
+        mut rows: Vec<R>,
+        key: impl Fn(&R) -> String,
+        out: impl Fn(R) -> T,
+    ) -> ListResponse<T> {
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(self.limit as usize);
+        if self.backwards {
+            rows.reverse();
+        }
+        let iterator = rows.last().map(&key);
+        let prev_iterator = rows.first().map(|r| format!("-{}", key(r)));
+        // Going forwards, done means nothing follows; going backwards, nothing precedes.
+        let done = !more;
+        ListResponse {
+            data: rows.into_iter().map(out).collect(),
+            iterator,
+            prev_iterator,
+            done,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Field rules from the Svix spec, collected so that a request with several
+//! problems is told about all of them at once.
+
+use super::error::{ApiError, ValidationError};
+
+#[derive(Default)]
+pub struct Checks(Vec<ValidationError>);
+
+impl Checks {
+    pub fn fail(&mut self, loc: &[&str], msg: impl Into<String>) {
+        self.0.push(ValidationError::new(loc, msg));
+    }
+
+    pub fn check(&mut self, ok: bool, loc: &[&str], msg: impl Into<String>) {
+        if !ok {
+            self.fail(loc, msg);
+        }
+    }
+
+    pub fn done(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+
+    /// `^[a-zA-Z0-9\-_.]+$`, 1 to `max` characters: uids, event types, event ids.
+    pub fn name(&mut self, loc: &[&str], s: &str, max: usize) {
+        let ok = !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        self.check(
+            ok,
+            loc,
+            format!("must be 1 to {max} characters of a-z, A-Z, 0-9, '-', '_' and '.'"),
+        );
+    }
+
+    pub fn opt_name(&mut self, loc: &[&str], s: Option<&String>, max: usize) {
+        if let Some(s) = s {
+            self.name(loc, s, max);
+        }
+    }
+
+    /// Channels: `^[a-zA-Z0-9\-_.:+]+$`, at most 128 characters, at most 10 of them.
+    pub fn channels(&mut self, loc: &[&str], chans: Option<&Vec<String>>) {
+        let Some(chans) = chans else { return };
+        self.check(chans.len() <= 10, loc, "at most 10 channels");
+        for c in chans {
+            let ok = !c.is_empty()
+                && c.len() <= 128
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:+".contains(&b));
+            self.check(
+                ok,
+                loc,
+                format!("invalid channel {c:?}: 1 to 128 characters of a-z, A-Z, 0-9, '-_.:+'"),
+            );
+        }
+    }
+
+    /// Endpoint URLs: http or https, with a host, no user-info, at most 65536 characters.
+    pub fn url(&mut self, loc: &[&str], s: &str) {
+        if s.len() > 65536 {
+            return self.fail(loc, "URL longer than 65536 characters");
+        }
+        match url::Url::parse(s) {
+            Err(e) => self.fail(loc, format!("invalid URL: {e}")),
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => self.fail(loc, "URL scheme must be http or https"),
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => self.fail(loc, "URL must have a host"),
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                self.fail(loc, "URL must not carry a user name or password")
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Secrets as Svix takes them: an optional prefix and 32 to 100 base64 characters.
+    pub fn secret(&mut self, loc: &[&str], s: &str) {
+        let body = ["whsec_", "whsk_", "whsk1_", "whpk_", "whpk1_"]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+            .unwrap_or(s);
+        let ok =
+            (32..=100).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+        self.check(
+            ok,
+            loc,
+            "secret must be an optional whsec_ prefix and 32 to 100 base64 characters",
+        );
+    }
+
+    pub fn throttle(&mut self, loc: &[&str], rate: Option<i64>) {
+        if let Some(r) = rate {
+            self.check((1..=65535).contains(&r), loc, "must be between 1 and 65535");
+        }
+    }
+}

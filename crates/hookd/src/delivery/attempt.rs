@@ -1,0 +1,215 @@
+//! One attempt: sign, POST, read the answer, and decide what comes next.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::retry::{self, Next};
+use super::{EngineConfig, sign};
+use crate::ids::{self, Kind};
+use crate::security::ssrf::{self, AddressPolicy};
+use crate::store::{AttemptRecord, DeliveryTask, Outcome, status};
+use crate::time;
+
+/// What the receiver answered, or why there was no answer.
+pub struct Response {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+/// Headers hookd sets itself; an endpoint's custom headers cannot replace them.
+const RESERVED: [&str; 8] = [
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
+];
+
+pub fn is_reserved_header(name: &str) -> bool {
+    RESERVED.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// Sends the request for `task` once.
+pub async fn send(
+    client: &reqwest::Client,
+    policy: &AddressPolicy,
+    cfg: &EngineConfig,
+    task: &DeliveryTask,
+) -> Response {
+    let started = Instant::now();
+    let ep = &task.endpoint;
+    let msg = &task.message;
+    let body = msg.payload.clone().unwrap_or_else(|| "{}".to_owned());
+    let failed = |error: String| Response {
+        status_code: 0,
+        headers: BTreeMap::new(),
+        body: String::new(),
+        error: Some(error),
+        duration: started.elapsed(),
+    };
+    let url = match url::Url::parse(&ep.url) {
+        Ok(u) => u,
+        Err(e) => return failed(format!("invalid URL: {e}")),
+    };
+    if let Err(refused) = ssrf::check_literal(policy, &url) {
+        return failed(refused.to_string());
+    }
+    let now = time::now();
+    let ts = now / time::SECOND;
+    let secrets = std::iter::once(ep.secret.as_str()).chain(
+        ep.old_secrets
+            .iter()
+            .filter(|o| o.expires_at > now)
+            .map(|o| o.key.as_str()),
+    );
+    let signature = sign::header(secrets, &msg.id, ts, body.as_bytes());
+
+    let mut headers = HeaderMap::new();
+    for (name, value) in &ep.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            if !is_reserved_header(name) {
+                headers.insert(n, v);
+            }
+        }
+    }
+    let ts = HeaderValue::from(ts);
+    let id = HeaderValue::try_from(msg.id.as_str()).expect("ids are ASCII");
+    let sig = HeaderValue::try_from(signature).expect("signatures are ASCII");
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert(
+        "user-agent",
+        HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (name, value) in [("id", &id), ("timestamp", &ts), ("signature", &sig)] {
+        headers.insert(
+            HeaderName::try_from(format!("webhook-{name}")).expect("valid"),
+            value.clone(),
+        );
+        headers.insert(
+            HeaderName::try_from(format!("svix-{name}")).expect("valid"),
+            value.clone(),
+        );
+    }
+    let timeout = ep
+        .options
+        .attempt_timeout
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(cfg.attempt_timeout);
+
+    let request = client.post(url).headers(headers).body(body).timeout(timeout);
+    let mut resp = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return failed(describe(&e, timeout)),
+    };
+    let status_code = resp.status().as_u16();
+    let mut out_headers = BTreeMap::new();
+    for (name, value) in resp.headers() {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out_headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|old: &mut String| *old = format!("{old}, {v}"))
+            .or_insert(v);
+    }
+    let mut body = Vec::new();
+    let mut error = None;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = cfg.response_body_limit.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(describe(&e, timeout));
+                break;
+            }
+        }
+    }
+    if (300..400).contains(&status_code) {
+        let to = out_headers.get("location").cloned().unwrap_or_default();
+        error = Some(format!("redirects are not followed (Location: {to})"));
+    }
+    Response {
+        status_code,
+        headers: out_headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        error,
+        duration: started.elapsed(),
+    }
+}
+
+/// The error's whole chain, which holds the useful part (refused address, DNS, TLS).
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {:.1} s", timeout.as_secs_f64());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Turns a response into the attempt record and the delivery's next state.
+pub fn outcome(cfg: &EngineConfig, task: &DeliveryTask, resp: Response) -> Outcome {
+    let now = time::now();
+    let ok = (200..300).contains(&resp.status_code) && resp.error.is_none();
+    let attempts = task.attempts as u32 + 1;
+    let (status, next_attempt_at) = if ok {
+        (status::SUCCESS, None)
+    } else {
+        let schedule: Vec<Duration> = match &task.endpoint.options.retry_schedule {
+            Some(s) => s.iter().filter_map(|x| Duration::try_from_secs_f64(*x).ok()).collect(),
+            None => cfg.retry_schedule.clone(),
+        };
+        let retry_after = matches!(resp.status_code, 429 | 503)
+            .then(|| {
+                resp.headers
+                    .get("retry-after")
+                    .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()))
+            })
+            .flatten();
+        match retry::next(&schedule, attempts, retry_after, rand::random_range(-1.0..=1.0)) {
+            Next::RetryIn(d) => (status::SENDING, Some(now + d.as_micros() as i64)),
+            Next::GiveUp => (status::FAIL, None),
+        }
+    };
+    Outcome {
+        attempt: AttemptRecord {
+            id: ids::new(Kind::Attempt),
+            app_id: task.message.app_id.clone(),
+            msg_id: task.message.id.clone(),
+            endpoint_id: task.endpoint.id.clone(),
+            url: task.endpoint.url.clone(),
+            status: if ok { status::SUCCESS } else { status::FAIL },
+            status_code: resp.status_code as i64,
+            response: Some(resp.body),
+            response_headers: Some(resp.headers),
+            duration_ms: resp.duration.as_millis() as i64,
+            trigger_type: task.trigger_type,
+            error: resp.error,
+            created_at: now,
+        },
+        delivery_id: task.delivery_id.clone(),
+        status,
+        next_attempt_at,
+        disable_if_failing_since: (!ok).then(|| now - cfg.disable_after.as_micros() as i64),
+    }
+}

@@ -1,0 +1,213 @@
+//! The delivery engine. Tasks come in two ways: straight from the node that
+//! stored a message (no poll on the hot path), and from the scheduler, which
+//! claims due retries and expired leases from the store. Each task waits at its
+//! endpoint's gate, makes one attempt, and hands the outcome to the writer,
+//! which records outcomes in batches and schedules what comes next.
+
+mod attempt;
+mod client;
+mod gate;
+pub mod retry;
+mod scheduler;
+pub mod sign;
+mod writer;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use attempt::is_reserved_header;
+
+use crate::config::Config;
+use crate::security::ssrf::AddressPolicy;
+use crate::store::{DeliveryTask, Lease, Store};
+use crate::time::{self, Micros};
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub retry_schedule: Vec<Duration>,
+    pub attempt_timeout: Duration,
+    pub response_body_limit: usize,
+    pub disable_after: Duration,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub concurrency: usize,
+    pub endpoint_concurrency: usize,
+    /// Tasks held in memory at most; beyond it new work waits in the store.
+    pub max_queued: usize,
+}
+
+impl From<&Config> for EngineConfig {
+    fn from(c: &Config) -> Self {
+        EngineConfig {
+            retry_schedule: c.retry_schedule.clone(),
+            attempt_timeout: c.attempt_timeout,
+            response_body_limit: c.response_body_limit,
+            disable_after: c.disable_after,
+            lease: c.lease,
+            poll_interval: c.poll_interval,
+            concurrency: c.concurrency,
+            endpoint_concurrency: c.endpoint_concurrency,
+            max_queued: (c.concurrency * 20).max(1000),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: EngineConfig,
+    store: Arc<dyn Store>,
+    /// This process's name as a lease owner.
+    node_id: String,
+    client: reqwest::Client,
+    policy: AddressPolicy,
+    gates: gate::Gates,
+    in_flight: Semaphore,
+    /// Deliveries this node holds in memory, whose leases it keeps renewing.
+    held: Mutex<HashSet<String>>,
+    writer: writer::Writer,
+    /// Wakes the scheduler early: work was left in the store, or a retry is due soon.
+    wake: Notify,
+    next_due: Mutex<Option<Micros>>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Engine {
+    pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, policy: AddressPolicy) -> Engine {
+        let client = client::build(&policy);
+        let writer = writer::Writer::spawn(store.clone());
+        let inner = Arc::new(Inner {
+            node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
+            in_flight: Semaphore::new(cfg.concurrency),
+            gates: gate::Gates::new(cfg.endpoint_concurrency),
+            cfg,
+            store,
+            client,
+            policy,
+            held: Mutex::new(HashSet::new()),
+            writer,
+            wake: Notify::new(),
+            next_due: Mutex::new(None),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        let engine = Engine { inner };
+        engine.inner.writer.attach(engine.clone());
+        engine.inner.tasks.spawn(scheduler::run(engine.clone()));
+        engine.inner.tasks.spawn(scheduler::renew_leases(engine.clone()));
+        engine
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    /// A lease for `n` new deliveries if this node has room to send them now;
+    /// otherwise they are stored unleased and the scheduler finds them.
+    pub fn lease_for(&self, n: usize) -> Option<Lease> {
+        let held = self.inner.held.lock().expect("held lock").len();
+        (held + n <= self.inner.cfg.max_queued && !self.inner.stop.is_cancelled()).then(|| self.lease())
+    }
+
+    fn lease(&self) -> Lease {
+        Lease {
+            owner: self.inner.node_id.clone(),
+            until: time::now() + self.inner.cfg.lease.as_micros() as i64,
+        }
+    }
+
+    pub fn resend_lease(&self) -> Lease {
+        self.lease()
+    }
+
+    /// Starts tasks this node holds the lease of.
+    pub fn dispatch(&self, tasks: impl IntoIterator<Item = DeliveryTask>) {
+        for task in tasks {
+            if !self
+                .inner
+                .held
+                .lock()
+                .expect("held lock")
+                .insert(task.delivery_id.clone())
+            {
+                continue;
+            }
+            let engine = self.clone();
+            self.inner.tasks.spawn(async move { engine.run(task).await });
+        }
+    }
+
+    /// Tells the scheduler that work is waiting in the store.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    async fn run(&self, task: DeliveryTask) {
+        let inner = &self.inner;
+        let admitted = async {
+            let gate = inner.gates.get(&task.endpoint.id);
+            let ep_permit = gate.enter(task.endpoint.throttle_rate).await;
+            let permit = inner.in_flight.acquire().await.expect("never closed");
+            (ep_permit, permit)
+        };
+        let permits = tokio::select! {
+            p = admitted => p,
+            _ = inner.stop.cancelled() => {
+                // Not started: give the lease back so that the next start sends it at once.
+                let id = task.delivery_id.clone();
+                let _ = inner.store.release_leases(&inner.node_id, std::slice::from_ref(&id)).await;
+                self.forget(&[id]);
+                return;
+            }
+        };
+        let resp = attempt::send(&inner.client, &inner.policy, &inner.cfg, &task).await;
+        drop(permits);
+        let outcome = attempt::outcome(&inner.cfg, &task, resp);
+        tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");
+        inner.writer.record(outcome).await;
+    }
+
+    /// Called once outcomes are durable.
+    fn settled(&self, outcomes: &[crate::store::Outcome]) {
+        let ids: Vec<String> = outcomes.iter().map(|o| o.delivery_id.clone()).collect();
+        self.forget(&ids);
+        if let Some(due) = outcomes.iter().filter_map(|o| o.next_attempt_at).min() {
+            let mut next = self.inner.next_due.lock().expect("next_due lock");
+            if next.is_none_or(|n| due < n) {
+                *next = Some(due);
+                self.inner.wake.notify_one();
+            }
+        }
+    }
+
+    fn forget(&self, ids: &[String]) {
+        let mut held = self.inner.held.lock().expect("held lock");
+        for id in ids {
+            held.remove(id);
+        }
+    }
+
+    /// Stops taking work, lets attempts under way finish (bounded by their
+    /// timeout) and record their outcomes, and gives back the leases of tasks not started.
+    pub async fn shutdown(&self) {
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+        let grace = self.inner.cfg.attempt_timeout + Duration::from_secs(5);
+        if tokio::time::timeout(grace, self.inner.tasks.wait()).await.is_err() {
+            tracing::warn!("attempts still running at shutdown; their leases will expire and they will be retried");
+        }
+    }
+}

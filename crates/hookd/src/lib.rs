@@ -1,0 +1,13 @@
+//! hookd: a webhook delivery server. See ARCHITECTURE.md for the map.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod ids;
+pub mod retention;
+pub mod routing;
+pub mod security;
+pub mod server;
+pub mod store;
+pub mod time;

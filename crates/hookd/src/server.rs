@@ -1,0 +1,128 @@
+//! `hookd serve`: opens the store, starts the engine and the API, and shuts
+//! down in order on SIGINT or SIGTERM.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::delivery::{Engine, EngineConfig};
+use crate::ids::{self, Kind};
+use crate::security::ssrf::AddressPolicy;
+use crate::security::tokens;
+use crate::store::sql::SqlStore;
+use crate::store::{Backend, Store, StoreError, TokenRecord};
+use crate::time;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot prepare data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("another hookd is using data directory {0}")]
+    Locked(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the store; for the embedded store, also takes the data directory's lock.
+pub async fn open_store(cfg: &Config) -> Result<(SqlStore, Option<File>), ServerError> {
+    let dir = cfg.data_dir.display().to_string();
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
+    let lock = if cfg.is_sqlite() {
+        let f = File::create(cfg.data_dir.join("hookd.lock")).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
+        f.try_lock().map_err(|_| ServerError::Locked(dir))?;
+        Some(f)
+    } else {
+        None
+    };
+    Ok((SqlStore::open(&cfg.database_url).await?, lock))
+}
+
+/// Issues a new operator token, revoking the earlier ones.
+pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> {
+    store.revoke_admin_tokens().await?;
+    let token = tokens::generate("admin");
+    store
+        .insert_token(&TokenRecord {
+            id: ids::new(Kind::Token),
+            hash: tokens::hash(&token),
+            app_id: None,
+            read_only: false,
+            expires_at: None,
+            revoked: false,
+            created_at: time::now(),
+        })
+        .await?;
+    store
+        .set_setting("admin_token_issued", &time::now().to_string())
+        .await?;
+    Ok(token)
+}
+
+pub async fn serve(cfg: Config) -> Result<(), ServerError> {
+    let (sql, _lock) = open_store(&cfg).await?;
+    let store: Arc<dyn Store> = Arc::new(sql.clone());
+    if store.backend() == Backend::Sqlite {
+        // This process holds the directory's lock, so no lease can belong to a live node.
+        let released = store.release_all_leases().await?;
+        if released > 0 {
+            tracing::info!(released, "deliveries left in flight by the last run are queued again");
+        }
+    }
+    if cfg.admin_token.is_none() && store.get_setting("admin_token_issued").await?.is_none() {
+        let token = issue_admin_token(&*store).await?;
+        println!("hookd: your admin token (shown once; `hookd admin-token` issues a new one):\n{token}");
+    }
+
+    let policy = AddressPolicy::new(cfg.allow_networks.clone());
+    let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), policy);
+    let stop = CancellationToken::new();
+    let cleaner = tokio::spawn(crate::retention::run(
+        store.clone(),
+        Duration::from_secs(60),
+        stop.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| ServerError::Listen(cfg.listen, e))?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let state = AppState::new(store.clone(), engine.clone(), Arc::new(cfg));
+    let app = api::router(state);
+    tracing::info!(%addr, "hookd listening");
+    println!("hookd listening on http://{addr}");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal())
+        .await
+        .map_err(ServerError::Serve)?;
+    tracing::info!("stopped accepting requests; finishing deliveries in flight");
+    stop.cancel();
+    engine.shutdown().await;
+    let _ = cleaner.await;
+    sql.close().await;
+    tracing::info!("hookd stopped");
+    Ok(())
+}
+
+async fn signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

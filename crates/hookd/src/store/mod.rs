@@ -1,0 +1,154 @@
+//! Persistence. Everything above this module sees the store only through the
+//! traits below; all SQL lives in [`sql`], which serves SQLite and PostgreSQL
+//! with the same statements (see `migrations/`).
+
+pub mod group_commit;
+pub mod model;
+pub mod sql;
+
+use async_trait::async_trait;
+
+use crate::time::Micros;
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or refused the work; nothing was changed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migrate(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn create_app(&self, app: &AppRecord) -> Result<()>;
+    /// By id or by uid.
+    async fn get_app(&self, id_or_uid: &str) -> Result<Option<AppRecord>>;
+    async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>>;
+    async fn update_app(&self, app: &AppRecord) -> Result<()>;
+    async fn delete_app(&self, id: &str) -> Result<()>;
+
+    async fn create_event_type(&self, et: &EventTypeRecord) -> Result<()>;
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventTypeRecord>>;
+    async fn list_event_types(&self, page: &Page, include_archived: bool) -> Result<Vec<EventTypeRecord>>;
+    async fn update_event_type(&self, et: &EventTypeRecord) -> Result<()>;
+    async fn delete_event_type(&self, name: &str) -> Result<()>;
+    /// Which of `names` are in the catalogue and not archived.
+    async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>>;
+}
+
+#[async_trait]
+pub trait EndpointStore: Send + Sync {
+    async fn create_endpoint(&self, ep: &EndpointRecord) -> Result<()>;
+    /// By id or by uid, within one application.
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<EndpointRecord>>;
+    async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<EndpointRecord>>;
+    async fn update_endpoint(&self, ep: &EndpointRecord) -> Result<()>;
+    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores each message with one delivery per endpoint `matches` accepts, all
+    /// in one durable transaction. Per-item conflicts (a reused `eventId`) fail
+    /// only their item.
+    async fn publish(&self, batch: Vec<NewMessage>, matches: Matcher) -> Result<Vec<Result<Published>>>;
+    /// By id, or by `eventId`.
+    async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>>;
+    async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>>;
+    async fn expunge_message(&self, app_id: &str, msg_id: &str) -> Result<()>;
+    /// Drops payloads past their retention, at most `limit` of them; returns how many.
+    async fn purge_expired_payloads(&self, now: Micros, limit: i64) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Leases up to `limit` due deliveries to `owner` and returns them ready to send.
+    async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>>;
+    /// Extends the leases `owner` holds on these deliveries.
+    async fn renew_leases(&self, owner: &str, ids: &[String], lease_until: Micros) -> Result<()>;
+    /// Gives up leases without attempting (used at shutdown).
+    async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<()>;
+    /// Releases every lease (embedded store only, where one process owns the file).
+    async fn release_all_leases(&self) -> Result<u64>;
+    /// Writes attempts and the resulting delivery states in one transaction.
+    async fn record_outcomes(&self, batch: &[Outcome]) -> Result<()>;
+    async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
+    /// Queues failed deliveries of an endpoint again; returns how many.
+    async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64>;
+
+    async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats>;
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &str,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<(MessageRecord, DeliveryState)>>;
+    async fn list_message_endpoints(&self, msg_id: &str, page: &Page) -> Result<Vec<(EndpointRecord, DeliveryState)>>;
+    async fn list_attempts(&self, filter: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>>;
+    async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
+    async fn expunge_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    async fn revoke_token(&self, id: &str) -> Result<()>;
+    /// Revokes every operator token (before issuing a new one).
+    async fn revoke_admin_tokens(&self) -> Result<u64>;
+
+    /// The stored response for an idempotency key, or `None` after claiming it.
+    async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: Micros,
+    ) -> Result<Option<Idempotent>>;
+    async fn idempotency_finish(&self, scope: &str, key: &str, status: u16, body: &str) -> Result<()>;
+    /// Forgets a claimed key whose request failed, so that it can be retried.
+    async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<()>;
+    async fn purge_idempotency(&self, older_than: Micros) -> Result<u64>;
+}
+
+/// The whole store, as the server holds it.
+pub trait Store: AppStore + EndpointStore + MessageStore + DeliveryStore + AuthStore {
+    fn backend(&self) -> Backend;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}

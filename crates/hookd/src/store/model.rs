@@ -1,0 +1,242 @@
+//! Records as the store keeps them. API shapes are built from these in `api`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Micros;
+
+pub type Metadata = BTreeMap<String, String>;
+
+/// Delivery status, with Svix's numbering (`MessageStatus`).
+pub mod status {
+    pub const SUCCESS: i64 = 0;
+    /// Not attempted yet.
+    pub const PENDING: i64 = 1;
+    pub const FAIL: i64 = 2;
+    /// Attempted, failed, and waiting for a retry.
+    pub const SENDING: i64 = 3;
+    pub const CANCELED: i64 = 4;
+}
+
+pub mod trigger {
+    pub const SCHEDULED: i64 = 0;
+    pub const MANUAL: i64 = 1;
+}
+
+#[derive(Clone, Debug)]
+pub struct AppRecord {
+    pub id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    pub throttle_rate: Option<i64>,
+    pub metadata: Metadata,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+#[derive(Clone, Debug)]
+pub struct EventTypeRecord {
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub schemas: Option<serde_json::Value>,
+    pub group_name: Option<String>,
+    pub feature_flags: Option<Vec<String>>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// A secret that still signs after a rotation, until `expires_at`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OldSecret {
+    pub key: String,
+    pub expires_at: Micros,
+}
+
+/// hookd's own per-endpoint settings, beyond the Svix fields.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EndpointOptions {
+    /// Retry delays in seconds, replacing the server's schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<f64>>,
+    /// Attempt timeout in seconds, replacing the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_timeout: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EndpointRecord {
+    pub id: String,
+    pub app_id: String,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub version: i64,
+    pub throttle_rate: Option<i64>,
+    pub disabled: bool,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub metadata: Metadata,
+    pub headers: BTreeMap<String, String>,
+    pub secret: String,
+    pub old_secrets: Vec<OldSecret>,
+    pub options: EndpointOptions,
+    pub first_failure_at: Option<Micros>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+#[derive(Clone, Debug)]
+pub struct MessageRecord {
+    pub id: String,
+    pub app_id: String,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    /// The payload exactly as published (JSON text); `None` once expunged.
+    pub payload: Option<String>,
+    pub deliver_at: Option<Micros>,
+    pub created_at: Micros,
+    pub expires_at: Micros,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub app_id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    pub status: i64,
+    pub status_code: i64,
+    pub response: Option<String>,
+    pub response_headers: Option<BTreeMap<String, String>>,
+    pub duration_ms: i64,
+    pub trigger_type: i64,
+    pub error: Option<String>,
+    pub created_at: Micros,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    pub id: String,
+    pub hash: String,
+    /// `None` for operator tokens; otherwise the one application it reaches.
+    pub app_id: Option<String>,
+    pub read_only: bool,
+    pub expires_at: Option<Micros>,
+    pub revoked: bool,
+    pub created_at: Micros,
+}
+
+/// One page of a list, in store terms: rows strictly after `after` in the given order.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub limit: i64,
+    pub after: Option<String>,
+    pub descending: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct MessageFilter {
+    pub event_types: Option<Vec<String>>,
+    pub channel: Option<String>,
+    pub tag: Option<String>,
+    pub before: Option<Micros>,
+    pub after: Option<Micros>,
+    /// Delivery status (per-endpoint lists only).
+    pub status: Option<i64>,
+    pub with_content: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum AttemptScope {
+    Endpoint(String),
+    Message(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptFilter {
+    pub scope: AttemptScope,
+    pub endpoint_id: Option<String>,
+    pub status: Option<i64>,
+    /// 0 (no response), 100, 200, 300, 400 or 500.
+    pub status_code_class: Option<i64>,
+    pub event_types: Option<Vec<String>>,
+    pub channel: Option<String>,
+    pub tag: Option<String>,
+    pub before: Option<Micros>,
+    pub after: Option<Micros>,
+    pub with_content: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryState {
+    pub status: i64,
+    pub next_attempt_at: Option<Micros>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub owner: String,
+    pub until: Micros,
+}
+
+/// Everything a worker needs to attempt one delivery, without another read.
+#[derive(Clone, Debug)]
+pub struct DeliveryTask {
+    pub delivery_id: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub trigger_type: i64,
+    pub message: Arc<MessageRecord>,
+    pub endpoint: Arc<EndpointRecord>,
+}
+
+pub struct NewMessage {
+    pub message: MessageRecord,
+    /// Deliveries are created leased to this node when it will send them at once.
+    pub lease: Option<Lease>,
+    /// Send to this endpoint only, whatever its subscriptions (examples and tests).
+    pub only_endpoint: Option<String>,
+}
+
+pub struct Published {
+    pub message: Arc<MessageRecord>,
+    /// One per matching endpoint; due at once unless the message has `deliver_at`.
+    pub tasks: Vec<DeliveryTask>,
+}
+
+pub type Matcher = fn(&EndpointRecord, &MessageRecord) -> bool;
+
+/// The result of one attempt, to be written with the delivery's new state.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub attempt: AttemptRecord,
+    pub delivery_id: String,
+    pub status: i64,
+    pub next_attempt_at: Option<Micros>,
+    /// Disable the endpoint if it has been failing since before this time.
+    pub disable_if_failing_since: Option<Micros>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub success: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub fail: i64,
+    pub canceled: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Idempotent {
+    pub request_hash: String,
+    /// `None` while the first request is still being answered.
+    pub response: Option<(u16, String)>,
+}

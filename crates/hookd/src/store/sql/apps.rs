@@ -1,0 +1,169 @@
+use async_trait::async_trait;
+
+use super::SqlStore;
+use super::builder::{Sql, paginate};
+use super::rows::{self, APP_COLS, EVENT_TYPE_COLS, opt_to_json, to_json};
+use crate::store::{AppRecord, AppStore, EventTypeRecord, Page, Result, StoreError};
+
+/// Turns "no row changed" into `NotFound`.
+pub(super) fn expect_one(done: sqlx::any::AnyQueryResult) -> Result<()> {
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AppStore for SqlStore {
+    async fn create_app(&self, a: &AppRecord) -> Result<()> {
+        let mut sql = Sql::new(
+            "INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) VALUES (",
+        );
+        sql.bind(&a.id)
+            .push(", ")
+            .bind(a.uid.as_ref())
+            .push(", ")
+            .bind(&a.name)
+            .push(", ");
+        sql.bind(a.throttle_rate)
+            .push(", ")
+            .bind(to_json(&a.metadata))
+            .push(", ");
+        sql.bind(a.created_at).push(", ").bind(a.updated_at).push(")");
+        sql.query().execute(&self.write).await?;
+        Ok(())
+    }
+
+    async fn get_app(&self, id_or_uid: &str) -> Result<Option<AppRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE id = "));
+        sql.bind(id_or_uid)
+            .push(" OR uid = ")
+            .bind(id_or_uid)
+            .push(" ORDER BY (id = $1) DESC LIMIT 1");
+        sql.query()
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| rows::app(&r))
+            .transpose()
+    }
+
+    async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE 1 = 1"));
+        paginate(&mut sql, "id", page);
+        sql.query().fetch_all(&self.read).await?.iter().map(rows::app).collect()
+    }
+
+    async fn update_app(&self, a: &AppRecord) -> Result<()> {
+        let mut sql = Sql::new("UPDATE applications SET uid = ");
+        sql.bind(a.uid.as_ref())
+            .push(", name = ")
+            .bind(&a.name)
+            .push(", throttle_rate = ")
+            .bind(a.throttle_rate);
+        sql.push(", metadata = ")
+            .bind(to_json(&a.metadata))
+            .push(", updated_at = ")
+            .bind(a.updated_at);
+        sql.push(" WHERE id = ").bind(&a.id);
+        expect_one(sql.query().execute(&self.write).await?)
+    }
+
+    async fn delete_app(&self, id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        // Children first: PostgreSQL checks deliveries' and attempts' foreign keys row by row.
+        for table in ["attempts", "deliveries"] {
+            let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
+            sql.bind(id).query().execute(&mut *tx).await?;
+        }
+        for table in ["messages", "endpoints", "tokens"] {
+            let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
+            sql.bind(id).query().execute(&mut *tx).await?;
+        }
+        let mut sql = Sql::new("DELETE FROM applications WHERE id = ");
+        expect_one(sql.bind(id).query().execute(&mut *tx).await?)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_event_type(&self, e: &EventTypeRecord) -> Result<()> {
+        let mut sql = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
+        bind_event_type(&mut sql, e);
+        sql.push(")");
+        sql.query().execute(&self.write).await?;
+        Ok(())
+    }
+
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventTypeRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE name = "));
+        sql.bind(name)
+            .query()
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| rows::event_type(&r))
+            .transpose()
+    }
+
+    async fn list_event_types(&self, page: &Page, include_archived: bool) -> Result<Vec<EventTypeRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE 1 = 1"));
+        if !include_archived {
+            sql.push(" AND archived = 0");
+        }
+        paginate(&mut sql, "name", page);
+        sql.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(rows::event_type)
+            .collect()
+    }
+
+    async fn update_event_type(&self, e: &EventTypeRecord) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
+        expect_one(sql.bind(&e.name).query().execute(&mut *tx).await?)?;
+        let mut sql = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
+        bind_event_type(&mut sql, e);
+        sql.push(")").query().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_event_type(&self, name: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
+        expect_one(sql.bind(name).query().execute(&self.write).await?)
+    }
+
+    async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new("SELECT name FROM event_types WHERE archived = 0 AND name IN ");
+        sql.bind_list(names);
+        let found = sql.query().fetch_all(&self.read).await?;
+        found
+            .iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, "name").map_err(Into::into))
+            .collect()
+    }
+}
+
+fn bind_event_type(sql: &mut Sql, e: &EventTypeRecord) {
+    sql.bind(&e.name)
+        .push(", ")
+        .bind(&e.description)
+        .push(", ")
+        .bind(e.archived)
+        .push(", ");
+    sql.bind(e.deprecated)
+        .push(", ")
+        .bind(opt_to_json(&e.schemas))
+        .push(", ")
+        .bind(e.group_name.as_ref());
+    sql.push(", ")
+        .bind(opt_to_json(&e.feature_flags))
+        .push(", ")
+        .bind(e.created_at)
+        .push(", ")
+        .bind(e.updated_at);
+}

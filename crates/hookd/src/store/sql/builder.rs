@@ -1,0 +1,136 @@
+//! A small statement builder: SQL text with `$n` placeholders, which both
+//! SQLite and PostgreSQL accept, and the values bound to them.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
+
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    NullText,
+    NullInt,
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Text(s.to_owned())
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::Text(s)
+    }
+}
+impl From<&String> for Arg {
+    fn from(s: &String) -> Self {
+        Arg::Text(s.clone())
+    }
+}
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Int(v as i64)
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Arg::NullText, Arg::Text)
+    }
+}
+impl From<Option<&String>> for Arg {
+    fn from(v: Option<&String>) -> Self {
+        v.map_or(Arg::NullText, |s| Arg::Text(s.clone()))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Arg::NullInt, Arg::Int)
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `v`.
+    pub fn bind(&mut self, v: impl Into<Arg>) -> &mut Self {
+        self.args.push(v.into());
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// Appends `(v1, v2, …)` as placeholders.
+    pub fn bind_list<T: Into<Arg> + Clone>(&mut self, vs: &[T]) -> &mut Self {
+        self.push("(");
+        for (i, v) in vs.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v.clone());
+        }
+        self.push(")")
+    }
+
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
+    pub fn query(&self) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.text.clone()));
+        for a in &self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(v) => q.bind(*v),
+                Arg::NullText => q.bind(None::<String>),
+                Arg::NullInt => q.bind(None::<i64>),
+            };
+        }
+        q
+    }
+}
+
+/// Builds `SELECT cols FROM … WHERE … AND key >/< after ORDER BY key LIMIT n`.
+pub fn paginate(sql: &mut Sql, key: &str, page: &crate::store::Page) {
+    if let Some(after) = &page.after {
+        sql.push(" AND ")
+            .push(key)
+            .push(if page.descending { " < " } else { " > " })
+            .bind(after);
+    }
+    sql.push(" ORDER BY ")
+        .push(key)
+        .push(if page.descending { " DESC" } else { " ASC" });
+    sql.push(" LIMIT ").bind(page.limit);
+}
+
+/// A `LIKE` pattern that finds `"value"` inside a JSON array of strings.
+pub fn json_array_contains(sql: &mut Sql, column: &str, value: &str) {
+    let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    sql.push(" AND ")
+        .push(column)
+        .push(" LIKE ")
+        .bind(format!("%\"{escaped}\"%"))
+        .push(" ESCAPE '\\'");
+}

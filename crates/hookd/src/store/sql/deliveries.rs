@@ -1,0 +1,410 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::SqlStore;
+use super::apps::expect_one;
+use super::builder::{Sql, paginate};
+use super::messages::filter_messages;
+use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
+use crate::ids::{self, Kind};
+use crate::store::{
+    AttemptFilter, AttemptRecord, AttemptScope, Backend, DeliveryState, DeliveryStore, DeliveryTask, EndpointRecord,
+    Lease, MessageFilter, MessageRecord, Outcome, Page, Result, Stats, status, trigger,
+};
+use crate::time::{self, Micros};
+
+#[async_trait]
+impl DeliveryStore for SqlStore {
+    async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>> {
+        let mut sql = Sql::new("UPDATE deliveries SET lease_until = ");
+        sql.bind(lease_until).push(", lease_owner = ").bind(owner);
+        sql.push(
+            " WHERE id IN (SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE d.next_attempt_at <= ",
+        );
+        sql.bind(now)
+            .push(" AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.disabled = 0");
+        sql.push(" ORDER BY d.next_attempt_at LIMIT ").bind(limit);
+        if self.backend == Backend::Postgres {
+            // Nodes claiming at once each take different rows instead of waiting on each other.
+            sql.push(" FOR UPDATE OF d SKIP LOCKED");
+        }
+        sql.push(") RETURNING id");
+        let claimed = sql.query().fetch_all(&self.write).await?;
+        let ids: Vec<String> = claimed.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        self.load_tasks(&ids).await
+    }
+
+    async fn renew_leases(&self, owner: &str, ids: &[String], lease_until: Micros) -> Result<()> {
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new("UPDATE deliveries SET lease_until = ");
+            sql.bind(lease_until)
+                .push(" WHERE lease_owner = ")
+                .bind(owner)
+                .push(" AND id IN ")
+                .bind_list(chunk);
+            sql.query().execute(&self.write).await?;
+        }
+        Ok(())
+    }
+
+    async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<()> {
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ");
+            sql.bind(owner).push(" AND id IN ").bind_list(chunk);
+            sql.query().execute(&self.write).await?;
+        }
+        Ok(())
+    }
+
+    async fn release_all_leases(&self) -> Result<u64> {
+        let sql =
+            Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL");
+        Ok(sql.query().execute(&self.write).await?.rows_affected())
+    }
+
+    async fn record_outcomes(&self, batch: &[Outcome]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        // A delivery may have gone with its endpoint or application while it was in flight.
+        let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
+        let mut live = HashSet::new();
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
+            for row in sql.bind_list(chunk).query().fetch_all(&mut *tx).await? {
+                live.insert(row.try_get::<String, _>("id")?);
+            }
+        }
+        let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
+        for chunk in batch.chunks(100) {
+            let mut sql = Sql::new(
+                "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
+                 response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
+            );
+            for (i, o) in chunk.iter().enumerate() {
+                let a = &o.attempt;
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(&a.id)
+                    .push(", ")
+                    .bind(&a.app_id)
+                    .push(", ")
+                    .bind(&a.msg_id)
+                    .push(", ");
+                sql.bind(&a.endpoint_id)
+                    .push(", ")
+                    .bind(&a.url)
+                    .push(", ")
+                    .bind(a.status)
+                    .push(", ");
+                sql.bind(a.status_code).push(", ").bind(a.response.as_ref()).push(", ");
+                sql.bind(opt_to_json(&a.response_headers))
+                    .push(", ")
+                    .bind(a.duration_ms)
+                    .push(", ");
+                sql.bind(a.trigger_type)
+                    .push(", ")
+                    .bind(a.error.as_ref())
+                    .push(", ")
+                    .bind(a.created_at)
+                    .push(")");
+            }
+            sql.query().execute(&mut *tx).await?;
+        }
+        let now = time::now();
+        for o in &batch {
+            let mut sql = Sql::new("UPDATE deliveries SET status = ");
+            sql.bind(o.status)
+                .push(", attempts = attempts + 1, next_attempt_at = ")
+                .bind(o.next_attempt_at);
+            sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
+                .bind(trigger::SCHEDULED);
+            sql.push(", updated_at = ")
+                .bind(now)
+                .push(" WHERE id = ")
+                .bind(&o.delivery_id);
+            sql.query().execute(&mut *tx).await?;
+        }
+        // Per endpoint, only the last outcome of the batch decides its failure streak.
+        let mut last: HashMap<&str, &Outcome> = HashMap::new();
+        let mut had_success: HashSet<&str> = HashSet::new();
+        for o in &batch {
+            if o.attempt.status == status::SUCCESS {
+                had_success.insert(&o.attempt.endpoint_id);
+            }
+            last.insert(&o.attempt.endpoint_id, o);
+        }
+        for (ep, o) in last {
+            let mut sql;
+            if o.attempt.status == status::SUCCESS {
+                sql = Sql::new(
+                    "UPDATE endpoints SET first_failure_at = NULL WHERE first_failure_at IS NOT NULL AND id = ",
+                );
+                sql.bind(ep);
+            } else if had_success.contains(ep) {
+                sql = Sql::new("UPDATE endpoints SET first_failure_at = ");
+                sql.bind(o.attempt.created_at).push(" WHERE id = ").bind(ep);
+            } else {
+                sql = Sql::new("UPDATE endpoints SET first_failure_at = COALESCE(first_failure_at, ");
+                sql.bind(o.attempt.created_at).push(") WHERE id = ").bind(ep);
+            }
+            sql.query().execute(&mut *tx).await?;
+            if let (Some(since), true) = (o.disable_if_failing_since, o.attempt.status != status::SUCCESS) {
+                let mut sql = Sql::new("UPDATE endpoints SET disabled = 1, updated_at = ");
+                sql.bind(now)
+                    .push(" WHERE disabled = 0 AND first_failure_at < ")
+                    .bind(since);
+                sql.push(" AND id = ").bind(ep).query().execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask> {
+        let now = time::now();
+        let mut sql = Sql::new(
+            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
+             next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES (",
+        );
+        sql.bind(ids::new(Kind::Delivery))
+            .push(", ")
+            .bind(app_id)
+            .push(", ")
+            .bind(msg_id)
+            .push(", ");
+        sql.bind(endpoint_id)
+            .push(", ")
+            .bind(status::PENDING)
+            .push(", 0, ")
+            .bind(trigger::MANUAL)
+            .push(", ");
+        sql.bind(now)
+            .push(", ")
+            .bind(lease.until)
+            .push(", ")
+            .bind(&lease.owner)
+            .push(", $7, $7)");
+        sql.push(
+            " ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET \
+             status = CASE WHEN deliveries.attempts = 0 THEN 1 ELSE 3 END, trigger_type = $6, \
+             next_attempt_at = $7, lease_until = $8, lease_owner = $9, updated_at = $7 RETURNING id",
+        );
+        let row = sql.query().fetch_one(&self.write).await?;
+        let id: String = row.try_get("id")?;
+        self.load_tasks(&[id])
+            .await?
+            .pop()
+            .ok_or(crate::store::StoreError::NotFound)
+    }
+
+    async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64> {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(status::SENDING)
+            .push(", trigger_type = ")
+            .bind(trigger::MANUAL);
+        sql.push(", next_attempt_at = ")
+            .bind(time::now())
+            .push(", updated_at = $3, lease_until = NULL, lease_owner = NULL");
+        sql.push(" WHERE endpoint_id = ")
+            .bind(endpoint_id)
+            .push(" AND status = ")
+            .bind(status::FAIL);
+        sql.push(" AND created_at >= ").bind(since);
+        if let Some(until) = until {
+            sql.push(" AND created_at <= ").bind(until);
+        }
+        Ok(sql.query().execute(&self.write).await?.rows_affected())
+    }
+
+    async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats> {
+        let mut sql = Sql::new("SELECT status, COUNT(*) AS n FROM deliveries WHERE endpoint_id = ");
+        sql.bind(endpoint_id);
+        if let Some(since) = since {
+            sql.push(" AND created_at >= ").bind(since);
+        }
+        if let Some(until) = until {
+            sql.push(" AND created_at <= ").bind(until);
+        }
+        sql.push(" GROUP BY status");
+        let mut stats = Stats::default();
+        for row in sql.query().fetch_all(&self.read).await? {
+            let n: i64 = row.try_get("n")?;
+            match row.try_get::<i64, _>("status")? {
+                status::SUCCESS => stats.success = n,
+                status::PENDING => stats.pending = n,
+                status::FAIL => stats.fail = n,
+                status::SENDING => stats.sending = n,
+                _ => stats.canceled += n,
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &str,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<(MessageRecord, DeliveryState)>> {
+        let payload = if filter.with_content {
+            "m.payload"
+        } else {
+            "NULL AS payload"
+        };
+        let mut sql = Sql::new(&format!(
+            "SELECT {MESSAGE_COLS}, {payload}, d.status AS d_status, d.next_attempt_at AS d_next_attempt_at \
+             FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE d.endpoint_id = "
+        ));
+        sql.bind(endpoint_id);
+        filter_messages(&mut sql, filter);
+        if let Some(s) = filter.status {
+            sql.push(" AND d.status = ").bind(s);
+        }
+        paginate(&mut sql, "d.msg_id", page);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| Ok((rows::message(r)?, rows::delivery_state(r)?)))
+            .collect()
+    }
+
+    async fn list_message_endpoints(&self, msg_id: &str, page: &Page) -> Result<Vec<(EndpointRecord, DeliveryState)>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {ENDPOINT_COLS}, d.status AS d_status, d.next_attempt_at AS d_next_attempt_at \
+             FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.msg_id = "
+        ));
+        sql.bind(msg_id);
+        paginate(&mut sql, "d.endpoint_id", page);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| Ok((rows::endpoint(r)?, rows::delivery_state(r)?)))
+            .collect()
+    }
+
+    async fn list_attempts(&self, f: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {ATTEMPT_COLS} FROM attempts a"));
+        let by_message = f.event_types.is_some() || f.channel.is_some() || f.tag.is_some();
+        if by_message {
+            sql.push(" JOIN messages m ON m.id = a.msg_id");
+        }
+        match &f.scope {
+            AttemptScope::Endpoint(id) => sql.push(" WHERE a.endpoint_id = ").bind(id),
+            AttemptScope::Message(id) => sql.push(" WHERE a.msg_id = ").bind(id),
+        };
+        if let Some(ep) = &f.endpoint_id {
+            sql.push(" AND a.endpoint_id = ").bind(ep);
+        }
+        if let Some(s) = f.status {
+            sql.push(" AND a.status = ").bind(s);
+        }
+        if let Some(class) = f.status_code_class {
+            if class == 0 {
+                sql.push(" AND a.status_code = 0");
+            } else {
+                sql.push(" AND a.status_code >= ")
+                    .bind(class)
+                    .push(" AND a.status_code < ")
+                    .bind(class + 100);
+            }
+        }
+        if by_message {
+            let mf = MessageFilter {
+                event_types: f.event_types.clone(),
+                channel: f.channel.clone(),
+                tag: f.tag.clone(),
+                ..Default::default()
+            };
+            filter_messages(&mut sql, &mf);
+        }
+        if let Some(before) = f.before {
+            sql.push(" AND a.created_at < ").bind(before);
+        }
+        if let Some(after) = f.after {
+            sql.push(" AND a.created_at > ").bind(after);
+        }
+        paginate(&mut sql, "a.id", page);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| {
+                let mut a = rows::attempt(r)?;
+                if !f.with_content {
+                    a.response = None;
+                }
+                Ok(a)
+            })
+            .collect()
+    }
+
+    async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {ATTEMPT_COLS} FROM attempts a WHERE a.msg_id = "));
+        sql.bind(msg_id).push(" AND a.id = ").bind(attempt_id);
+        sql.query()
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| rows::attempt(&r))
+            .transpose()
+    }
+
+    async fn expunge_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<()> {
+        let mut sql = Sql::new("UPDATE attempts SET response = NULL, response_headers = NULL WHERE msg_id = ");
+        sql.bind(msg_id).push(" AND id = ").bind(attempt_id);
+        expect_one(sql.query().execute(&self.write).await?)
+    }
+}
+
+impl SqlStore {
+    /// Builds tasks for these deliveries, reading each message and endpoint once.
+    async fn load_tasks(&self, ids: &[String]) -> Result<Vec<DeliveryTask>> {
+        let mut tasks = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut sql =
+                Sql::new("SELECT id, msg_id, endpoint_id, attempts, trigger_type FROM deliveries WHERE id IN ");
+            let rows = sql.bind_list(chunk).query().fetch_all(&self.write).await?;
+            let mut msg_ids = HashSet::new();
+            let mut ep_ids = HashSet::new();
+            for r in &rows {
+                msg_ids.insert(r.try_get::<String, _>("msg_id")?);
+                ep_ids.insert(r.try_get::<String, _>("endpoint_id")?);
+            }
+            let msg_ids: Vec<String> = msg_ids.into_iter().collect();
+            let ep_ids: Vec<String> = ep_ids.into_iter().collect();
+            let mut sql = Sql::new(&format!(
+                "SELECT {MESSAGE_COLS}, m.payload FROM messages m WHERE m.id IN "
+            ));
+            let messages: HashMap<String, Arc<MessageRecord>> = sql
+                .bind_list(&msg_ids)
+                .query()
+                .fetch_all(&self.write)
+                .await?
+                .iter()
+                .map(|r| rows::message(r).map(|m| (m.id.clone(), Arc::new(m))))
+                .collect::<Result<_>>()?;
+            let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.id IN "));
+            let endpoints: HashMap<String, Arc<EndpointRecord>> = sql
+                .bind_list(&ep_ids)
+                .query()
+                .fetch_all(&self.write)
+                .await?
+                .iter()
+                .map(|r| rows::endpoint(r).map(|e| (e.id.clone(), Arc::new(e))))
+                .collect::<Result<_>>()?;
+            for r in &rows {
+                let (Some(message), Some(endpoint)) = (
+                    messages.get(&r.try_get::<String, _>("msg_id")?),
+                    endpoints.get(&r.try_get::<String, _>("endpoint_id")?),
+                ) else {
+                    continue;
+                };
+                tasks.push(DeliveryTask {
+                    delivery_id: r.try_get("id")?,
+                    attempts: r.try_get("attempts")?,
+                    trigger_type: r.try_get("trigger_type")?,
+                    message: message.clone(),
+                    endpoint: endpoint.clone(),
+                });
+            }
+        }
+        Ok(tasks)
+    }
+}

@@ -1,0 +1,136 @@
+use async_trait::async_trait;
+
+use super::SqlStore;
+use super::apps::expect_one;
+use super::builder::{Sql, paginate};
+use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
+use crate::store::{EndpointRecord, EndpointStore, Page, Result};
+
+#[async_trait]
+impl EndpointStore for SqlStore {
+    async fn create_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+        let mut sql = Sql::new(&format!(
+            "INSERT INTO endpoints ({}) VALUES (",
+            ENDPOINT_COLS.replace("e.", "")
+        ));
+        sql.bind(&e.id).push(", ").bind(&e.app_id).push(", ");
+        bind_mutable(&mut sql, e);
+        sql.push(", ")
+            .bind(e.created_at)
+            .push(", ")
+            .bind(e.updated_at)
+            .push(")");
+        sql.query().execute(&self.write).await?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<EndpointRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = "));
+        sql.bind(app_id)
+            .push(" AND (e.id = ")
+            .bind(id_or_uid)
+            .push(" OR e.uid = $2) ORDER BY (e.id = $2) DESC LIMIT 1");
+        sql.query()
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| rows::endpoint(&r))
+            .transpose()
+    }
+
+    async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<EndpointRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = "));
+        sql.bind(app_id);
+        paginate(&mut sql, "e.id", page);
+        sql.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(rows::endpoint)
+            .collect()
+    }
+
+    async fn update_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+        let mut sql = Sql::new("UPDATE endpoints SET uid = ");
+        sql.bind(e.uid.as_ref())
+            .push(", url = ")
+            .bind(&e.url)
+            .push(", description = ")
+            .bind(&e.description);
+        sql.push(", version = ")
+            .bind(e.version)
+            .push(", throttle_rate = ")
+            .bind(e.throttle_rate);
+        sql.push(", disabled = ")
+            .bind(e.disabled)
+            .push(", event_types = ")
+            .bind(opt_to_json(&e.event_types));
+        sql.push(", channels = ")
+            .bind(opt_to_json(&e.channels))
+            .push(", metadata = ")
+            .bind(to_json(&e.metadata));
+        sql.push(", headers = ")
+            .bind(to_json(&e.headers))
+            .push(", secret = ")
+            .bind(&e.secret);
+        sql.push(", old_secrets = ")
+            .bind(to_json(&e.old_secrets))
+            .push(", options = ")
+            .bind(to_json(&e.options));
+        sql.push(", first_failure_at = ")
+            .bind(e.first_failure_at)
+            .push(", updated_at = ")
+            .bind(e.updated_at);
+        sql.push(" WHERE id = ").bind(&e.id);
+        expect_one(sql.query().execute(&self.write).await?)
+    }
+
+    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for table in ["attempts", "deliveries"] {
+            let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE endpoint_id = "));
+            sql.bind(id).query().execute(&mut *tx).await?;
+        }
+        let mut sql = Sql::new("DELETE FROM endpoints WHERE app_id = ");
+        expect_one(
+            sql.bind(app_id)
+                .push(" AND id = ")
+                .bind(id)
+                .query()
+                .execute(&mut *tx)
+                .await?,
+        )?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Binds the columns from `uid` to `first_failure_at`, in `ENDPOINT_COLS` order.
+fn bind_mutable(sql: &mut Sql, e: &EndpointRecord) {
+    sql.bind(e.uid.as_ref())
+        .push(", ")
+        .bind(&e.url)
+        .push(", ")
+        .bind(&e.description)
+        .push(", ");
+    sql.bind(e.version)
+        .push(", ")
+        .bind(e.throttle_rate)
+        .push(", ")
+        .bind(e.disabled)
+        .push(", ");
+    sql.bind(opt_to_json(&e.event_types))
+        .push(", ")
+        .bind(opt_to_json(&e.channels))
+        .push(", ");
+    sql.bind(to_json(&e.metadata))
+        .push(", ")
+        .bind(to_json(&e.headers))
+        .push(", ")
+        .bind(&e.secret)
+        .push(", ");
+    sql.bind(to_json(&e.old_secrets))
+        .push(", ")
+        .bind(to_json(&e.options))
+        .push(", ")
+        .bind(e.first_failure_at);
+}

@@ -1,0 +1,231 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::{Any, Transaction};
+
+use super::SqlStore;
+use super::builder::{Sql, json_array_contains, paginate};
+use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
+use crate::ids::{self, Kind};
+use crate::store::{
+    DeliveryTask, EndpointRecord, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Page, Published,
+    Result, StoreError, status, trigger,
+};
+use crate::time::Micros;
+
+/// Rows per multi-row INSERT: well under SQLite's limit of bound values.
+const ROWS_PER_INSERT: usize = 200;
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn publish(&self, batch: Vec<NewMessage>, matches: Matcher) -> Result<Vec<Result<Published>>> {
+        let mut tx = self.write.begin().await?;
+        let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
+        let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
+        let mut out = Vec::with_capacity(batch.len());
+        let mut deliveries: Vec<(
+            String,
+            String,
+            String,
+            String,
+            Option<&crate::store::Lease>,
+            Option<Micros>,
+            Micros,
+        )> = Vec::new();
+        let mut messages = Vec::with_capacity(batch.len());
+        for item in &batch {
+            let m = &item.message;
+            if let Some(event_id) = &m.event_id {
+                let fresh = seen_event_ids.insert((m.app_id.clone(), event_id.clone()));
+                if !fresh || event_id_taken(&mut tx, &m.app_id, event_id).await? {
+                    out.push(Err(StoreError::Conflict(format!(
+                        "a message with eventId {event_id} already exists"
+                    ))));
+                    continue;
+                }
+            }
+            if !endpoints.contains_key(&m.app_id) {
+                let eps = active_endpoints(&mut tx, &m.app_id).await?;
+                endpoints.insert(m.app_id.clone(), eps);
+            }
+            let message = Arc::new(m.clone());
+            let due = m.deliver_at.unwrap_or(m.created_at);
+            let mut tasks = Vec::new();
+            let targets = endpoints[&m.app_id].iter().filter(|ep| match &item.only_endpoint {
+                Some(only) => &ep.id == only,
+                None => matches(ep, m),
+            });
+            for ep in targets {
+                let delivery_id = ids::new(Kind::Delivery);
+                let lease = item.lease.as_ref().filter(|_| m.deliver_at.is_none());
+                deliveries.push((
+                    delivery_id.clone(),
+                    m.app_id.clone(),
+                    m.id.clone(),
+                    ep.id.clone(),
+                    lease,
+                    Some(due),
+                    m.created_at,
+                ));
+                tasks.push(DeliveryTask {
+                    delivery_id,
+                    attempts: 0,
+                    trigger_type: trigger::SCHEDULED,
+                    message: message.clone(),
+                    endpoint: ep.clone(),
+                });
+            }
+            messages.push(m);
+            out.push(Ok(Published { message, tasks }));
+        }
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut sql = Sql::new(
+                "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at) VALUES ",
+            );
+            for (i, m) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(&m.id)
+                    .push(", ")
+                    .bind(&m.app_id)
+                    .push(", ")
+                    .bind(&m.event_type)
+                    .push(", ");
+                sql.bind(m.event_id.as_ref())
+                    .push(", ")
+                    .bind(opt_to_json(&m.channels))
+                    .push(", ");
+                sql.bind(opt_to_json(&m.tags))
+                    .push(", ")
+                    .bind(m.payload.as_ref())
+                    .push(", ")
+                    .bind(m.deliver_at);
+                sql.push(", ")
+                    .bind(m.created_at)
+                    .push(", ")
+                    .bind(m.expires_at)
+                    .push(")");
+            }
+            sql.query().execute(&mut *tx).await?;
+        }
+        for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+            let mut sql = Sql::new(
+                "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
+            );
+            for (i, (id, app_id, msg_id, ep_id, lease, due, now)) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(id)
+                    .push(", ")
+                    .bind(app_id)
+                    .push(", ")
+                    .bind(msg_id)
+                    .push(", ")
+                    .bind(ep_id)
+                    .push(", ");
+                sql.bind(status::PENDING)
+                    .push(", 0, ")
+                    .bind(trigger::SCHEDULED)
+                    .push(", ")
+                    .bind(*due)
+                    .push(", ");
+                sql.bind(lease.map(|l| l.until))
+                    .push(", ")
+                    .bind(lease.map(|l| l.owner.clone()))
+                    .push(", ");
+                sql.bind(*now).push(", ").bind(*now).push(")");
+            }
+            sql.query().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {MESSAGE_COLS}, m.payload FROM messages m WHERE m.app_id = "
+        ));
+        sql.bind(app_id)
+            .push(" AND (m.id = ")
+            .bind(id_or_event_id)
+            .push(" OR m.event_id = $2)");
+        sql.push(" ORDER BY (m.id = $2) DESC LIMIT 1");
+        sql.query()
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| rows::message(&r))
+            .transpose()
+    }
+
+    async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>> {
+        let payload = if filter.with_content {
+            "m.payload"
+        } else {
+            "NULL AS payload"
+        };
+        let mut sql = Sql::new(&format!(
+            "SELECT {MESSAGE_COLS}, {payload} FROM messages m WHERE m.app_id = "
+        ));
+        sql.bind(app_id);
+        filter_messages(&mut sql, filter);
+        paginate(&mut sql, "m.id", page);
+        sql.query()
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(rows::message)
+            .collect()
+    }
+
+    async fn expunge_message(&self, app_id: &str, msg_id: &str) -> Result<()> {
+        let mut sql = Sql::new("UPDATE messages SET payload = NULL WHERE app_id = ");
+        sql.bind(app_id).push(" AND id = ").bind(msg_id);
+        super::apps::expect_one(sql.query().execute(&self.write).await?)
+    }
+
+    async fn purge_expired_payloads(&self, now: Micros, limit: i64) -> Result<u64> {
+        let mut sql = Sql::new(
+            "UPDATE messages SET payload = NULL WHERE id IN \
+             (SELECT id FROM messages WHERE payload IS NOT NULL AND expires_at < ",
+        );
+        sql.bind(now).push(" LIMIT ").bind(limit).push(")");
+        Ok(sql.query().execute(&self.write).await?.rows_affected())
+    }
+}
+
+/// Appends the conditions of `f` on the message table aliased `m`.
+pub(super) fn filter_messages(sql: &mut Sql, f: &MessageFilter) {
+    if let Some(types) = f.event_types.as_ref().filter(|t| !t.is_empty()) {
+        sql.push(" AND m.event_type IN ").bind_list(types);
+    }
+    if let Some(channel) = &f.channel {
+        json_array_contains(sql, "m.channels", channel);
+    }
+    if let Some(tag) = &f.tag {
+        json_array_contains(sql, "m.tags", tag);
+    }
+    if let Some(before) = f.before {
+        sql.push(" AND m.created_at < ").bind(before);
+    }
+    if let Some(after) = f.after {
+        sql.push(" AND m.created_at > ").bind(after);
+    }
+}
+
+async fn event_id_taken(tx: &mut Transaction<'static, Any>, app_id: &str, event_id: &str) -> Result<bool> {
+    let mut sql = Sql::new("SELECT 1 AS one FROM messages WHERE app_id = ");
+    sql.bind(app_id).push(" AND event_id = ").bind(event_id);
+    Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
+}
+
+async fn active_endpoints(tx: &mut Transaction<'static, Any>, app_id: &str) -> Result<Vec<Arc<EndpointRecord>>> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.disabled = 0 AND e.app_id = "
+    ));
+    sql.bind(app_id);
+    sql.query()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| rows::endpoint(r).map(Arc::new))
+        .collect()
+}

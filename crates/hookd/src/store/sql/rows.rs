@@ -1,0 +1,145 @@
+//! Decoding of rows into records. Column lists and decoders sit together so
+//! that a change to one is seen beside the other.
+
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::store::{
+    AppRecord, AttemptRecord, DeliveryState, EndpointRecord, EventTypeRecord, MessageRecord, Result, TokenRecord,
+};
+
+pub fn json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
+    let text: String = row.try_get(col)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+pub fn opt_json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| serde_json::from_str(&t)).transpose().map_err(Into::into)
+}
+
+pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records serialise")
+}
+
+pub fn opt_to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref().map(to_json)
+}
+
+fn flag(row: &AnyRow, col: &str) -> Result<bool> {
+    Ok(row.try_get::<i64, _>(col)? != 0)
+}
+
+pub const APP_COLS: &str = "id, uid, name, throttle_rate, metadata, created_at, updated_at";
+pub fn app(row: &AnyRow) -> Result<AppRecord> {
+    Ok(AppRecord {
+        id: row.try_get("id")?,
+        uid: row.try_get("uid")?,
+        name: row.try_get("name")?,
+        throttle_rate: row.try_get("throttle_rate")?,
+        metadata: json(row, "metadata")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub const EVENT_TYPE_COLS: &str =
+    "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at";
+pub fn event_type(row: &AnyRow) -> Result<EventTypeRecord> {
+    Ok(EventTypeRecord {
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        archived: flag(row, "archived")?,
+        deprecated: flag(row, "deprecated")?,
+        schemas: opt_json(row, "schemas")?,
+        group_name: row.try_get("group_name")?,
+        feature_flags: opt_json(row, "feature_flags")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, e.throttle_rate, e.disabled, \
+     e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.first_failure_at, \
+     e.created_at, e.updated_at";
+pub fn endpoint(row: &AnyRow) -> Result<EndpointRecord> {
+    Ok(EndpointRecord {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        uid: row.try_get("uid")?,
+        url: row.try_get("url")?,
+        description: row.try_get("description")?,
+        version: row.try_get("version")?,
+        throttle_rate: row.try_get("throttle_rate")?,
+        disabled: flag(row, "disabled")?,
+        event_types: opt_json(row, "event_types")?,
+        channels: opt_json(row, "channels")?,
+        metadata: json(row, "metadata")?,
+        headers: json(row, "headers")?,
+        secret: row.try_get("secret")?,
+        old_secrets: json(row, "old_secrets")?,
+        options: json(row, "options")?,
+        first_failure_at: row.try_get("first_failure_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Message columns; the payload column is chosen by the caller (`m.payload` or `NULL AS payload`).
+pub const MESSAGE_COLS: &str =
+    "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.tags, m.deliver_at, m.created_at, m.expires_at";
+pub fn message(row: &AnyRow) -> Result<MessageRecord> {
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        event_type: row.try_get("event_type")?,
+        event_id: row.try_get("event_id")?,
+        channels: opt_json(row, "channels")?,
+        tags: opt_json(row, "tags")?,
+        payload: row.try_get("payload")?,
+        deliver_at: row.try_get("deliver_at")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+pub const ATTEMPT_COLS: &str = "a.id, a.app_id, a.msg_id, a.endpoint_id, a.url, a.status, a.status_code, a.response, \
+     a.response_headers, a.duration_ms, a.trigger_type, a.error, a.created_at";
+pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
+    Ok(AttemptRecord {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        msg_id: row.try_get("msg_id")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        url: row.try_get("url")?,
+        status: row.try_get("status")?,
+        status_code: row.try_get("status_code")?,
+        response: row.try_get("response")?,
+        response_headers: opt_json(row, "response_headers")?,
+        duration_ms: row.try_get("duration_ms")?,
+        trigger_type: row.try_get("trigger_type")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub fn delivery_state(row: &AnyRow) -> Result<DeliveryState> {
+    Ok(DeliveryState {
+        status: row.try_get("d_status")?,
+        next_attempt_at: row.try_get("d_next_attempt_at")?,
+    })
+}
+
+pub const TOKEN_COLS: &str = "id, hash, app_id, read_only, expires_at, revoked, created_at";
+pub fn token(row: &AnyRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        hash: row.try_get("hash")?,
+        app_id: row.try_get("app_id")?,
+        read_only: flag(row, "read_only")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked: flag(row, "revoked")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
