@@ -3,6 +3,8 @@
 //! The body is a millisecond KSUID, the format Svix uses, so ids sort by creation
 //! time and cursor pagination can page by id alone.
 
+use std::sync::Mutex;
+
 use svix_ksuid::{KsuidLike, KsuidMs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,10 +32,26 @@ impl Kind {
     }
 }
 
-/// A new id of the given kind, ordered after every id made earlier (to 4 ms).
+/// The last id made by this process, so that the next one sorts after it even
+/// within the KSUID's 4 ms tick or when the clock steps back.
+static LAST: Mutex<Option<KsuidMs>> = Mutex::new(None);
+
+/// A new id of the given kind, ordered after every id this process made before.
 pub fn new(kind: Kind) -> String {
-    let ksuid = KsuidMs::new(None::<std::time::SystemTime>, None);
-    format!("{}{}", kind.prefix(), ksuid)
+    let fresh = KsuidMs::new(None::<std::time::SystemTime>, None);
+    let mut last = LAST.lock().expect("id lock");
+    let id = match *last {
+        Some(prev) if fresh.timestamp_raw() <= prev.timestamp_raw() => {
+            // Same tick (or an earlier clock): the previous payload plus one.
+            let mut payload = [0u8; 16];
+            payload[1..].copy_from_slice(prev.payload());
+            let next = u128::from_be_bytes(payload).wrapping_add(1).to_be_bytes();
+            KsuidMs::new_raw(prev.timestamp_raw(), Some(&next[1..]))
+        }
+        _ => fresh,
+    };
+    *last = Some(id);
+    format!("{}{}", kind.prefix(), id)
 }
 
 /// Whether `s` has the shape of an id of `kind`: its prefix and 27 base62 characters.
@@ -45,6 +63,15 @@ pub fn is_valid(kind: Kind, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_made_together_still_sort_in_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new(Kind::App)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(ids.iter().all(|i| is_valid(Kind::App, i)));
+    }
 
     #[test]
     fn ids_have_prefix_and_sort_by_time() {

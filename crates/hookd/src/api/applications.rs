@@ -99,6 +99,18 @@ fn check(name: &str, uid: Option<&String>, throttle: Option<i64>) -> ApiResult<(
     c.done()
 }
 
+/// For operator-only actions inside an application: another application's
+/// token must not learn that the application exists (404); its own gets 403.
+pub async fn require_admin_in(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<()> {
+    if let super::auth::Scope::App { app_id, .. } = &caller.scope {
+        let found = state.store.get_app(id_or_uid).await?;
+        if found.is_none_or(|a| &a.id != app_id) {
+            return Err(ApiError::NotFound("application"));
+        }
+    }
+    caller.require_admin()
+}
+
 /// Finds an application the caller may read, by id or uid.
 pub async fn find(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<AppRecord> {
     let app = state
@@ -189,7 +201,7 @@ async fn upsert(
     Path(app_id): Path<String>,
     Json(body): Json<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
-    caller.require_admin()?;
+    require_admin_in(&state, &caller, &app_id).await?;
     let Some(mut app) = state.store.get_app(&app_id).await? else {
         if ids::is_valid(Kind::App, &app_id) {
             return Err(ApiError::NotFound("application"));
@@ -229,7 +241,7 @@ async fn patch(
     Path(app_id): Path<String>,
     Json(body): Json<ApplicationPatch>,
 ) -> ApiResult<Json<ApplicationOut>> {
-    caller.require_admin()?;
+    require_admin_in(&state, &caller, &app_id).await?;
     let mut app = find(&state, &caller, &app_id).await?;
     if let Some(name) = body.name {
         app.name = name;
@@ -252,8 +264,8 @@ async fn patch(
     params(("app_id" = String, Path, description = "The application's id or uid")),
     responses((status = 204, description = "Deleted"), (status = 404, body = super::error::HttpErrorOut)))]
 async fn delete(State(state): State<AppState>, caller: Caller, Path(app_id): Path<String>) -> ApiResult<StatusCode> {
+    require_admin_in(&state, &caller, &app_id).await?;
     let app = find(&state, &caller, &app_id).await?;
-    caller.require_admin()?;
     state.store.delete_app(&app.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -57,7 +57,7 @@ async fn app_portal_access(
     Path(app_id): Path<String>,
     body: bytes::Bytes,
 ) -> ApiResult<Json<AppPortalAccessOut>> {
-    caller.require_admin()?;
+    applications::require_admin_in(&state, &caller, &app_id).await?;
     let body: AppPortalAccessIn = if body.iter().all(u8::is_ascii_whitespace) {
         Default::default()
     } else {

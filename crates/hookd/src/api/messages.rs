@@ -225,7 +225,7 @@ async fn create(
     Query(q): Query<ContentParam>,
     Json(mut body): Json<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
-    caller.require_admin()?;
+    applications::require_admin_in(&state, &caller, &app_id).await?;
     let app = match (state.store.get_app(&app_id).await?, body.application.take()) {
         (Some(app), _) => app,
         (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
@@ -357,8 +357,8 @@ async fn expunge(
     caller: Caller,
     Path((app_id, msg_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
     let (app, m) = find(&state, &caller, &app_id, &msg_id).await?;
-    caller.require_admin()?;
     state.store.expunge_message(&app.id, &m.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

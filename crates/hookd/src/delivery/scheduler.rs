@@ -21,10 +21,15 @@ pub async fn run(engine: Engine) {
         let mut full_batch = false;
         if limit > 0 {
             let now = time::now();
-            *inner.next_due.lock().expect("next_due lock") = None;
             let until = now + inner.cfg.lease.as_micros() as i64;
             match inner.store.claim_due(&inner.node_id, now, until, limit as i64).await {
                 Ok(tasks) => {
+                    // The retry we were woken for is served; a later one set meanwhile stays.
+                    let mut next = inner.next_due.lock().expect("next_due lock");
+                    if next.is_some_and(|d| d <= now) {
+                        *next = None;
+                    }
+                    drop(next);
                     full_batch = tasks.len() == limit;
                     backoff = inner.cfg.poll_interval;
                     engine.dispatch(tasks);

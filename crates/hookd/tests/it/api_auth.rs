@@ -1,0 +1,251 @@
+use serde_json::{Value, json};
+
+use crate::harness::{Receiver, Server};
+
+#[tokio::test]
+async fn tokens_are_required_and_checked() {
+    let s = Server::start(&[]);
+    for token in ["", "wrong-token"] {
+        let c = s.as_token(token);
+        let r = c.get("/api/v1/app").await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (401, Some("authentication_failed")),
+            "{token}"
+        );
+        assert_eq!(c.post("/api/v1/app", json!({"name": "x"})).await.status, 401);
+    }
+    assert_eq!(
+        s.admin().get("/api/v1/app").await.body["data"],
+        json!([]),
+        "nothing was created"
+    );
+}
+
+/// Every path, as a token of application A, aimed at application B, must answer 404,
+/// and the operator-only ones aimed at A must answer 403.
+#[tokio::test]
+async fn app_token_reaches_only_its_application() {
+    let s = Server::start(&[]);
+    let admin = s.admin();
+    let rx = Receiver::start().await;
+    admin
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "e.x", "description": "x", "schemas": {"1": {"examples": [{"a": 1}]}}}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for uid in ["tenant-a", "tenant-b"] {
+        let app = admin.app(uid).await;
+        let ep = admin.endpoint(&app, json!({"url": format!("{}/{uid}", rx.url)})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let msg = admin.publish(&app, json!({"eventType": "e.x", "payload": {}})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        rx.wait(&format!("/{uid}"), 1).await;
+        let att = admin
+            .wait_for(&format!("/api/v1/app/{app}/attempt/msg/{msg}"), |b| {
+                b["data"].as_array().is_some_and(|d| !d.is_empty())
+            })
+            .await["data"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ids.push((app, ep, msg, att));
+    }
+    let r = admin
+        .post(&format!("/api/v1/auth/app-portal-access/{}", ids[0].0), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["url"].as_str().unwrap().contains("/console/"));
+    let a = s.as_token(r.body["token"].as_str().unwrap());
+
+    let paths = |(app, ep, msg, att): &(String, String, String, String)| -> Vec<(&'static str, String, Option<Value>)> {
+        vec![
+            ("GET", format!("/api/v1/app/{app}"), None),
+            ("PUT", format!("/api/v1/app/{app}"), Some(json!({"name": "x"}))),
+            ("PATCH", format!("/api/v1/app/{app}"), Some(json!({"name": "x"}))),
+            ("DELETE", format!("/api/v1/app/{app}"), None),
+            ("GET", format!("/api/v1/app/{app}/endpoint"), None),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/endpoint"),
+                Some(json!({"url": "https://example.com"})),
+            ),
+            ("GET", format!("/api/v1/app/{app}/endpoint/{ep}"), None),
+            (
+                "PUT",
+                format!("/api/v1/app/{app}/endpoint/{ep}"),
+                Some(json!({"url": "https://example.com"})),
+            ),
+            ("PATCH", format!("/api/v1/app/{app}/endpoint/{ep}"), Some(json!({}))),
+            ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/headers"), None),
+            (
+                "PUT",
+                format!("/api/v1/app/{app}/endpoint/{ep}/headers"),
+                Some(json!({"headers": {}})),
+            ),
+            (
+                "PATCH",
+                format!("/api/v1/app/{app}/endpoint/{ep}/headers"),
+                Some(json!({"headers": {}})),
+            ),
+            ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/secret"), None),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/endpoint/{ep}/secret/rotate"),
+                Some(json!({})),
+            ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/endpoint/{ep}/recover"),
+                Some(json!({"since": "2020-01-01T00:00:00Z"})),
+            ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/endpoint/{ep}/send-example"),
+                Some(json!({"eventType": "e.x"})),
+            ),
+            ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/stats"), None),
+            ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/msg"), None),
+            ("GET", format!("/api/v1/app/{app}/attempt/endpoint/{ep}"), None),
+            ("GET", format!("/api/v1/app/{app}/attempt/msg/{msg}"), None),
+            ("GET", format!("/api/v1/app/{app}/msg"), None),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/msg"),
+                Some(json!({"eventType": "e.x", "payload": {}})),
+            ),
+            ("GET", format!("/api/v1/app/{app}/msg/{msg}"), None),
+            ("DELETE", format!("/api/v1/app/{app}/msg/{msg}/content"), None),
+            ("GET", format!("/api/v1/app/{app}/msg/{msg}/endpoint"), None),
+            ("GET", format!("/api/v1/app/{app}/msg/{msg}/attempt/{att}"), None),
+            (
+                "DELETE",
+                format!("/api/v1/app/{app}/msg/{msg}/attempt/{att}/content"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend"),
+                Some(json!({})),
+            ),
+        ]
+    };
+    for (method, path, body) in paths(&ids[1]) {
+        let r = a.send(method, &path, body.as_ref(), &[]).await;
+        assert_eq!(r.status, 404, "{method} {path} with another app's token: {}", r.body);
+    }
+    // B is untouched
+    assert_eq!(admin.get(&format!("/api/v1/app/{}", ids[1].0)).await.status, 200);
+
+    // Within its own application: reads work, operator-only actions are 403.
+    let own = paths(&ids[0]);
+    for (method, path, body) in own.iter().filter(|(m, _, _)| *m == "GET") {
+        let r = a.send(method, path, body.as_ref(), &[]).await;
+        assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+    }
+    let app_a = &ids[0].0;
+    for (method, path, body) in [
+        ("PATCH", format!("/api/v1/app/{app_a}"), Some(json!({"name": "x"}))),
+        ("DELETE", format!("/api/v1/app/{app_a}"), None),
+        (
+            "POST",
+            format!("/api/v1/app/{app_a}/msg"),
+            Some(json!({"eventType": "e.x", "payload": {}})),
+        ),
+        ("DELETE", format!("/api/v1/app/{app_a}/msg/{}/content", ids[0].2), None),
+        ("GET", "/api/v1/app".to_string(), None),
+        ("POST", "/api/v1/app".to_string(), Some(json!({"name": "x"}))),
+        (
+            "POST",
+            "/api/v1/event-type".to_string(),
+            Some(json!({"name": "y", "description": "y"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/event-type/e.x".to_string(),
+            Some(json!({"description": "y"})),
+        ),
+        ("DELETE", "/api/v1/event-type/e.x".to_string(), None),
+        (
+            "POST",
+            format!("/api/v1/auth/app-portal-access/{app_a}"),
+            Some(json!({})),
+        ),
+    ] {
+        let r = a.send(method, &path, body.as_ref(), &[]).await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
+    }
+    assert_eq!(a.get("/api/v1/event-type").await.status, 200);
+    assert_eq!(a.get("/api/v1/event-type/e.x").await.status, 200);
+    // the portal manages its own endpoints
+    assert_eq!(
+        a.post(
+            &format!("/api/v1/app/{app_a}/endpoint"),
+            json!({"url": "https://example.com/p"})
+        )
+        .await
+        .status,
+        201
+    );
+
+    // read-only tokens read but do not change
+    let ro = admin
+        .post(
+            &format!("/api/v1/auth/app-portal-access/{app_a}"),
+            json!({"readOnly": true}),
+        )
+        .await
+        .body;
+    let ro = s.as_token(ro["token"].as_str().unwrap());
+    assert_eq!(ro.get(&format!("/api/v1/app/{app_a}/endpoint")).await.status, 200);
+    assert_eq!(
+        ro.post(
+            &format!("/api/v1/app/{app_a}/endpoint"),
+            json!({"url": "https://example.com/q"})
+        )
+        .await
+        .status,
+        403
+    );
+
+    // logout revokes the calling token
+    assert_eq!(a.post("/api/v1/auth/logout", json!({})).await.status, 204);
+    assert_eq!(a.get(&format!("/api/v1/app/{app_a}")).await.status, 401);
+    assert_eq!(
+        admin.post("/api/v1/auth/logout", json!({})).await.status,
+        400,
+        "the configured token cannot be revoked"
+    );
+    assert_eq!(admin.get("/api/v1/app").await.status, 200);
+}
+
+#[tokio::test]
+async fn generated_admin_token_is_printed_once_and_reissued_by_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run(&["admin-token"]);
+    assert!(first.status.success());
+    let t1 = String::from_utf8(first.stdout).unwrap().trim().to_string();
+    let second = run(&["admin-token"]);
+    let t2 = String::from_utf8(second.stdout).unwrap().trim().to_string();
+    assert!(t1.starts_with("hookd_admin_") && t2.starts_with("hookd_admin_") && t1 != t2);
+    // Only hashes are stored.
+    let db = std::fs::read(dir.path().join("hookd.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("hookd.db-wal")).unwrap_or_default();
+    for t in [&t1, &t2] {
+        assert!(!db.windows(t.len()).any(|w| w == t.as_bytes()) && !wal.windows(t.len()).any(|w| w == t.as_bytes()));
+    }
+}

@@ -1,0 +1,168 @@
+use serde_json::json;
+
+use crate::harness::Server;
+
+#[tokio::test]
+async fn endpoint_lifecycle_and_validation() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("shop").await;
+    c.post("/api/v1/event-type", json!({"name": "order.paid", "description": "x"}))
+        .await;
+    let base = format!("/api/v1/app/{app}/endpoint");
+
+    for (body, field) in [
+        (json!({"url": "ftp://example.com/x"}), "url"),
+        (json!({"url": "http://"}), "url"),
+        (json!({"url": "https://user:pw@example.com/"}), "url"),
+        (json!({"url": "not a url"}), "url"),
+        (
+            json!({"url": "https://example.com", "eventTypes": ["no.such.type"]}),
+            "eventTypes",
+        ),
+        (
+            json!({"url": "https://example.com", "channels": ["bad channel"]}),
+            "channels",
+        ),
+        (json!({"url": "https://example.com", "secret": "short"}), "secret"),
+        (json!({"url": "https://example.com", "throttleRate": 0}), "throttleRate"),
+        (
+            json!({"url": "https://example.com", "headers": {"webhook-id": "x"}}),
+            "headers",
+        ),
+        (
+            json!({"url": "https://example.com", "retrySchedule": [-1]}),
+            "retrySchedule",
+        ),
+    ] {
+        let r = c.post(&base, body.clone()).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.body);
+        assert_eq!(r.body["detail"][0]["loc"][1], field, "{body}: {}", r.body);
+    }
+    assert_eq!(c.get(&base).await.body["data"], json!([]));
+
+    // older clients' names are accepted
+    let ep = c
+        .endpoint(&app, json!({"url": "https://example.com/hook", "filterTypes": ["order.paid"], "rateLimit": 10, "uid": "main", "version": 1}))
+        .await;
+    assert_eq!(ep["eventTypes"], json!(["order.paid"]));
+    assert_eq!(ep["throttleRate"], 10);
+    let id = ep["id"].as_str().unwrap();
+    assert!(id.starts_with("ep_") && id.len() == 30);
+    // wildcards need no catalogue entry
+    let wild = c
+        .endpoint(
+            &app,
+            json!({"url": "https://example.com/all", "eventTypes": ["*", "order.*"]}),
+        )
+        .await;
+    assert_eq!(wild["eventTypes"], json!(["*", "order.*"]));
+
+    assert_eq!(c.get(&format!("{base}/main")).await.body["id"], id);
+    assert_eq!(
+        c.post(&base, json!({"url": "https://example.com", "uid": "main"}))
+            .await
+            .status,
+        409
+    );
+    let r = c
+        .patch(
+            &format!("{base}/main"),
+            json!({"description": "primary", "eventTypes": null, "disabled": true}),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["description"].as_str(),
+            r.body.get("eventTypes"),
+            r.body["disabled"].as_bool()
+        ),
+        (Some("primary"), None, Some(true))
+    );
+    let r = c
+        .put(&format!("{base}/{id}"), json!({"url": "https://example.com/v2"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["url"].as_str(), r.body["disabled"].as_bool()),
+        (200, Some("https://example.com/v2"), Some(false))
+    );
+    let r = c
+        .put(&format!("{base}/by-uid"), json!({"url": "https://example.com/new"}))
+        .await;
+    assert_eq!((r.status, r.body["uid"].as_str()), (201, Some("by-uid")));
+    let list = c.get(&format!("{base}?limit=2")).await.body;
+    assert_eq!(
+        (list["data"].as_array().unwrap().len(), list["done"].as_bool()),
+        (2, Some(false))
+    );
+
+    // headers
+    let h = format!("{base}/{id}/headers");
+    assert_eq!(
+        c.put(
+            &h,
+            json!({"headers": {"X-Team": "billing", "Authorization": "Bearer abc"}})
+        )
+        .await
+        .status,
+        204
+    );
+    let r = c.get(&h).await.body;
+    assert_eq!(r["headers"], json!({"X-Team": "billing"}));
+    assert_eq!(r["sensitive"], json!(["Authorization"]));
+    assert_eq!(
+        c.patch(&h, json!({"headers": {"X-Extra": "1", "X-Team": null}}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(c.get(&h).await.body["headers"], json!({"X-Extra": "1"}));
+    assert_eq!(
+        c.patch(&h, json!({"headers": {}, "deleteHeaders": ["Authorization"]}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(c.get(&h).await.body["sensitive"], json!([]));
+
+    // secret
+    let secret = c.get(&format!("{base}/{id}/secret")).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(secret.starts_with("whsec_"));
+    let r = c.post(&format!("{base}/{id}/secret/rotate"), json!({})).await;
+    assert_eq!(r.status, 200);
+    let rotated = r.body["key"].as_str().unwrap().to_string();
+    assert_ne!(rotated, secret);
+    assert_eq!(
+        c.get(&format!("{base}/{id}/secret")).await.body["key"],
+        rotated.as_str()
+    );
+    let mine = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert_eq!(
+        c.post(&format!("{base}/{id}/secret/rotate"), json!({"key": mine}))
+            .await
+            .body["key"],
+        mine
+    );
+    assert_eq!(
+        c.post(
+            &format!("{base}/{id}/secret/rotate"),
+            json!({"gracePeriodSeconds": 999999})
+        )
+        .await
+        .status,
+        422
+    );
+
+    let stats = c.get(&format!("{base}/{id}/stats")).await.body;
+    assert_eq!(
+        stats,
+        json!({"success": 0, "pending": 0, "sending": 0, "fail": 0, "canceled": 0})
+    );
+
+    assert_eq!(c.delete(&format!("{base}/{id}")).await.status, 204);
+    assert_eq!(c.get(&format!("{base}/{id}")).await.status, 404);
+    assert_eq!(c.get("/api/v1/app/nope/endpoint").await.status, 404);
+}

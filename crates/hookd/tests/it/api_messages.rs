@@ -1,0 +1,338 @@
+use serde_json::json;
+
+use crate::harness::{Receiver, Server};
+
+#[tokio::test]
+async fn publishing_routes_by_type_wildcard_and_channel() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let rx = Receiver::start().await;
+    let app = c.app("routing").await;
+    for t in ["invoice.paid", "invoice.voided", "user.created"] {
+        c.post("/api/v1/event-type", json!({"name": t, "description": t})).await;
+    }
+    c.endpoint(
+        &app,
+        json!({"url": format!("{}/exact", rx.url), "eventTypes": ["invoice.paid"]}),
+    )
+    .await;
+    c.endpoint(
+        &app,
+        json!({"url": format!("{}/prefix", rx.url), "eventTypes": ["invoice.*"]}),
+    )
+    .await;
+    c.endpoint(&app, json!({"url": format!("{}/star", rx.url), "eventTypes": ["*"]}))
+        .await;
+    c.endpoint(&app, json!({"url": format!("{}/all", rx.url)})).await;
+    c.endpoint(&app, json!({"url": format!("{}/eu", rx.url), "channels": ["eu"]}))
+        .await;
+    let off = c
+        .endpoint(&app, json!({"url": format!("{}/off", rx.url), "disabled": true}))
+        .await;
+
+    c.publish(&app, json!({"eventType": "invoice.paid", "payload": {"n": 1}}))
+        .await;
+    c.publish(&app, json!({"eventType": "invoice.voided", "payload": {"n": 2}}))
+        .await;
+    // not in the catalogue: allowed for messages, as in Svix
+    c.publish(
+        &app,
+        json!({"eventType": "custom.thing", "payload": {"n": 3}, "channels": ["eu", "us"]}),
+    )
+    .await;
+    rx.wait("/all", 3).await;
+    rx.wait("/star", 3).await;
+    rx.wait("/prefix", 2).await;
+    rx.wait("/exact", 1).await;
+    rx.wait("/eu", 1).await;
+    let count = |p: &str| rx.requests(p).len();
+    assert_eq!(
+        (count("/exact"), count("/prefix"), count("/eu"), count("/off")),
+        (1, 2, 1, 0)
+    );
+    assert_eq!(rx.requests("/eu")[0].body, r#"{"n":3}"#);
+    let stats = c
+        .get(&format!(
+            "/api/v1/app/{app}/endpoint/{}/stats",
+            off["id"].as_str().unwrap()
+        ))
+        .await
+        .body;
+    assert_eq!(stats["success"], 0);
+}
+
+#[tokio::test]
+async fn message_create_get_list_and_expunge() {
+    let s = Server::start(&[("HOOKD_MAX_PAYLOAD_BYTES", "1000")]);
+    let c = s.admin();
+    let app = c.app("msgs").await;
+    let base = format!("/api/v1/app/{app}/msg");
+    let m1 = c
+        .publish(
+            &app,
+            json!({"eventType": "a.one", "payload": {"x": 1}, "eventId": "evt-1", "channels": ["c1"], "tags": ["t1"]}),
+        )
+        .await;
+    let id1 = m1["id"].as_str().unwrap();
+    assert!(id1.starts_with("msg_") && id1.len() == 31);
+    assert_eq!(m1["payload"], json!({"x": 1}));
+    let m2 = c
+        .publish(&app, json!({"eventType": "b.two", "payload": {"x": 2}}))
+        .await;
+
+    assert_eq!(
+        c.post(&base, json!({"eventType": "a.one", "payload": {}, "eventId": "evt-1"}))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        c.post(
+            &base,
+            json!({"eventType": "a.one", "payload": {"big": "x".repeat(2000)}})
+        )
+        .await
+        .status,
+        413
+    );
+    assert_eq!(
+        c.post(&base, json!({"eventType": "a.one", "payload": [1, 2]}))
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        c.post(&base, json!({"eventType": "bad type!", "payload": {}}))
+            .await
+            .status,
+        422
+    );
+    assert_eq!(c.post(&base, json!({"payload": {}})).await.status, 422);
+    assert_eq!(
+        c.post(
+            "/api/v1/app/app_2xxxxxxxxxxxxxxxxxxxxxxxxxx/msg",
+            json!({"eventType": "a", "payload": {}})
+        )
+        .await
+        .status,
+        404
+    );
+
+    assert_eq!(c.get(&format!("{base}/{id1}")).await.body["eventId"], "evt-1");
+    assert_eq!(c.get(&format!("{base}/evt-1")).await.body["id"], id1);
+    let list = c.get(&base).await.body;
+    assert_eq!(list["data"][0]["id"], m2["id"]);
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    let only_a = c.get(&format!("{base}?event_types=a.one")).await.body;
+    assert_eq!(only_a["data"].as_array().unwrap().len(), 1);
+    let both = c.get(&format!("{base}?event_types=a.one,b.two")).await.body;
+    assert_eq!(both["data"].as_array().unwrap().len(), 2);
+    let chan = c.get(&format!("{base}?channel=c1")).await.body;
+    assert_eq!(chan["data"][0]["id"], id1);
+    let tag = c.get(&format!("{base}?tag=t1")).await.body;
+    assert_eq!(tag["data"].as_array().unwrap().len(), 1);
+    let ts = m2["timestamp"].as_str().unwrap();
+    let before = c.get(&format!("{base}?before={}", urlencode(ts))).await.body;
+    assert_eq!(before["data"][0]["id"], id1);
+    let after = c
+        .get(&format!(
+            "{base}?after={}",
+            urlencode(m1["timestamp"].as_str().unwrap())
+        ))
+        .await
+        .body;
+    assert_eq!(after["data"][0]["id"], m2["id"]);
+    let bare = c.get(&format!("{base}?with_content=false")).await.body;
+    assert_eq!(bare["data"][0]["payload"], json!({}));
+    assert_eq!(c.get(&format!("{base}?before=yesterday")).await.status, 422);
+
+    assert_eq!(c.delete(&format!("{base}/{id1}/content")).await.status, 204);
+    assert_eq!(c.get(&format!("{base}/{id1}")).await.body["payload"], json!({}));
+
+    // `application` creates the app on first publish
+    let r = c
+        .post(
+            "/api/v1/app/auto-made/msg",
+            json!({"eventType": "a", "payload": {}, "application": {"name": "Auto"}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(c.get("/api/v1/app/auto-made").await.body["name"], "Auto");
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
+
+#[tokio::test]
+async fn attempts_are_logged_and_listed() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let rx = Receiver::start().await;
+    let app = c.app("log").await;
+    let ep = c.endpoint(&app, json!({"url": format!("{}/ok", rx.url)})).await;
+    let ep_id = ep["id"].as_str().unwrap();
+    let msg = c
+        .publish(&app, json!({"eventType": "thing.done", "payload": {"k": "v"}}))
+        .await;
+    let msg_id = msg["id"].as_str().unwrap();
+    rx.wait("/ok", 1).await;
+
+    let by_ep = c
+        .wait_for(&format!("/api/v1/app/{app}/attempt/endpoint/{ep_id}"), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    let a = &by_ep["data"][0];
+    assert_eq!(
+        (
+            a["status"].as_i64(),
+            a["statusText"].as_str(),
+            a["responseStatusCode"].as_i64()
+        ),
+        (Some(0), Some("success"), Some(200))
+    );
+    assert_eq!(a["response"], "received");
+    assert_eq!(a["msgId"], msg_id);
+    assert_eq!(a["triggerType"], 0);
+    let att_id = a["id"].as_str().unwrap();
+    assert!(att_id.starts_with("atmpt_") && att_id.len() == 33);
+
+    let by_msg = c
+        .get(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}?with_msg=true"))
+        .await
+        .body;
+    assert_eq!(by_msg["data"][0]["id"], att_id);
+    assert_eq!(by_msg["data"][0]["msg"]["payload"], json!({"k": "v"}));
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}?status=2"))
+            .await
+            .body["data"],
+        json!([])
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}?status_code_class=200"))
+            .await
+            .body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}?status_code_class=500"))
+            .await
+            .body["data"],
+        json!([])
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}?status_code_class=7"))
+            .await
+            .status,
+        422
+    );
+
+    let one = c.get(&format!("/api/v1/app/{app}/msg/{msg_id}/attempt/{att_id}")).await;
+    assert_eq!((one.status, one.body["endpointId"].as_str()), (200, Some(ep_id)));
+    let ep_msgs = c.get(&format!("/api/v1/app/{app}/endpoint/{ep_id}/msg")).await.body;
+    assert_eq!(
+        (
+            ep_msgs["data"][0]["id"].as_str(),
+            ep_msgs["data"][0]["statusText"].as_str()
+        ),
+        (Some(msg_id), Some("success"))
+    );
+    let dests = c.get(&format!("/api/v1/app/{app}/msg/{msg_id}/endpoint")).await.body;
+    assert_eq!(
+        (dests["data"][0]["id"].as_str(), dests["data"][0]["status"].as_i64()),
+        (Some(ep_id), Some(0))
+    );
+    let stats = c.get(&format!("/api/v1/app/{app}/endpoint/{ep_id}/stats")).await.body;
+    assert_eq!(stats["success"], 1);
+
+    let r = c
+        .post(
+            &format!("/api/v1/app/{app}/msg/{msg_id}/endpoint/{ep_id}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((r.status, &r.body), (202, &json!({})));
+    rx.wait("/ok", 2).await;
+    let all = c
+        .wait_for(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    assert_eq!(all["data"][0]["triggerType"], 1);
+    assert_eq!(
+        rx.requests("/ok")[0].headers["webhook-id"],
+        rx.requests("/ok")[1].headers["webhook-id"]
+    );
+
+    assert_eq!(
+        c.delete(&format!("/api/v1/app/{app}/msg/{msg_id}/attempt/{att_id}/content"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/msg/{msg_id}/attempt/{att_id}"))
+            .await
+            .body["response"],
+        ""
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/msg/{msg_id}/attempt/atmpt_nope"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        c.post(
+            &format!("/api/v1/app/{app}/msg/{msg_id}/endpoint/ep_nope/resend"),
+            json!({})
+        )
+        .await
+        .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn send_example_goes_to_one_endpoint() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let rx = Receiver::start().await;
+    let app = c.app("examples").await;
+    let schema = json!({"1": {"type": "object", "examples": [{"id": "first"}, {"id": "second"}]}});
+    c.post(
+        "/api/v1/event-type",
+        json!({"name": "user.created", "description": "x", "schemas": schema}),
+    )
+    .await;
+    let target = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/target", rx.url), "eventTypes": ["user.created"]}),
+        )
+        .await;
+    c.endpoint(&app, json!({"url": format!("{}/bystander", rx.url)})).await;
+    let path = format!(
+        "/api/v1/app/{app}/endpoint/{}/send-example",
+        target["id"].as_str().unwrap()
+    );
+    let r = c
+        .post(&path, json!({"eventType": "user.created", "exampleIndex": 1}))
+        .await;
+    assert_eq!((r.status, &r.body["payload"]), (202, &json!({"id": "second"})));
+    rx.wait("/target", 1).await;
+    assert_eq!(rx.requests("/target")[0].body, r#"{"id":"second"}"#);
+    assert_eq!(
+        c.post(&path, json!({"eventType": "user.created", "exampleIndex": 5}))
+            .await
+            .status,
+        422
+    );
+    assert_eq!(c.post(&path, json!({"eventType": "no.such"})).await.status, 404);
+    assert!(rx.requests("/bystander").is_empty());
+}

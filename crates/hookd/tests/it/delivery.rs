@@ -1,0 +1,391 @@
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+
+use crate::harness::{Behaviour, Received, Receiver, Server};
+
+fn header_map(r: &Received) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in &r.headers {
+        h.insert(
+            HeaderName::try_from(k.as_str()).unwrap(),
+            HeaderValue::try_from(v.as_str()).unwrap(),
+        );
+    }
+    h
+}
+
+fn fails(statuses: &[u16]) -> Behaviour {
+    Behaviour {
+        statuses: statuses.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// Sets up an application with one endpoint at `rx/path`; returns (app, endpoint id).
+async fn one_endpoint(s: &Server, rx: &Receiver, path: &str, extra: serde_json::Value) -> (String, String) {
+    let c = s.admin();
+    let app = c.app("app").await;
+    let mut body = json!({"url": format!("{}{path}", rx.url)});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let ep = c.endpoint(&app, body).await;
+    (app, ep["id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_and_verify_with_published_libraries() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let (app, ep) = one_endpoint(&s, &rx, "/signed", json!({"headers": {"X-Custom": "yes"}})).await;
+    let c = s.admin();
+    let secret = c.get(&format!("/api/v1/app/{app}/endpoint/{ep}/secret")).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let msg = c
+        .publish(
+            &app,
+            json!({"eventType": "user.created", "payload": {"email": "a@example.com", "n": 1.5}}),
+        )
+        .await;
+    let r = rx.wait("/signed", 1).await.remove(0);
+    let h = header_map(&r);
+    assert_eq!(
+        r.body, r#"{"email":"a@example.com","n":1.5}"#,
+        "the payload is sent as published"
+    );
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert!(r.headers["user-agent"].starts_with("hookd/"));
+    assert_eq!(r.headers["x-custom"], "yes");
+    assert_eq!(r.headers["webhook-id"], msg["id"].as_str().unwrap());
+    for name in ["id", "timestamp", "signature"] {
+        assert_eq!(
+            r.headers[&format!("webhook-{name}")],
+            r.headers[&format!("svix-{name}")]
+        );
+    }
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(r.body.as_bytes(), &h)
+        .expect("standardwebhooks verifies");
+    svix::webhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(r.body.as_bytes(), &h)
+        .expect("svix verifies");
+    let other = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert!(
+        svix::webhooks::Webhook::new(other)
+            .unwrap()
+            .verify(r.body.as_bytes(), &h)
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_secret_signing_during_the_overlap() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let (app, ep) = one_endpoint(&s, &rx, "/rot", json!({})).await;
+    let c = s.admin();
+    let base = format!("/api/v1/app/{app}/endpoint/{ep}");
+    let old = c.get(&format!("{base}/secret")).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new = c
+        .post(&format!("{base}/secret/rotate"), json!({"gracePeriodSeconds": 3600}))
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let r = rx.wait("/rot", 1).await.remove(0);
+    assert_eq!(r.headers["webhook-signature"].split(' ').count(), 2);
+    for secret in [&old, &new] {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(r.body.as_bytes(), &header_map(&r))
+            .unwrap();
+    }
+    // no overlap: only the newest secret signs
+    let newest = c
+        .post(&format!("{base}/secret/rotate"), json!({"gracePeriodSeconds": 0}))
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let r = rx.wait("/rot", 2).await.remove(1);
+    let sigs: Vec<&str> = r.headers["webhook-signature"].split(' ').collect();
+    assert_eq!(sigs.len(), 2, "the first overlap (an hour) is still running");
+    standardwebhooks::Webhook::new(&newest)
+        .unwrap()
+        .verify(r.body.as_bytes(), &header_map(&r))
+        .unwrap();
+    assert!(
+        standardwebhooks::Webhook::new(&new)
+            .unwrap()
+            .verify(r.body.as_bytes(), &header_map(&r))
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn failures_are_retried_on_schedule_until_success() {
+    let s = Server::start(&[("HOOKD_RETRY_SCHEDULE", "1,1,1")]);
+    let rx = Receiver::start().await;
+    rx.on("/flaky", fails(&[500, 503, 200]));
+    let (app, ep) = one_endpoint(&s, &rx, "/flaky", json!({})).await;
+    let msg = s.admin().publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let got = rx.wait("/flaky", 3).await;
+    for pair in got.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        // 1 s ± 20% jitter
+        assert!(
+            gap >= Duration::from_millis(750) && gap < Duration::from_secs(3),
+            "gap {gap:?}"
+        );
+        assert_eq!(pair[0].headers["webhook-id"], pair[1].headers["webhook-id"]);
+    }
+    let msg_id = msg["id"].as_str().unwrap();
+    let attempts = s
+        .admin()
+        .wait_for(&format!("/api/v1/app/{app}/attempt/msg/{msg_id}"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 3)
+        })
+        .await;
+    let codes: Vec<i64> = attempts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["responseStatusCode"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![200, 503, 500]);
+    let stats = s
+        .admin()
+        .get(&format!("/api/v1/app/{app}/endpoint/{ep}/stats"))
+        .await
+        .body;
+    assert_eq!(stats["success"], 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let s = Server::start(&[("HOOKD_RETRY_SCHEDULE", "0.2")]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/busy",
+        Behaviour {
+            statuses: vec![429, 200],
+            headers: vec![("retry-after".into(), "2".into())],
+            ..Default::default()
+        },
+    );
+    let (app, _) = one_endpoint(&s, &rx, "/busy", json!({})).await;
+    s.admin().publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let got = rx.wait("/busy", 2).await;
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(1900),
+        "retried after {:?}",
+        got[1].at - got[0].at
+    );
+}
+
+#[tokio::test]
+async fn timeouts_redirects_and_exhaustion_fail_then_resend_and_recover() {
+    let s = Server::start(&[("HOOKD_RETRY_SCHEDULE", "0.1,0.1")]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/slow",
+        Behaviour {
+            delay: Duration::from_secs(2),
+            ..Default::default()
+        },
+    );
+    rx.on(
+        "/moved",
+        Behaviour {
+            statuses: vec![302],
+            headers: vec![("location".into(), format!("{}/elsewhere", rx.url))],
+            ..Default::default()
+        },
+    );
+    rx.on("/down", fails(&[500, 500, 500, 200]));
+    let c = s.admin();
+    let app = c.app("app").await;
+    let slow = c.endpoint(&app, json!({"url": format!("{}/slow", rx.url), "attemptTimeout": 0.3, "retrySchedule": [], "eventTypes": ["*"], "channels": ["slow"]})).await;
+    let moved = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/moved", rx.url), "retrySchedule": [], "channels": ["moved"]}),
+        )
+        .await;
+    let down = c
+        .endpoint(&app, json!({"url": format!("{}/down", rx.url), "channels": ["down"]}))
+        .await;
+    let attempts_of =
+        |ep: &serde_json::Value| format!("/api/v1/app/{app}/attempt/endpoint/{}", ep["id"].as_str().unwrap());
+
+    c.publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["slow"]}))
+        .await;
+    let a = c
+        .wait_for(&attempts_of(&slow), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(a["data"][0]["responseStatusCode"], 0);
+    assert!(
+        a["data"][0]["error"].as_str().unwrap().contains("timed out"),
+        "{}",
+        a["data"][0]
+    );
+
+    c.publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["moved"]}))
+        .await;
+    let a = c
+        .wait_for(&attempts_of(&moved), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(a["data"][0]["responseStatusCode"], 302);
+    assert!(
+        a["data"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed")
+    );
+    assert!(rx.requests("/elsewhere").is_empty());
+
+    let msg = c
+        .publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["down"]}))
+        .await;
+    let msg_id = msg["id"].as_str().unwrap();
+    let down_id = down["id"].as_str().unwrap();
+    let state = format!("/api/v1/app/{app}/msg/{msg_id}/endpoint");
+    let failed = c.wait_for(&state, |b| b["data"][0]["statusText"] == "fail").await;
+    assert!(failed["data"][0].get("nextAttempt").is_none());
+    assert_eq!(rx.requests("/down").len(), 3, "one attempt and two retries");
+
+    // resend queues it once more; the receiver's fourth answer is a 200
+    c.post(
+        &format!("/api/v1/app/{app}/msg/{msg_id}/endpoint/{down_id}/resend"),
+        json!({}),
+    )
+    .await;
+    c.wait_for(&state, |b| b["data"][0]["statusText"] == "success").await;
+
+    // recover: fail another message, then recover everything since a minute ago
+    rx.on("/down", fails(&[500, 500, 500, 200]));
+    let msg2 = c
+        .publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["down"]}))
+        .await;
+    let state2 = format!("/api/v1/app/{app}/msg/{}/endpoint", msg2["id"].as_str().unwrap());
+    c.wait_for(&state2, |b| b["data"][0]["statusText"] == "fail").await;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let r = c
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/{down_id}/recover"),
+            json!({"since": since.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["recovered"].as_i64(), r.body["task"].as_str()),
+        (202, Some(1), Some("endpoint.recover"))
+    );
+    c.wait_for(&state2, |b| b["data"][0]["statusText"] == "success").await;
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_disabled() {
+    let s = Server::start(&[
+        ("HOOKD_RETRY_SCHEDULE", "0.4,0.4,0.4,0.4,0.4,0.4"),
+        ("HOOKD_DISABLE_AFTER", "1"),
+    ]);
+    let rx = Receiver::start().await;
+    rx.on("/dead", fails(&[500]));
+    let (app, ep) = one_endpoint(&s, &rx, "/dead", json!({})).await;
+    s.admin().publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let ep = s
+        .admin()
+        .wait_for(&format!("/api/v1/app/{app}/endpoint/{ep}"), |b| b["disabled"] == true)
+        .await;
+    assert_eq!(ep["disabled"], true);
+    let seen = rx.requests("/dead").len();
+    assert!((3..=6).contains(&seen), "{seen} attempts before it was disabled");
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_delay_a_fast_one() {
+    let s = Server::start(&[("HOOKD_ENDPOINT_CONCURRENCY", "1")]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/slow",
+        Behaviour {
+            delay: Duration::from_millis(800),
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("app").await;
+    c.endpoint(&app, json!({"url": format!("{}/slow", rx.url), "channels": ["slow"]}))
+        .await;
+    c.endpoint(&app, json!({"url": format!("{}/fast", rx.url), "channels": ["fast"]}))
+        .await;
+    for _ in 0..4 {
+        c.publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["slow"]}))
+            .await;
+    }
+    for _ in 0..4 {
+        c.publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["fast"]}))
+            .await;
+    }
+    rx.wait("/fast", 4).await;
+    assert!(
+        rx.requests("/slow").len() <= 1,
+        "fast deliveries finished while the slow endpoint was still busy"
+    );
+    rx.wait("/slow", 4).await;
+}
+
+#[tokio::test]
+async fn throttle_rate_spaces_deliveries() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let (app, _) = one_endpoint(&s, &rx, "/throttled", json!({"throttleRate": 4})).await;
+    for _ in 0..9 {
+        s.admin().publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    }
+    let got = rx.wait("/throttled", 9).await;
+    let span = got[8].at - got[0].at;
+    assert!(span >= Duration::from_millis(1900), "9 messages at 4/s took {span:?}");
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    let s = Server::start(&[("HOOKD_ALLOW_NETWORKS", "10.255.255.0/24")]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("app").await;
+    let ep = c
+        .endpoint(&app, json!({"url": format!("{}/nope", rx.url), "retrySchedule": []}))
+        .await;
+    c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let a = c
+        .wait_for(
+            &format!("/api/v1/app/{app}/attempt/endpoint/{}", ep["id"].as_str().unwrap()),
+            |b| b["data"].as_array().is_some_and(|d| !d.is_empty()),
+        )
+        .await;
+    assert!(
+        a["data"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not public (loopback)"),
+        "{}",
+        a["data"][0]
+    );
+    assert!(rx.all().is_empty());
+}

@@ -1,0 +1,370 @@
+//! The one way tests start hookd: the real binary, on port 0, against a fresh
+//! store, driven over HTTP. Also the receiver that deliveries go to.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub dir: Arc<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+    http: reqwest::Client,
+    pub token: String,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Server {
+    /// Starts hookd with loopback allowed (the receiver lives there) and these extra settings.
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !env.iter().any(|(k, _)| k == "HOOKD_ALLOW_NETWORKS") {
+            env.push(("HOOKD_ALLOW_NETWORKS".into(), "127.0.0.0/8".into()));
+        }
+        Server::launch(dir, env)
+    }
+
+    fn launch(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Server {
+        // hookd's crate picks rustls' provider explicitly; the test client does the same.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("HOOKD_DATABASE_URL")
+            .env("HOOKD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("hookd starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("hookd printed its address")
+                .expect("readable stdout");
+            if let Some(url) = line.strip_prefix("hookd listening on ") {
+                break url.to_string();
+            }
+        };
+        // Keep draining stdout so that hookd never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child: Some(child),
+            url,
+            dir,
+            env,
+            http: reqwest::Client::new(),
+            token: ADMIN.into(),
+        }
+    }
+
+    /// The same server as another caller.
+    pub fn as_token(&self, token: &str) -> Client {
+        Client {
+            url: self.url.clone(),
+            http: self.http.clone(),
+            token: token.into(),
+        }
+    }
+
+    pub fn admin(&self) -> Client {
+        self.as_token(&self.token)
+    }
+
+    /// kill -9, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("kill runs");
+        c.wait().expect("hookd exits")
+    }
+
+    /// Starts hookd again on the same data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        let next = Server::launch(self.dir.clone(), self.env.clone());
+        *self = next;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub url: String,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Client {
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+        self.try_send(method, path, body, headers)
+            .await
+            .expect("request reaches hookd")
+    }
+
+    /// As `send`, but a connection error (hookd was killed) is `None`.
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Option<Reply> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.ok()?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.ok()?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Some(Reply { status, body, headers })
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, body: &str) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request reaches hookd");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
+        Reply { status, body, headers }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(&body), &[]).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send("PUT", path, Some(&body), &[]).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send("PATCH", path, Some(&body), &[]).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None, &[]).await
+    }
+
+    /// Creates an application and returns its id.
+    pub async fn app(&self, uid: &str) -> String {
+        let r = self
+            .post("/api/v1/app", serde_json::json!({"name": uid, "uid": uid}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an endpoint from `body` (which must hold a url) and returns it.
+    pub async fn endpoint(&self, app: &str, body: Value) -> Value {
+        let r = self.post(&format!("/api/v1/app/{app}/endpoint"), body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+
+    pub async fn publish(&self, app: &str, body: Value) -> Value {
+        let r = self.post(&format!("/api/v1/app/{app}/msg"), body).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        r.body
+    }
+
+    /// Polls `path` until `done` holds for its body (for state hookd reaches on its own).
+    pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.get(path).await;
+            if done(&r.body) {
+                return r.body;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting on {path}: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    pub at: Instant,
+}
+
+/// How the receiver answers on a path: a list of statuses used in turn (the last repeats).
+#[derive(Clone, Default)]
+pub struct Behaviour {
+    pub statuses: Vec<u16>,
+    pub delay: Duration,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Log {
+    requests: Vec<Received>,
+    behaviours: HashMap<String, Behaviour>,
+    counts: HashMap<String, usize>,
+}
+
+/// An HTTP server that records every request made to it.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    log: Arc<Mutex<Log>>,
+    arrived: Arc<Notify>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let arrived = Arc::new(Notify::new());
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::any(receive))
+            .with_state((log.clone(), arrived.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, log, arrived }
+    }
+
+    /// Sets how `path` (e.g. "/a") answers.
+    pub fn on(&self, path: &str, b: Behaviour) {
+        let mut log = self.log.lock().unwrap();
+        log.behaviours.insert(path.to_string(), b);
+        log.counts.remove(path);
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Received> {
+        self.log
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.log.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until `path` has received `n` requests (30 s at most).
+    pub async fn wait(&self, path: &str, n: usize) -> Vec<Received> {
+        self.wait_until(|log| log.iter().filter(|r| r.path == path).count() >= n)
+            .await;
+        self.requests(path)
+    }
+
+    pub async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let notified = self.arrived.notified();
+            if done(&self.log.lock().unwrap().requests) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "timed out waiting for deliveries; got {}",
+                    self.log.lock().unwrap().requests.len()
+                );
+            }
+        }
+    }
+}
+
+async fn receive(
+    State((log, arrived)): State<(Arc<Mutex<Log>>, Arc<Notify>)>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let path = format!("/{path}");
+    let behaviour = {
+        let mut log = log.lock().unwrap();
+        let n = *log.counts.entry(path.clone()).and_modify(|c| *c += 1).or_insert(0);
+        log.behaviours
+            .get(&path)
+            .cloned()
+            .map(|b| (b.statuses.get(n).or(b.statuses.last()).copied(), b))
+    };
+    let (status, b) = behaviour.unwrap_or((Some(200), Behaviour::default()));
+    if !b.delay.is_zero() {
+        tokio::time::sleep(b.delay).await;
+    }
+    let received = Received {
+        path,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect(),
+        body,
+        at: Instant::now(),
+    };
+    log.lock().unwrap().requests.push(received);
+    arrived.notify_waiters();
+    let mut resp = (StatusCode::from_u16(status.unwrap_or(200)).unwrap(), "received").into_response();
+    for (k, v) in b.headers {
+        resp.headers_mut().insert(
+            axum::http::HeaderName::try_from(k).unwrap(),
+            axum::http::HeaderValue::try_from(v).unwrap(),
+        );
+    }
+    resp
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real binary over HTTP (see `harness`).
+
+mod harness;
+
+mod api_applications;
+mod api_auth;
+mod api_endpoints;
+mod api_event_types;
+mod api_messages;
+mod delivery;
+mod durability;
+mod svix_sdk;
