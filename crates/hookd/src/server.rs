@@ -82,7 +82,8 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     }
 
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
-    let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), policy);
+    let committer = crate::store::committer::spawn(store.clone(), crate::routing::matches);
+    let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), committer.clone(), policy);
     let stop = CancellationToken::new();
     let cleaner = tokio::spawn(crate::retention::run(
         store.clone(),
@@ -94,7 +95,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Listen(cfg.listen, e))?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    let state = AppState::new(store.clone(), engine.clone(), Arc::new(cfg));
+    let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg));
     let app = api::router(state);
     tracing::info!(%addr, "hookd listening");
     println!("hookd listening on http://{addr}");

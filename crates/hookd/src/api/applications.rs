@@ -168,12 +168,10 @@ async fn create(
     Json(body): Json<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     caller.require_admin()?;
-    if params.get_if_exists {
-        if let Some(uid) = &body.uid {
-            if let Some(existing) = state.store.get_app(uid).await? {
-                return Ok((StatusCode::OK, Json(existing.into())));
-            }
-        }
+    if let (true, Some(uid)) = (params.get_if_exists, &body.uid)
+        && let Some(existing) = state.store.get_app(uid).await?
+    {
+        return Ok((StatusCode::OK, Json(existing.into())));
     }
     let app = insert(&state, body, None).await?;
     Ok((StatusCode::CREATED, Json(app.into())))

@@ -150,10 +150,10 @@ async fn attempt_list(
     let mut msgs = HashMap::new();
     if q.with_msg {
         for a in &rows {
-            if !msgs.contains_key(&a.msg_id) {
-                if let Some(m) = state.store.get_message(app_id, &a.msg_id).await? {
-                    msgs.insert(a.msg_id.clone(), m);
-                }
+            if !msgs.contains_key(&a.msg_id)
+                && let Some(m) = state.store.get_message(app_id, &a.msg_id).await?
+            {
+                msgs.insert(a.msg_id.clone(), m);
             }
         }
     }

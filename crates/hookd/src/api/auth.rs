@@ -68,8 +68,11 @@ impl Caller {
 /// Revocation through this node takes effect at once; through another, within [`CACHE_TTL`].
 pub struct TokenCache {
     admin_hash: Option<String>,
-    seen: Mutex<HashMap<String, (Caller, Option<i64>, Instant)>>,
+    seen: Mutex<HashMap<String, Seen>>,
 }
+
+/// A caller, its token's expiry, and when it was looked up.
+type Seen = (Caller, Option<i64>, Instant);
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
@@ -97,10 +100,11 @@ impl TokenCache {
             });
         }
         let now = time::now();
-        if let Some((caller, expires, at)) = self.seen.lock().expect("token cache").get(&hash).cloned() {
-            if at.elapsed() < CACHE_TTL && expires.is_none_or(|e| e > now) {
-                return Ok(caller);
-            }
+        if let Some((caller, expires, at)) = self.seen.lock().expect("token cache").get(&hash).cloned()
+            && at.elapsed() < CACHE_TTL
+            && expires.is_none_or(|e| e > now)
+        {
+            return Ok(caller);
         }
         let rec = state.store.find_token(&hash).await?.ok_or(ApiError::Unauthorized)?;
         if rec.revoked || rec.expires_at.is_some_and(|e| e <= now) {

@@ -18,6 +18,7 @@ use super::extract::{Json, Query};
 use super::pagination::{ListParams, ListResponse, Ordering, Pager};
 use super::validate::Checks;
 use crate::ids::{self, Kind};
+use crate::store::committer::{Write, Written};
 use crate::store::{AppRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
 use crate::time;
 
@@ -181,15 +182,13 @@ pub async fn publish(
         lease,
         only_endpoint,
     };
-    let published = state
-        .publisher
-        .submit(req)
-        .await
-        .ok_or(ApiError::Unavailable)?
-        .map_err(|e| match e {
-            StoreError::Conflict(d) => ApiError::Conflict(d),
-            e => e.into(),
-        })?;
+    let Some(Written::Published(result)) = state.committer.submit(Write::Publish(req)).await else {
+        return Err(ApiError::Unavailable);
+    };
+    let published = result.map_err(|e| match e {
+        StoreError::Conflict(d) => ApiError::Conflict(d),
+        e => e.into(),
+    })?;
     let message = (*published.message).clone();
     if !published.tasks.is_empty() {
         if leased && deliver_at.is_none() {

@@ -27,49 +27,26 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::delivery::Engine;
-use crate::store::group_commit::GroupCommit;
-use crate::store::{NewMessage, Published, Store, StoreError};
-
-pub type Publisher = GroupCommit<NewMessage, Result<Published, StoreError>>;
+use crate::store::Store;
+use crate::store::committer::Committer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub engine: Engine,
     pub cfg: Arc<Config>,
-    pub publisher: Publisher,
+    pub committer: Committer,
     pub tokens: Arc<auth::TokenCache>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, engine: Engine, cfg: Arc<Config>) -> AppState {
-        let committer = store.clone();
-        let publisher = GroupCommit::spawn(256, move |batch: Vec<NewMessage>| {
-            let store = committer.clone();
-            async move {
-                let n = batch.len();
-                match store.publish(batch, crate::routing::matches).await {
-                    Ok(results) => results,
-                    Err(e) => {
-                        let detail = e.to_string();
-                        (0..n)
-                            .map(|_| {
-                                Err(match &e {
-                                    StoreError::Unavailable(_) => StoreError::Unavailable(detail.clone()),
-                                    _ => StoreError::Corrupt(detail.clone()),
-                                })
-                            })
-                            .collect()
-                    }
-                }
-            }
-        });
+    pub fn new(store: Arc<dyn Store>, engine: Engine, committer: Committer, cfg: Arc<Config>) -> AppState {
         let tokens = Arc::new(auth::TokenCache::new(cfg.admin_token.as_deref()));
         AppState {
             store,
             engine,
             cfg,
-            publisher,
+            committer,
             tokens,
         }
     }

@@ -77,10 +77,9 @@ pub async fn send(
         if let (Ok(n), Ok(v)) = (
             HeaderName::try_from(name.as_str()),
             HeaderValue::try_from(value.as_str()),
-        ) {
-            if !is_reserved_header(name) {
-                headers.insert(n, v);
-            }
+        ) && !is_reserved_header(name)
+        {
+            headers.insert(n, v);
         }
     }
     let ts = HeaderValue::from(ts);

@@ -10,7 +10,6 @@ mod gate;
 pub mod retry;
 mod scheduler;
 pub mod sign;
-mod writer;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -24,7 +23,8 @@ pub use attempt::is_reserved_header;
 
 use crate::config::Config;
 use crate::security::ssrf::AddressPolicy;
-use crate::store::{DeliveryTask, Lease, Store};
+use crate::store::committer::{Committer, Write, Written};
+use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
 use crate::time::{self, Micros};
 
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ struct Inner {
     in_flight: Semaphore,
     /// Deliveries this node holds in memory, whose leases it keeps renewing.
     held: Mutex<HashSet<String>>,
-    writer: writer::Writer,
+    committer: Committer,
     /// Wakes the scheduler early: work was left in the store, or a retry is due soon.
     wake: Notify,
     next_due: Mutex<Option<Micros>>,
@@ -82,9 +82,8 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, policy: AddressPolicy) -> Engine {
+    pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, committer: Committer, policy: AddressPolicy) -> Engine {
         let client = client::build(&policy);
-        let writer = writer::Writer::spawn(store.clone());
         let inner = Arc::new(Inner {
             node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
             in_flight: Semaphore::new(cfg.concurrency),
@@ -94,14 +93,13 @@ impl Engine {
             client,
             policy,
             held: Mutex::new(HashSet::new()),
-            writer,
+            committer,
             wake: Notify::new(),
             next_due: Mutex::new(None),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
         let engine = Engine { inner };
-        engine.inner.writer.attach(engine.clone());
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
         engine.inner.tasks.spawn(scheduler::renew_leases(engine.clone()));
         engine
@@ -177,14 +175,36 @@ impl Engine {
         drop(permits);
         let outcome = attempt::outcome(&inner.cfg, &task, resp);
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");
-        inner.writer.record(outcome).await;
+        self.record(&outcome).await;
+        self.settled(&outcome);
     }
 
-    /// Called once outcomes are durable.
-    fn settled(&self, outcomes: &[crate::store::Outcome]) {
-        let ids: Vec<String> = outcomes.iter().map(|o| o.delivery_id.clone()).collect();
-        self.forget(&ids);
-        if let Some(due) = outcomes.iter().filter_map(|o| o.next_attempt_at).min() {
+    /// Writes an outcome, waiting out a database outage: until it is stored it
+    /// exists only here. If it cannot be stored at all, the lease runs out and
+    /// the delivery is attempted again.
+    async fn record(&self, outcome: &Outcome) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.inner.committer.submit(Write::Outcome(outcome.clone())).await {
+                Some(Written::Recorded(Ok(()))) | None => return,
+                Some(Written::Recorded(Err(StoreError::Unavailable(e)))) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "database unavailable; outcome kept in memory");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Some(Written::Recorded(Err(e))) => {
+                    tracing::error!(error = %e, delivery = %outcome.delivery_id, "outcome cannot be stored");
+                    return;
+                }
+                Some(Written::Published(_)) => unreachable!("an outcome is answered as recorded"),
+            }
+        }
+    }
+
+    /// Called once an outcome is durable.
+    fn settled(&self, outcome: &Outcome) {
+        self.forget(std::slice::from_ref(&outcome.delivery_id));
+        if let Some(due) = outcome.next_attempt_at {
             let mut next = self.inner.next_due.lock().expect("next_due lock");
             if next.is_none_or(|n| due < n) {
                 *next = Some(due);

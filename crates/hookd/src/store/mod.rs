@@ -2,6 +2,7 @@
 //! traits below; all SQL lives in [`sql`], which serves SQLite and PostgreSQL
 //! with the same statements (see `migrations/`).
 
+pub mod committer;
 pub mod group_commit;
 pub mod model;
 pub mod sql;
@@ -24,6 +25,19 @@ pub enum StoreError {
     Corrupt(String),
     #[error("migration failed: {0}")]
     Migrate(String),
+}
+
+impl StoreError {
+    /// The same error, for a second caller (sqlx's errors are not `Clone`).
+    pub fn clone_kind(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict(d) => StoreError::Conflict(d.clone()),
+            StoreError::Unavailable(d) => StoreError::Unavailable(d.clone()),
+            StoreError::Corrupt(d) => StoreError::Corrupt(d.clone()),
+            StoreError::Migrate(d) => StoreError::Migrate(d.clone()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -77,10 +91,15 @@ pub trait EndpointStore: Send + Sync {
 
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Stores each message with one delivery per endpoint `matches` accepts, all
-    /// in one durable transaction. Per-item conflicts (a reused `eventId`) fail
-    /// only their item.
-    async fn publish(&self, batch: Vec<NewMessage>, matches: Matcher) -> Result<Vec<Result<Published>>>;
+    /// In one durable transaction: stores each message with one delivery per
+    /// endpoint `matches` accepts, and records attempt outcomes with the
+    /// deliveries' new states. A reused `eventId` fails only its message.
+    async fn write(
+        &self,
+        publishes: Vec<NewMessage>,
+        matches: Matcher,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Result<Published>>>;
     /// By id, or by `eventId`.
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>>;
     async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>>;
@@ -99,8 +118,6 @@ pub trait DeliveryStore: Send + Sync {
     async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<()>;
     /// Releases every lease (embedded store only, where one process owns the file).
     async fn release_all_leases(&self) -> Result<u64>;
-    /// Writes attempts and the resulting delivery states in one transaction.
-    async fn record_outcomes(&self, batch: &[Outcome]) -> Result<()>;
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
     /// Queues failed deliveries of an endpoint again; returns how many.
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64>;

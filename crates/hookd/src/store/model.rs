@@ -198,6 +198,7 @@ pub struct DeliveryTask {
     pub endpoint: Arc<EndpointRecord>,
 }
 
+#[derive(Clone)]
 pub struct NewMessage {
     pub message: MessageRecord,
     /// Deliveries are created leased to this node when it will send them at once.

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::SqlStore;
 use super::apps::expect_one;
@@ -64,102 +64,6 @@ impl DeliveryStore for SqlStore {
         let sql =
             Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL");
         Ok(sql.query().execute(&self.write).await?.rows_affected())
-    }
-
-    async fn record_outcomes(&self, batch: &[Outcome]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
-        // A delivery may have gone with its endpoint or application while it was in flight.
-        let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
-        let mut live = HashSet::new();
-        for chunk in ids.chunks(500) {
-            let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
-            for row in sql.bind_list(chunk).query().fetch_all(&mut *tx).await? {
-                live.insert(row.try_get::<String, _>("id")?);
-            }
-        }
-        let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
-        for chunk in batch.chunks(100) {
-            let mut sql = Sql::new(
-                "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
-                 response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
-            );
-            for (i, o) in chunk.iter().enumerate() {
-                let a = &o.attempt;
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(&a.id)
-                    .push(", ")
-                    .bind(&a.app_id)
-                    .push(", ")
-                    .bind(&a.msg_id)
-                    .push(", ");
-                sql.bind(&a.endpoint_id)
-                    .push(", ")
-                    .bind(&a.url)
-                    .push(", ")
-                    .bind(a.status)
-                    .push(", ");
-                sql.bind(a.status_code).push(", ").bind(a.response.as_ref()).push(", ");
-                sql.bind(opt_to_json(&a.response_headers))
-                    .push(", ")
-                    .bind(a.duration_ms)
-                    .push(", ");
-                sql.bind(a.trigger_type)
-                    .push(", ")
-                    .bind(a.error.as_ref())
-                    .push(", ")
-                    .bind(a.created_at)
-                    .push(")");
-            }
-            sql.query().execute(&mut *tx).await?;
-        }
-        let now = time::now();
-        for o in &batch {
-            let mut sql = Sql::new("UPDATE deliveries SET status = ");
-            sql.bind(o.status)
-                .push(", attempts = attempts + 1, next_attempt_at = ")
-                .bind(o.next_attempt_at);
-            sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
-                .bind(trigger::SCHEDULED);
-            sql.push(", updated_at = ")
-                .bind(now)
-                .push(" WHERE id = ")
-                .bind(&o.delivery_id);
-            sql.query().execute(&mut *tx).await?;
-        }
-        // Per endpoint, only the last outcome of the batch decides its failure streak.
-        let mut last: HashMap<&str, &Outcome> = HashMap::new();
-        let mut had_success: HashSet<&str> = HashSet::new();
-        for o in &batch {
-            if o.attempt.status == status::SUCCESS {
-                had_success.insert(&o.attempt.endpoint_id);
-            }
-            last.insert(&o.attempt.endpoint_id, o);
-        }
-        for (ep, o) in last {
-            let mut sql;
-            if o.attempt.status == status::SUCCESS {
-                sql = Sql::new(
-                    "UPDATE endpoints SET first_failure_at = NULL WHERE first_failure_at IS NOT NULL AND id = ",
-                );
-                sql.bind(ep);
-            } else if had_success.contains(ep) {
-                sql = Sql::new("UPDATE endpoints SET first_failure_at = ");
-                sql.bind(o.attempt.created_at).push(" WHERE id = ").bind(ep);
-            } else {
-                sql = Sql::new("UPDATE endpoints SET first_failure_at = COALESCE(first_failure_at, ");
-                sql.bind(o.attempt.created_at).push(") WHERE id = ").bind(ep);
-            }
-            sql.query().execute(&mut *tx).await?;
-            if let (Some(since), true) = (o.disable_if_failing_since, o.attempt.status != status::SUCCESS) {
-                let mut sql = Sql::new("UPDATE endpoints SET disabled = 1, updated_at = ");
-                sql.bind(now)
-                    .push(" WHERE disabled = 0 AND first_failure_at < ")
-                    .bind(since);
-                sql.push(" AND id = ").bind(ep).query().execute(&mut *tx).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask> {
@@ -351,6 +255,130 @@ impl DeliveryStore for SqlStore {
         sql.bind(msg_id).push(" AND id = ").bind(attempt_id);
         expect_one(sql.query().execute(&self.write).await?)
     }
+}
+
+/// Writes attempts and the deliveries' new states inside `tx`.
+pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outcome]) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // A delivery may have gone with its endpoint or application while it was in flight.
+    let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
+    let mut live = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
+        for row in sql.bind_list(chunk).query().fetch_all(&mut **tx).await? {
+            live.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
+    for chunk in batch.chunks(100) {
+        let mut sql = Sql::new(
+            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
+                 response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
+        );
+        for (i, o) in chunk.iter().enumerate() {
+            let a = &o.attempt;
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(&a.id)
+                .push(", ")
+                .bind(&a.app_id)
+                .push(", ")
+                .bind(&a.msg_id)
+                .push(", ");
+            sql.bind(&a.endpoint_id)
+                .push(", ")
+                .bind(&a.url)
+                .push(", ")
+                .bind(a.status)
+                .push(", ");
+            sql.bind(a.status_code).push(", ").bind(a.response.as_ref()).push(", ");
+            sql.bind(opt_to_json(&a.response_headers))
+                .push(", ")
+                .bind(a.duration_ms)
+                .push(", ");
+            sql.bind(a.trigger_type)
+                .push(", ")
+                .bind(a.error.as_ref())
+                .push(", ")
+                .bind(a.created_at)
+                .push(")");
+        }
+        sql.query().execute(&mut **tx).await?;
+    }
+    let now = time::now();
+    // Successes, the common case, in one statement per chunk; the rest row by row.
+    let (done, rest): (Vec<&&Outcome>, Vec<&&Outcome>) = batch
+        .iter()
+        .partition(|o| o.status == status::SUCCESS && o.next_attempt_at.is_none());
+    let done_ids: Vec<String> = done.iter().map(|o| o.delivery_id.clone()).collect();
+    for chunk in done_ids.chunks(500) {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(status::SUCCESS)
+            .push(", attempts = attempts + 1, next_attempt_at = NULL, lease_until = NULL, ");
+        sql.push("lease_owner = NULL, trigger_type = ")
+            .bind(trigger::SCHEDULED)
+            .push(", updated_at = ")
+            .bind(now);
+        sql.push(" WHERE id IN ")
+            .bind_list(chunk)
+            .query()
+            .execute(&mut **tx)
+            .await?;
+    }
+    for o in rest {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(o.status)
+            .push(", attempts = attempts + 1, next_attempt_at = ")
+            .bind(o.next_attempt_at);
+        sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
+            .bind(trigger::SCHEDULED);
+        sql.push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE id = ")
+            .bind(&o.delivery_id);
+        sql.query().execute(&mut **tx).await?;
+    }
+    // Per endpoint, only the last outcome of the batch decides its failure streak.
+    let mut last: HashMap<&str, &Outcome> = HashMap::new();
+    let mut had_success: HashSet<&str> = HashSet::new();
+    for o in &batch {
+        if o.attempt.status == status::SUCCESS {
+            had_success.insert(&o.attempt.endpoint_id);
+        }
+        last.insert(&o.attempt.endpoint_id, o);
+    }
+    let mut healthy = Vec::new();
+    for (ep, o) in last {
+        if o.attempt.status == status::SUCCESS {
+            healthy.push(ep.to_string());
+            continue;
+        }
+        let mut sql = if had_success.contains(ep) {
+            Sql::new("UPDATE endpoints SET first_failure_at = ")
+        } else {
+            Sql::new("UPDATE endpoints SET first_failure_at = COALESCE(first_failure_at, ")
+        };
+        sql.bind(o.attempt.created_at).push(if had_success.contains(ep) {
+            " WHERE id = "
+        } else {
+            ") WHERE id = "
+        });
+        sql.bind(ep).query().execute(&mut **tx).await?;
+        if let Some(since) = o.disable_if_failing_since {
+            let mut sql = Sql::new("UPDATE endpoints SET disabled = 1, updated_at = ");
+            sql.bind(now)
+                .push(" WHERE disabled = 0 AND first_failure_at < ")
+                .bind(since);
+            sql.push(" AND id = ").bind(ep).query().execute(&mut **tx).await?;
+        }
+    }
+    for chunk in healthy.chunks(500) {
+        let mut sql =
+            Sql::new("UPDATE endpoints SET first_failure_at = NULL WHERE first_failure_at IS NOT NULL AND id IN ");
+        sql.bind_list(chunk).query().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 impl SqlStore {

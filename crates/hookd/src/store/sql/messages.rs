@@ -9,8 +9,8 @@ use super::builder::{Sql, json_array_contains, paginate};
 use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::store::{
-    DeliveryTask, EndpointRecord, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Page, Published,
-    Result, StoreError, status, trigger,
+    DeliveryTask, EndpointRecord, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome, Page,
+    Published, Result, StoreError, status, trigger,
 };
 use crate::time::Micros;
 
@@ -19,125 +19,17 @@ const ROWS_PER_INSERT: usize = 200;
 
 #[async_trait]
 impl MessageStore for SqlStore {
-    async fn publish(&self, batch: Vec<NewMessage>, matches: Matcher) -> Result<Vec<Result<Published>>> {
+    async fn write(
+        &self,
+        publishes: Vec<NewMessage>,
+        matches: Matcher,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Result<Published>>> {
         let mut tx = self.write.begin().await?;
-        let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
-        let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
-        let mut out = Vec::with_capacity(batch.len());
-        let mut deliveries: Vec<(
-            String,
-            String,
-            String,
-            String,
-            Option<&crate::store::Lease>,
-            Option<Micros>,
-            Micros,
-        )> = Vec::new();
-        let mut messages = Vec::with_capacity(batch.len());
-        for item in &batch {
-            let m = &item.message;
-            if let Some(event_id) = &m.event_id {
-                let fresh = seen_event_ids.insert((m.app_id.clone(), event_id.clone()));
-                if !fresh || event_id_taken(&mut tx, &m.app_id, event_id).await? {
-                    out.push(Err(StoreError::Conflict(format!(
-                        "a message with eventId {event_id} already exists"
-                    ))));
-                    continue;
-                }
-            }
-            if !endpoints.contains_key(&m.app_id) {
-                let eps = active_endpoints(&mut tx, &m.app_id).await?;
-                endpoints.insert(m.app_id.clone(), eps);
-            }
-            let message = Arc::new(m.clone());
-            let due = m.deliver_at.unwrap_or(m.created_at);
-            let mut tasks = Vec::new();
-            let targets = endpoints[&m.app_id].iter().filter(|ep| match &item.only_endpoint {
-                Some(only) => &ep.id == only,
-                None => matches(ep, m),
-            });
-            for ep in targets {
-                let delivery_id = ids::new(Kind::Delivery);
-                let lease = item.lease.as_ref().filter(|_| m.deliver_at.is_none());
-                deliveries.push((
-                    delivery_id.clone(),
-                    m.app_id.clone(),
-                    m.id.clone(),
-                    ep.id.clone(),
-                    lease,
-                    Some(due),
-                    m.created_at,
-                ));
-                tasks.push(DeliveryTask {
-                    delivery_id,
-                    attempts: 0,
-                    trigger_type: trigger::SCHEDULED,
-                    message: message.clone(),
-                    endpoint: ep.clone(),
-                });
-            }
-            messages.push(m);
-            out.push(Ok(Published { message, tasks }));
-        }
-        for chunk in messages.chunks(ROWS_PER_INSERT) {
-            let mut sql = Sql::new(
-                "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at) VALUES ",
-            );
-            for (i, m) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(&m.id)
-                    .push(", ")
-                    .bind(&m.app_id)
-                    .push(", ")
-                    .bind(&m.event_type)
-                    .push(", ");
-                sql.bind(m.event_id.as_ref())
-                    .push(", ")
-                    .bind(opt_to_json(&m.channels))
-                    .push(", ");
-                sql.bind(opt_to_json(&m.tags))
-                    .push(", ")
-                    .bind(m.payload.as_ref())
-                    .push(", ")
-                    .bind(m.deliver_at);
-                sql.push(", ")
-                    .bind(m.created_at)
-                    .push(", ")
-                    .bind(m.expires_at)
-                    .push(")");
-            }
-            sql.query().execute(&mut *tx).await?;
-        }
-        for chunk in deliveries.chunks(ROWS_PER_INSERT) {
-            let mut sql = Sql::new(
-                "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
-            );
-            for (i, (id, app_id, msg_id, ep_id, lease, due, now)) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(id)
-                    .push(", ")
-                    .bind(app_id)
-                    .push(", ")
-                    .bind(msg_id)
-                    .push(", ")
-                    .bind(ep_id)
-                    .push(", ");
-                sql.bind(status::PENDING)
-                    .push(", 0, ")
-                    .bind(trigger::SCHEDULED)
-                    .push(", ")
-                    .bind(*due)
-                    .push(", ");
-                sql.bind(lease.map(|l| l.until))
-                    .push(", ")
-                    .bind(lease.map(|l| l.owner.clone()))
-                    .push(", ");
-                sql.bind(*now).push(", ").bind(*now).push(")");
-            }
-            sql.query().execute(&mut *tx).await?;
-        }
+        let published = publish_in(&mut tx, &publishes, matches).await?;
+        super::deliveries::record_in(&mut tx, outcomes).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(published)
     }
 
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>> {
@@ -190,6 +82,130 @@ impl MessageStore for SqlStore {
         sql.bind(now).push(" LIMIT ").bind(limit).push(")");
         Ok(sql.query().execute(&self.write).await?.rows_affected())
     }
+}
+
+/// Inserts messages and their deliveries inside `tx`.
+async fn publish_in(
+    tx: &mut Transaction<'static, Any>,
+    batch: &[NewMessage],
+    matches: Matcher,
+) -> Result<Vec<Result<Published>>> {
+    let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
+    let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
+    let mut out = Vec::with_capacity(batch.len());
+    let mut deliveries: Vec<(
+        String,
+        String,
+        String,
+        String,
+        Option<&crate::store::Lease>,
+        Option<Micros>,
+        Micros,
+    )> = Vec::new();
+    let mut messages = Vec::with_capacity(batch.len());
+    for item in batch {
+        let m = &item.message;
+        if let Some(event_id) = &m.event_id {
+            let fresh = seen_event_ids.insert((m.app_id.clone(), event_id.clone()));
+            if !fresh || event_id_taken(tx, &m.app_id, event_id).await? {
+                out.push(Err(StoreError::Conflict(format!(
+                    "a message with eventId {event_id} already exists"
+                ))));
+                continue;
+            }
+        }
+        if !endpoints.contains_key(&m.app_id) {
+            let eps = active_endpoints(tx, &m.app_id).await?;
+            endpoints.insert(m.app_id.clone(), eps);
+        }
+        let message = Arc::new(m.clone());
+        let due = m.deliver_at.unwrap_or(m.created_at);
+        let mut tasks = Vec::new();
+        let targets = endpoints[&m.app_id].iter().filter(|ep| match &item.only_endpoint {
+            Some(only) => &ep.id == only,
+            None => matches(ep, m),
+        });
+        for ep in targets {
+            let delivery_id = ids::new(Kind::Delivery);
+            let lease = item.lease.as_ref().filter(|_| m.deliver_at.is_none());
+            deliveries.push((
+                delivery_id.clone(),
+                m.app_id.clone(),
+                m.id.clone(),
+                ep.id.clone(),
+                lease,
+                Some(due),
+                m.created_at,
+            ));
+            tasks.push(DeliveryTask {
+                delivery_id,
+                attempts: 0,
+                trigger_type: trigger::SCHEDULED,
+                message: message.clone(),
+                endpoint: ep.clone(),
+            });
+        }
+        messages.push(m);
+        out.push(Ok(Published { message, tasks }));
+    }
+    for chunk in messages.chunks(ROWS_PER_INSERT) {
+        let mut sql = Sql::new(
+            "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at) VALUES ",
+        );
+        for (i, m) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(&m.id)
+                .push(", ")
+                .bind(&m.app_id)
+                .push(", ")
+                .bind(&m.event_type)
+                .push(", ");
+            sql.bind(m.event_id.as_ref())
+                .push(", ")
+                .bind(opt_to_json(&m.channels))
+                .push(", ");
+            sql.bind(opt_to_json(&m.tags))
+                .push(", ")
+                .bind(m.payload.as_ref())
+                .push(", ")
+                .bind(m.deliver_at);
+            sql.push(", ")
+                .bind(m.created_at)
+                .push(", ")
+                .bind(m.expires_at)
+                .push(")");
+        }
+        sql.query().execute(&mut **tx).await?;
+    }
+    for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+        let mut sql = Sql::new(
+            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
+        );
+        for (i, (id, app_id, msg_id, ep_id, lease, due, now)) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(id)
+                .push(", ")
+                .bind(app_id)
+                .push(", ")
+                .bind(msg_id)
+                .push(", ")
+                .bind(ep_id)
+                .push(", ");
+            sql.bind(status::PENDING)
+                .push(", 0, ")
+                .bind(trigger::SCHEDULED)
+                .push(", ")
+                .bind(*due)
+                .push(", ");
+            sql.bind(lease.map(|l| l.until))
+                .push(", ")
+                .bind(lease.map(|l| l.owner.clone()))
+                .push(", ");
+            sql.bind(*now).push(", ").bind(*now).push(")");
+        }
+        sql.query().execute(&mut **tx).await?;
+    }
+    Ok(out)
 }
 
 /// Appends the conditions of `f` on the message table aliased `m`.

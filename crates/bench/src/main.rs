@@ -1,0 +1,96 @@
+//! hookd's benchmark. It starts a receiver and the release `hookd` binary on
+//! this machine, and reports, for each scenario, what hookd delivered beside
+//! what the same receiver takes when driven directly by the same HTTP client,
+//! measured in the same run: the ratio is the figure that survives a noisy machine.
+
+mod receiver;
+mod scenario;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Benchmark hookd against a local receiver")]
+pub struct Opts {
+    /// The hookd binary (default: next to this one).
+    #[arg(long)]
+    pub hookd: Option<PathBuf>,
+    /// Seconds each closed-loop phase publishes for.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Concurrent publishing clients.
+    #[arg(long, default_value_t = 16)]
+    pub publishers: usize,
+    /// Rate of the open-loop latency phase, messages per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// `HOOKD_DATABASE_URL` for hookd (default: the embedded store).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Run these scenarios only (direct, one, hundred, fanout, open).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let opts = Opts::parse();
+    let hookd = opts.hookd.clone().unwrap_or_else(|| {
+        let me = std::env::current_exe().expect("own path");
+        me.with_file_name("hookd")
+    });
+    assert!(
+        hookd.exists(),
+        "{} not found: run `cargo build --release --workspace` first",
+        hookd.display()
+    );
+    let rx = receiver::Receiver::start().await;
+    let run = |name: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == name);
+    let secs = Duration::from_secs_f64(opts.seconds);
+
+    println!(
+        "hookd benchmark: {} publishers, {:.0} s phases, store {}",
+        opts.publishers,
+        opts.seconds,
+        opts.database_url
+            .as_deref()
+            .map(|u| u.split('@').next_back().unwrap_or(u))
+            .unwrap_or("embedded SQLite")
+    );
+    let direct = scenario::direct(&rx, opts.publishers.max(16), secs).await;
+    println!("direct: the receiver takes {direct:.0} requests/s from the same client");
+    let mut rows = Vec::new();
+    if run("one") {
+        rows.push(scenario::closed_loop(&opts, &hookd, &rx, "1 endpoint", 1, 1, secs).await);
+    }
+    if run("hundred") {
+        rows.push(scenario::closed_loop(&opts, &hookd, &rx, "100 endpoints", 100, 1, secs).await);
+    }
+    if run("fanout") {
+        rows.push(scenario::closed_loop(&opts, &hookd, &rx, "fan-out 1 -> 1000", 1, 1000, secs).await);
+    }
+    if run("open") {
+        rows.push(scenario::open_loop(&opts, &hookd, &rx, opts.rate, secs).await);
+    }
+    println!();
+    println!(
+        "| scenario | published msg/s | delivered req/s | hookd/direct | p50 ms | p99 ms | max ms | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1}% | {:.1} | {:.1} | {:.1} | {:.1} |",
+            r.name,
+            r.published_per_s,
+            r.delivered_per_s,
+            100.0 * r.delivered_per_s / direct,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.peak_rss_mib
+        );
+    }
+}

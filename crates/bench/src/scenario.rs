@@ -1,0 +1,312 @@
+//! The phases: the receiver driven directly, and hookd in front of it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::Opts;
+use crate::receiver::Receiver;
+
+const TOKEN: &str = "bench-admin-token";
+
+pub struct Row {
+    pub name: String,
+    pub published_per_s: f64,
+    pub delivered_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub peak_rss_mib: f64,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// Requests per second the receiver takes from `concurrency` clients posting directly.
+pub async fn direct(rx: &Receiver, concurrency: usize, secs: Duration) -> f64 {
+    let http = client();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let body = json!({"seq": 1, "kind": "direct"}).to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, stop, done, url, body) = (
+            http.clone(),
+            stop.clone(),
+            done.clone(),
+            format!("{}/direct", rx.url),
+            body.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if r.is_ok_and(|r| r.status().is_success()) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(secs).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    for t in tasks {
+        let _ = t.await;
+    }
+    rx.reset();
+    n
+}
+
+struct Hookd {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Hookd {
+    fn start(opts: &Opts, bin: &Path) -> Hookd {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("HOOKD_ALLOW_NETWORKS", "127.0.0.0/8")
+            .env("HOOKD_LOG", "warn")
+            .stdout(Stdio::piped());
+        if let Some(url) = &opts.database_url {
+            cmd.env("HOOKD_DATABASE_URL", url);
+        }
+        let mut child = cmd.spawn().expect("hookd starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("hookd prints its address").unwrap();
+            if let Some(u) = line.strip_prefix("hookd listening on ") {
+                break u.to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Hookd {
+            child,
+            url,
+            http: client(),
+            _dir: dir,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("hookd answers");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+    }
+
+    /// Creates `apps` applications with `per_app` endpoints each; returns the app ids.
+    async fn setup(&self, rx: &Receiver, apps: usize, per_app: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for a in 0..apps {
+            let app = self.post("/api/v1/app", &json!({"name": format!("bench-{a}")})).await;
+            let id = app["id"].as_str().unwrap().to_string();
+            for e in 0..per_app {
+                self.post(
+                    &format!("/api/v1/app/{id}/endpoint"),
+                    &json!({"url": format!("{}/a{a}e{e}", rx.url)}),
+                )
+                .await;
+            }
+            ids.push(id);
+        }
+        ids
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kb / 1024.0
+    }
+}
+
+impl Drop for Hookd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// When each message was published (request sent), by message id.
+type Sent = Arc<Mutex<HashMap<String, Instant>>>;
+
+async fn publish_one(h: &Hookd, app: &str, seq: u64, sent: &Sent) -> bool {
+    let started = Instant::now();
+    let body = json!({"eventType": "bench.event", "payload": {"seq": seq, "data": "x".repeat(200)}});
+    let r = h
+        .http
+        .post(format!("{}/api/v1/app/{app}/msg?with_content=false", h.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await;
+    let Ok(r) = r else { return false };
+    if r.status().as_u16() != 202 {
+        return false;
+    }
+    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap_or_default()).unwrap_or_default();
+    if let Some(id) = v["id"].as_str() {
+        sent.lock().unwrap().insert(id.to_string(), started);
+        true
+    } else {
+        false
+    }
+}
+
+/// Waits until `expected` deliveries arrived (or a minute passes) and measures.
+async fn settle(
+    name: &str,
+    h: &Hookd,
+    rx: &Receiver,
+    sent: &Sent,
+    expected: u64,
+    start: Instant,
+    publish_secs: f64,
+) -> Row {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while rx.count() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = rx.log.lock().unwrap();
+    let sent = sent.lock().unwrap();
+    let mut lat: Vec<f64> = Vec::with_capacity(log.count as usize);
+    let mut last = start;
+    for (id, times) in &log.arrivals {
+        if let Some(t0) = sent.get(id) {
+            for t in times {
+                lat.push(t.duration_since(*t0).as_secs_f64() * 1000.0);
+                last = last.max(*t);
+            }
+        }
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let delivered = log.count;
+    if delivered < expected {
+        eprintln!("{name}: only {delivered} of {expected} deliveries arrived in time");
+    }
+    Row {
+        name: name.to_string(),
+        published_per_s: sent.len() as f64 / publish_secs,
+        delivered_per_s: delivered as f64 / last.duration_since(start).as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: lat.last().copied().unwrap_or(f64::NAN),
+        peak_rss_mib: h.peak_rss_mib(),
+    }
+}
+
+/// `publishers` clients publish as fast as hookd accepts, for `secs`.
+pub async fn closed_loop(
+    opts: &Opts,
+    bin: &Path,
+    rx: &Receiver,
+    name: &str,
+    apps: usize,
+    per_app: usize,
+    secs: Duration,
+) -> Row {
+    let h = Arc::new(Hookd::start(opts, bin));
+    let ids = Arc::new(h.setup(rx, apps, per_app).await);
+    rx.reset();
+    let sent: Sent = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seq = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.publishers {
+        let (h, ids, sent, stop, seq) = (h.clone(), ids.clone(), sent.clone(), stop.clone(), seq.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                publish_one(&h, &ids[n as usize % ids.len()], n, &sent).await;
+            }
+        }));
+    }
+    tokio::time::sleep(secs).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let publish_secs = start.elapsed().as_secs_f64();
+    let expected = sent.lock().unwrap().len() as u64 * per_app as u64;
+    let row = settle(name, &h, rx, &sent, expected, start, publish_secs).await;
+    rx.reset();
+    row
+}
+
+/// Publishes at a fixed rate, whatever hookd's answers take: latency under a set load.
+pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: Duration) -> Row {
+    let h = Arc::new(Hookd::start(opts, bin));
+    let ids = Arc::new(h.setup(rx, 1, 1).await);
+    rx.reset();
+    let sent: Sent = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let total = (rate as f64 * secs.as_secs_f64()) as u64;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        tick.tick().await;
+        let (h, ids, sent) = (h.clone(), ids.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move { publish_one(&h, &ids[0], n, &sent).await }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let publish_secs = start.elapsed().as_secs_f64();
+    let expected = sent.lock().unwrap().len() as u64;
+    let row = settle(
+        &format!("open loop {rate} msg/s, 1 endpoint"),
+        &h,
+        rx,
+        &sent,
+        expected,
+        start,
+        publish_secs,
+    )
+    .await;
+    rx.reset();
+    row
+}
