@@ -52,7 +52,8 @@ impl From<&Config> for EngineConfig {
             poll_interval: c.poll_interval,
             concurrency: c.concurrency,
             endpoint_concurrency: c.endpoint_concurrency,
-            max_queued: (c.concurrency * 20).max(1000),
+            // Each held task is a spawned future; past this, work waits in the store (bounded memory).
+            max_queued: (c.concurrency * 4).max(256),
         }
     }
 }
@@ -131,20 +132,33 @@ impl Engine {
         self.lease()
     }
 
-    /// Starts tasks this node holds the lease of.
+    /// Starts tasks this node holds the lease of. Past the memory bound, the
+    /// rest are handed back to the store, where the scheduler finds them later.
     pub fn dispatch(&self, tasks: impl IntoIterator<Item = DeliveryTask>) {
+        let mut surplus = Vec::new();
         for task in tasks {
-            if !self
-                .inner
-                .held
-                .lock()
-                .expect("held lock")
-                .insert(task.delivery_id.clone())
             {
-                continue;
+                let mut held = self.inner.held.lock().expect("held lock");
+                if held.len() >= self.inner.cfg.max_queued {
+                    surplus.push(task.delivery_id);
+                    continue;
+                }
+                if !held.insert(task.delivery_id.clone()) {
+                    continue;
+                }
             }
             let engine = self.clone();
             self.inner.tasks.spawn(async move { engine.run(task).await });
+        }
+        if !surplus.is_empty() {
+            let engine = self.clone();
+            self.inner.tasks.spawn(async move {
+                let inner = &engine.inner;
+                if let Err(e) = inner.store.release_leases(&inner.node_id, &surplus).await {
+                    // The leases then run out on their own; the work is delayed, not lost.
+                    tracing::warn!(error = %e, "could not hand surplus deliveries back");
+                }
+            });
         }
     }
 

@@ -262,20 +262,48 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
     if batch.is_empty() {
         return Ok(());
     }
-    // A delivery may have gone with its endpoint or application while it was in flight.
-    let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
+    let now = time::now();
+    // A delivery may have gone with its endpoint or application while it was in
+    // flight: only the deliveries these updates find get their attempts written.
     let mut live = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
-        for row in sql.bind_list(chunk).query().fetch_all(&mut **tx).await? {
+    // Successes, the common case, in one statement per chunk; the rest row by row.
+    let (done, rest): (Vec<&Outcome>, Vec<&Outcome>) = batch
+        .iter()
+        .partition(|o| o.status == status::SUCCESS && o.next_attempt_at.is_none());
+    let done_ids: Vec<String> = done.iter().map(|o| o.delivery_id.clone()).collect();
+    for chunk in done_ids.chunks(500) {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(status::SUCCESS)
+            .push(", attempts = attempts + 1, next_attempt_at = NULL, lease_until = NULL, ");
+        sql.push("lease_owner = NULL, trigger_type = ")
+            .bind(trigger::SCHEDULED)
+            .push(", updated_at = ")
+            .bind(now);
+        sql.push(" WHERE id IN ").bind_list(chunk).push(" RETURNING id");
+        for row in sql.query().fetch_all(&mut **tx).await? {
             live.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    for o in rest {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(o.status)
+            .push(", attempts = attempts + 1, next_attempt_at = ")
+            .bind(o.next_attempt_at);
+        sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
+            .bind(trigger::SCHEDULED);
+        sql.push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE id = ")
+            .bind(&o.delivery_id);
+        if sql.query().execute(&mut **tx).await?.rows_affected() == 1 {
+            live.insert(o.delivery_id.clone());
         }
     }
     let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
     for chunk in batch.chunks(100) {
         let mut sql = Sql::new(
             "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
-                 response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
+             response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
         );
         for (i, o) in chunk.iter().enumerate() {
             let a = &o.attempt;
@@ -304,39 +332,6 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
                 .bind(a.created_at)
                 .push(")");
         }
-        sql.query().execute(&mut **tx).await?;
-    }
-    let now = time::now();
-    // Successes, the common case, in one statement per chunk; the rest row by row.
-    let (done, rest): (Vec<&&Outcome>, Vec<&&Outcome>) = batch
-        .iter()
-        .partition(|o| o.status == status::SUCCESS && o.next_attempt_at.is_none());
-    let done_ids: Vec<String> = done.iter().map(|o| o.delivery_id.clone()).collect();
-    for chunk in done_ids.chunks(500) {
-        let mut sql = Sql::new("UPDATE deliveries SET status = ");
-        sql.bind(status::SUCCESS)
-            .push(", attempts = attempts + 1, next_attempt_at = NULL, lease_until = NULL, ");
-        sql.push("lease_owner = NULL, trigger_type = ")
-            .bind(trigger::SCHEDULED)
-            .push(", updated_at = ")
-            .bind(now);
-        sql.push(" WHERE id IN ")
-            .bind_list(chunk)
-            .query()
-            .execute(&mut **tx)
-            .await?;
-    }
-    for o in rest {
-        let mut sql = Sql::new("UPDATE deliveries SET status = ");
-        sql.bind(o.status)
-            .push(", attempts = attempts + 1, next_attempt_at = ")
-            .bind(o.next_attempt_at);
-        sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
-            .bind(trigger::SCHEDULED);
-        sql.push(", updated_at = ")
-            .bind(now)
-            .push(" WHERE id = ")
-            .bind(&o.delivery_id);
         sql.query().execute(&mut **tx).await?;
     }
     // Per endpoint, only the last outcome of the batch decides its failure streak.

@@ -9,8 +9,8 @@ use super::builder::{Sql, json_array_contains, paginate};
 use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::store::{
-    DeliveryTask, EndpointRecord, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome, Page,
-    Published, Result, StoreError, status, trigger,
+    DeliveryTask, EndpointRecord, Lease, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome,
+    Page, Published, Result, StoreError, status, trigger,
 };
 use crate::time::Micros;
 
@@ -93,24 +93,13 @@ async fn publish_in(
     let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
     let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
     let mut out = Vec::with_capacity(batch.len());
-    let mut deliveries: Vec<(
-        String,
-        String,
-        String,
-        String,
-        Option<&crate::store::Lease>,
-        Option<Micros>,
-        Micros,
-    )> = Vec::new();
-    let mut messages = Vec::with_capacity(batch.len());
     for item in batch {
         let m = &item.message;
         if let Some(event_id) = &m.event_id {
             let fresh = seen_event_ids.insert((m.app_id.clone(), event_id.clone()));
             if !fresh || event_id_taken(tx, &m.app_id, event_id).await? {
-                out.push(Err(StoreError::Conflict(format!(
-                    "a message with eventId {event_id} already exists"
-                ))));
+                let detail = format!("a message with eventId {event_id} already exists");
+                out.push(Err(StoreError::Conflict(detail)));
                 continue;
             }
         }
@@ -119,40 +108,34 @@ async fn publish_in(
             endpoints.insert(m.app_id.clone(), eps);
         }
         let message = Arc::new(m.clone());
-        let due = m.deliver_at.unwrap_or(m.created_at);
-        let mut tasks = Vec::new();
-        let targets = endpoints[&m.app_id].iter().filter(|ep| match &item.only_endpoint {
-            Some(only) => &ep.id == only,
-            None => matches(ep, m),
-        });
-        for ep in targets {
-            let delivery_id = ids::new(Kind::Delivery);
-            let lease = item.lease.as_ref().filter(|_| m.deliver_at.is_none());
-            deliveries.push((
-                delivery_id.clone(),
-                m.app_id.clone(),
-                m.id.clone(),
-                ep.id.clone(),
-                lease,
-                Some(due),
-                m.created_at,
-            ));
-            tasks.push(DeliveryTask {
-                delivery_id,
+        let tasks = endpoints[&m.app_id]
+            .iter()
+            .filter(|ep| match &item.only_endpoint {
+                Some(only) => &ep.id == only,
+                None => matches(ep, m),
+            })
+            .map(|ep| DeliveryTask {
+                delivery_id: ids::new(Kind::Delivery),
                 attempts: 0,
                 trigger_type: trigger::SCHEDULED,
                 message: message.clone(),
                 endpoint: ep.clone(),
-            });
-        }
-        messages.push(m);
+            })
+            .collect();
         out.push(Ok(Published { message, tasks }));
     }
-    for chunk in messages.chunks(ROWS_PER_INSERT) {
+    let stored: Vec<(&NewMessage, &Published)> = batch
+        .iter()
+        .zip(&out)
+        .filter_map(|(item, r)| r.as_ref().ok().map(|p| (item, p)))
+        .collect();
+    for chunk in stored.chunks(ROWS_PER_INSERT) {
         let mut sql = Sql::new(
-            "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at) VALUES ",
+            "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
+             created_at, expires_at) VALUES ",
         );
-        for (i, m) in chunk.iter().enumerate() {
+        for (i, (_, p)) in chunk.iter().enumerate() {
+            let m = &p.message;
             sql.push(if i == 0 { "(" } else { ", (" });
             sql.bind(&m.id)
                 .push(", ")
@@ -177,31 +160,42 @@ async fn publish_in(
         }
         sql.query().execute(&mut **tx).await?;
     }
-    for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+    // A message to deliver later is never leased: the scheduler picks it up when due.
+    let rows: Vec<(&DeliveryTask, Option<&Lease>)> = stored
+        .iter()
+        .flat_map(|(item, p)| {
+            let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
+            p.tasks.iter().map(move |t| (t, lease))
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = Sql::new(
-            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
+            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
+             next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
         );
-        for (i, (id, app_id, msg_id, ep_id, lease, due, now)) in chunk.iter().enumerate() {
+        for (i, (t, lease)) in chunk.iter().enumerate() {
+            let m = &t.message;
             sql.push(if i == 0 { "(" } else { ", (" });
-            sql.bind(id)
+            sql.bind(&t.delivery_id)
                 .push(", ")
-                .bind(app_id)
+                .bind(&m.app_id)
                 .push(", ")
-                .bind(msg_id)
-                .push(", ")
-                .bind(ep_id)
+                .bind(&m.id)
                 .push(", ");
-            sql.bind(status::PENDING)
+            sql.bind(&t.endpoint.id)
+                .push(", ")
+                .bind(status::PENDING)
                 .push(", 0, ")
-                .bind(trigger::SCHEDULED)
+                .bind(trigger::SCHEDULED);
+            sql.push(", ")
+                .bind(m.deliver_at.unwrap_or(m.created_at))
                 .push(", ")
-                .bind(*due)
-                .push(", ");
-            sql.bind(lease.map(|l| l.until))
-                .push(", ")
+                .bind(lease.map(|l| l.until));
+            sql.push(", ")
                 .bind(lease.map(|l| l.owner.clone()))
-                .push(", ");
-            sql.bind(*now).push(", ").bind(*now).push(")");
+                .push(", ")
+                .bind(m.created_at);
+            sql.push(", ").bind(m.created_at).push(")");
         }
         sql.query().execute(&mut **tx).await?;
     }
