@@ -91,6 +91,7 @@ impl Hookd {
             .arg(dir.path())
             .env("HOOKD_ALLOW_NETWORKS", "127.0.0.0/8")
             .env("HOOKD_LOG", "warn")
+            .stderr(Stdio::inherit())
             .stdout(Stdio::piped());
         if let Some(url) = &opts.database_url {
             cmd.env("HOOKD_DATABASE_URL", url);

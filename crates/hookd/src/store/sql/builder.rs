@@ -81,14 +81,17 @@ impl Sql {
         self
     }
 
-    /// Appends `(v1, v2, …)` as placeholders.
+    /// Appends `(v1, v2, …)` as placeholders, padded with repeats of the last
+    /// value to a power of two, so that the database sees few distinct
+    /// statements and can reuse their prepared forms.
     pub fn bind_list<T: Into<Arg> + Clone>(&mut self, vs: &[T]) -> &mut Self {
         self.push("(");
-        for (i, v) in vs.iter().enumerate() {
+        let padded = vs.len().next_power_of_two();
+        for i in 0..padded {
             if i > 0 {
                 self.push(", ");
             }
-            self.bind(v.clone());
+            self.bind(vs[i.min(vs.len() - 1)].clone());
         }
         self.push(")")
     }
@@ -109,6 +112,21 @@ impl Sql {
         }
         q
     }
+}
+
+/// Splits rows for multi-row statements into chunks whose sizes are powers of
+/// two, at most `max`: few distinct statement shapes, each prepared once.
+pub fn chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = max.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// Builds `SELECT cols FROM … WHERE … AND key >/< after ORDER BY key LIMIT n`.
@@ -133,4 +151,20 @@ pub fn json_array_contains(sql: &mut Sql, column: &str, value: &str) {
         .push(" LIKE ")
         .bind(format!("%\"{escaped}\"%"))
         .push(" ESCAPE '\\'");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two() {
+        let rows: Vec<u32> = (0..203).collect();
+        let sizes: Vec<usize> = chunks(&rows, 64).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![64, 64, 64, 8, 2, 1]);
+        assert_eq!(chunks(&rows[..0], 64).count(), 0);
+        let mut sql = Sql::new("x IN ");
+        sql.bind_list(&["a", "b", "c"]);
+        assert_eq!(sql.text, "x IN ($1, $2, $3, $4)");
+    }
 }

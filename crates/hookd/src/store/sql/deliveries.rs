@@ -6,7 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::SqlStore;
 use super::apps::expect_one;
-use super::builder::{Sql, paginate};
+use super::builder::{Sql, chunks, paginate};
 use super::messages::filter_messages;
 use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
@@ -39,7 +39,7 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn renew_leases(&self, owner: &str, ids: &[String], lease_until: Micros) -> Result<()> {
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(512) {
             let mut sql = Sql::new("UPDATE deliveries SET lease_until = ");
             sql.bind(lease_until)
                 .push(" WHERE lease_owner = ")
@@ -52,7 +52,7 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<()> {
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(512) {
             let mut sql = Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ");
             sql.bind(owner).push(" AND id IN ").bind_list(chunk);
             sql.query().execute(&self.write).await?;
@@ -271,7 +271,7 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
         .iter()
         .partition(|o| o.status == status::SUCCESS && o.next_attempt_at.is_none());
     let done_ids: Vec<String> = done.iter().map(|o| o.delivery_id.clone()).collect();
-    for chunk in done_ids.chunks(500) {
+    for chunk in done_ids.chunks(512) {
         let mut sql = Sql::new("UPDATE deliveries SET status = ");
         sql.bind(status::SUCCESS)
             .push(", attempts = attempts + 1, next_attempt_at = NULL, lease_until = NULL, ");
@@ -300,7 +300,7 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
         }
     }
     let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
-    for chunk in batch.chunks(100) {
+    for chunk in chunks(&batch, 64) {
         let mut sql = Sql::new(
             "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
              response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
@@ -368,7 +368,7 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
             sql.push(" AND id = ").bind(ep).query().execute(&mut **tx).await?;
         }
     }
-    for chunk in healthy.chunks(500) {
+    for chunk in healthy.chunks(512) {
         let mut sql =
             Sql::new("UPDATE endpoints SET first_failure_at = NULL WHERE first_failure_at IS NOT NULL AND id IN ");
         sql.bind_list(chunk).query().execute(&mut **tx).await?;
@@ -380,7 +380,7 @@ impl SqlStore {
     /// Builds tasks for these deliveries, reading each message and endpoint once.
     async fn load_tasks(&self, ids: &[String]) -> Result<Vec<DeliveryTask>> {
         let mut tasks = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(512) {
             let mut sql =
                 Sql::new("SELECT id, msg_id, endpoint_id, attempts, trigger_type FROM deliveries WHERE id IN ");
             let rows = sql.bind_list(chunk).query().fetch_all(&self.write).await?;

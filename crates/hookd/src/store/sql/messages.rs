@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 
 use super::SqlStore;
-use super::builder::{Sql, json_array_contains, paginate};
+use super::builder::{Sql, chunks, json_array_contains, paginate};
 use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::store::{
@@ -13,9 +13,6 @@ use crate::store::{
     Page, Published, Result, StoreError, status, trigger,
 };
 use crate::time::Micros;
-
-/// Rows per multi-row INSERT: well under SQLite's limit of bound values.
-const ROWS_PER_INSERT: usize = 200;
 
 #[async_trait]
 impl MessageStore for SqlStore {
@@ -129,7 +126,7 @@ async fn publish_in(
         .zip(&out)
         .filter_map(|(item, r)| r.as_ref().ok().map(|p| (item, p)))
         .collect();
-    for chunk in stored.chunks(ROWS_PER_INSERT) {
+    for chunk in chunks(&stored, 64) {
         let mut sql = Sql::new(
             "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
              created_at, expires_at) VALUES ",
@@ -168,7 +165,7 @@ async fn publish_in(
             p.tasks.iter().map(move |t| (t, lease))
         })
         .collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    for chunk in chunks(&rows, 64) {
         let mut sql = Sql::new(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
              next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",

@@ -50,6 +50,8 @@ impl SqlStore {
                         .max_connections(max)
                         .min_connections(1)
                         .acquire_timeout(Duration::from_secs(10))
+                        // A local file needs no liveness ping before each use.
+                        .test_before_acquire(false)
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 // FULL: every commit is fsynced before it returns, as the 202 promises.
