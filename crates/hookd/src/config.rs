@@ -19,6 +19,30 @@ pub enum ConfigError {
     Invalid { name: &'static str, detail: String },
 }
 
+/// A setting that must not show up in logs or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_owned()))
+    }
+}
+
+impl Redacted {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Flags of `hookd serve` (and of the commands that open the store).
 #[derive(Args, Debug, Default, Clone)]
 pub struct ServeArgs {
@@ -33,7 +57,11 @@ pub struct ServeArgs {
     pub database_url: Option<String>,
     /// The operator's bearer token. Generated and printed once when absent.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Redacted>,
+    /// Keys that seal secrets at rest, base64 of 32 bytes, comma-separated, the
+    /// sealing key first; default: the key file `main.key` in the data directory.
+    #[arg(long, env = "HOOKD_MAIN_KEY", hide_env_values = true)]
+    pub main_key: Option<Redacted>,
     /// Comma-separated CIDRs that deliveries may reach although not public.
     #[arg(long, env = "HOOKD_ALLOW_NETWORKS", value_delimiter = ',')]
     pub allow_networks: Option<Vec<IpNet>>,
@@ -79,7 +107,8 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
-    admin_token: Option<String>,
+    admin_token: Option<Redacted>,
+    main_key: Option<Redacted>,
     allow_networks: Option<Vec<IpNet>>,
     public_url: Option<String>,
     retry_schedule: Option<Vec<f64>>,
@@ -98,7 +127,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Redacted>,
+    pub main_key: Option<Redacted>,
     pub allow_networks: Vec<IpNet>,
     pub public_url: String,
     pub retry_schedule: Vec<Duration>,
@@ -159,6 +189,7 @@ impl Config {
             listen,
             database_url,
             admin_token: args.admin_token.or(file.admin_token),
+            main_key: args.main_key.or(file.main_key),
             allow_networks: args.allow_networks.or(file.allow_networks).unwrap_or_default(),
             retry_schedule,
             attempt_timeout: secs(

@@ -11,6 +11,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::delivery::{Engine, EngineConfig};
 use crate::ids::{self, Kind};
+use crate::security::keyring::Keyring;
 use crate::security::ssrf::AddressPolicy;
 use crate::security::tokens;
 use crate::store::sql::SqlStore;
@@ -29,20 +30,48 @@ pub enum ServerError {
     Listen(std::net::SocketAddr, std::io::Error),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("keys: {0}")]
+    Keys(#[from] crate::security::keyring::KeyError),
 }
 
-/// Opens the store; for the embedded store, also takes the data directory's lock.
-pub async fn open_store(cfg: &Config) -> Result<(SqlStore, Option<File>), ServerError> {
+/// Opens the store with the keys that seal its secrets. For the embedded store
+/// `exclusive` also takes the data directory's lock (a server must be alone;
+/// `rotate-key` works beside a running one).
+pub async fn open_store(cfg: &Config, exclusive: bool) -> Result<(SqlStore, Option<File>), ServerError> {
     let dir = cfg.data_dir.display().to_string();
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
-    let lock = if cfg.is_sqlite() {
+    let keys = Keyring::load(cfg.main_key.as_ref().map(|k| k.expose()), &cfg.data_dir)?;
+    let lock = if cfg.is_sqlite() && exclusive {
         let f = File::create(cfg.data_dir.join("hookd.lock")).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
         f.try_lock().map_err(|_| ServerError::Locked(dir))?;
         Some(f)
     } else {
         None
     };
-    Ok((SqlStore::open(&cfg.database_url).await?, lock))
+    Ok((SqlStore::open(&cfg.database_url, Arc::new(keys)).await?, lock))
+}
+
+/// Seals every secret under a new key, while servers keep running: they read
+/// the key file again when they meet a value sealed with a key they lack.
+pub async fn rotate_key(cfg: &Config) -> Result<(String, u64), ServerError> {
+    let (store, _) = open_store(cfg, false).await?;
+    let new_id = match &cfg.main_key {
+        // Keys from the environment: the operator has put the new key first.
+        Some(_) => store.keys().current_id(),
+        None => store.keys().add_key_to_file()?,
+    };
+    let mut total = 0;
+    // Rows a running server rewrote meanwhile (with the key it had) get another pass.
+    for pass in 0..20 {
+        let (resealed, left) = store.reseal_secrets().await?;
+        total += resealed;
+        if left == 0 && (resealed == 0 || pass > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    store.close().await;
+    Ok((new_id, total))
 }
 
 /// Issues a new operator token, revoking the earlier ones.
@@ -67,7 +96,7 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
 }
 
 pub async fn serve(cfg: Config) -> Result<(), ServerError> {
-    let (sql, _lock) = open_store(&cfg).await?;
+    let (sql, _lock) = open_store(&cfg, true).await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     if store.backend() == Backend::Sqlite {
         // This process holds the directory's lock, so no lease can belong to a live node.

@@ -41,7 +41,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, engine: Engine, committer: Committer, cfg: Arc<Config>) -> AppState {
-        let tokens = Arc::new(auth::TokenCache::new(cfg.admin_token.as_deref()));
+        let tokens = Arc::new(auth::TokenCache::new(cfg.admin_token.as_ref().map(|t| t.expose())));
         AppState {
             store,
             engine,

@@ -50,7 +50,7 @@ pub struct EventTypeRecord {
 }
 
 /// A secret that still signs after a rotation, until `expires_at`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct OldSecret {
     pub key: String,
     pub expires_at: Micros,
@@ -68,7 +68,7 @@ pub struct EndpointOptions {
     pub attempt_timeout: Option<f64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EndpointRecord {
     pub id: String,
     pub app_id: String,
@@ -88,6 +88,28 @@ pub struct EndpointRecord {
     pub first_failure_at: Option<Micros>,
     pub created_at: Micros,
     pub updated_at: Micros,
+}
+
+/// Secrets never appear in `Debug` output, and so never in a log line.
+impl std::fmt::Debug for EndpointRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointRecord")
+            .field("id", &self.id)
+            .field("app_id", &self.app_id)
+            .field("url", &self.url)
+            .field("disabled", &self.disabled)
+            .field("secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OldSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OldSecret")
+            .field("key", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -33,7 +33,11 @@ pub struct Reply {
 impl Server {
     /// Starts hookd with loopback allowed (the receiver lives there) and these extra settings.
     pub fn start(env: &[(&str, &str)]) -> Server {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Server::start_in(Arc::new(tempfile::tempdir().expect("temp dir")), env)
+    }
+
+    /// Starts hookd on an existing data directory.
+    pub fn start_in(dir: Arc<tempfile::TempDir>, env: &[(&str, &str)]) -> Server {
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if !env.iter().any(|(k, _)| k == "HOOKD_ALLOW_NETWORKS") {
             env.push(("HOOKD_ALLOW_NETWORKS".into(), "127.0.0.0/8".into()));
@@ -51,7 +55,7 @@ impl Server {
             .env_remove("HOOKD_DATABASE_URL")
             .env("HOOKD_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::from(log_file(&dir)));
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -115,6 +119,21 @@ impl Server {
         self.kill();
         let next = Server::launch(self.dir.clone(), self.env.clone());
         *self = next;
+    }
+}
+
+fn log_file(dir: &tempfile::TempDir) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("hookd.log"))
+        .expect("log file")
+}
+
+impl Server {
+    /// Everything hookd wrote to stderr (its log) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hookd.log")).unwrap_or_default()
     }
 }
 

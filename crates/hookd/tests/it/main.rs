@@ -9,4 +9,5 @@ mod api_event_types;
 mod api_messages;
 mod delivery;
 mod durability;
+mod security;
 mod svix_sdk;

@@ -182,7 +182,7 @@ impl DeliveryStore for SqlStore {
         paginate(&mut sql, "d.endpoint_id", page);
         let rows = sql.query().fetch_all(&self.read).await?;
         rows.iter()
-            .map(|r| Ok((rows::endpoint(r)?, rows::delivery_state(r)?)))
+            .map(|r| Ok((rows::endpoint(r, &self.keys)?, rows::delivery_state(r)?)))
             .collect()
     }
 
@@ -410,7 +410,7 @@ impl SqlStore {
                 .fetch_all(&self.write)
                 .await?
                 .iter()
-                .map(|r| rows::endpoint(r).map(|e| (e.id.clone(), Arc::new(e))))
+                .map(|r| rows::endpoint(r, &self.keys).map(|e| (e.id.clone(), Arc::new(e))))
                 .collect::<Result<_>>()?;
             for r in &rows {
                 let (Some(message), Some(endpoint)) = (

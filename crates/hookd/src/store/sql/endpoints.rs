@@ -4,6 +4,7 @@ use super::SqlStore;
 use super::apps::expect_one;
 use super::builder::{Sql, paginate};
 use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
+use crate::security::keyring::Keyring;
 use crate::store::{EndpointRecord, EndpointStore, Page, Result};
 
 #[async_trait]
@@ -14,7 +15,7 @@ impl EndpointStore for SqlStore {
             ENDPOINT_COLS.replace("e.", "")
         ));
         sql.bind(&e.id).push(", ").bind(&e.app_id).push(", ");
-        bind_mutable(&mut sql, e);
+        bind_mutable(&mut sql, e, &self.keys);
         sql.push(", ")
             .bind(e.created_at)
             .push(", ")
@@ -33,7 +34,7 @@ impl EndpointStore for SqlStore {
         sql.query()
             .fetch_optional(&self.read)
             .await?
-            .map(|r| rows::endpoint(&r))
+            .map(|r| rows::endpoint(&r, &self.keys))
             .transpose()
     }
 
@@ -45,7 +46,7 @@ impl EndpointStore for SqlStore {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(rows::endpoint)
+            .map(|r| rows::endpoint(r, &self.keys))
             .collect()
     }
 
@@ -71,9 +72,9 @@ impl EndpointStore for SqlStore {
         sql.push(", headers = ")
             .bind(to_json(&e.headers))
             .push(", secret = ")
-            .bind(&e.secret);
+            .bind(self.keys.seal(&e.secret, &e.id));
         sql.push(", old_secrets = ")
-            .bind(to_json(&e.old_secrets))
+            .bind(self.keys.seal(&to_json(&e.old_secrets), &e.id))
             .push(", options = ")
             .bind(to_json(&e.options));
         sql.push(", first_failure_at = ")
@@ -105,7 +106,7 @@ impl EndpointStore for SqlStore {
 }
 
 /// Binds the columns from `uid` to `first_failure_at`, in `ENDPOINT_COLS` order.
-fn bind_mutable(sql: &mut Sql, e: &EndpointRecord) {
+fn bind_mutable(sql: &mut Sql, e: &EndpointRecord, keys: &Keyring) {
     sql.bind(e.uid.as_ref())
         .push(", ")
         .bind(&e.url)
@@ -126,9 +127,9 @@ fn bind_mutable(sql: &mut Sql, e: &EndpointRecord) {
         .push(", ")
         .bind(to_json(&e.headers))
         .push(", ")
-        .bind(&e.secret)
+        .bind(keys.seal(&e.secret, &e.id))
         .push(", ");
-    sql.bind(to_json(&e.old_secrets))
+    sql.bind(keys.seal(&to_json(&e.old_secrets), &e.id))
         .push(", ")
         .bind(to_json(&e.options))
         .push(", ")

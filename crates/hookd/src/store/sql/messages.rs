@@ -8,6 +8,7 @@ use super::SqlStore;
 use super::builder::{Sql, chunks, json_array_contains, paginate};
 use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
+use crate::security::keyring::Keyring;
 use crate::store::{
     DeliveryTask, EndpointRecord, Lease, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome,
     Page, Published, Result, StoreError, status, trigger,
@@ -23,7 +24,7 @@ impl MessageStore for SqlStore {
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
         let mut tx = self.write.begin().await?;
-        let published = publish_in(&mut tx, &publishes, matches).await?;
+        let published = publish_in(&mut tx, &publishes, matches, &self.keys).await?;
         super::deliveries::record_in(&mut tx, outcomes).await?;
         tx.commit().await?;
         Ok(published)
@@ -86,6 +87,7 @@ async fn publish_in(
     tx: &mut Transaction<'static, Any>,
     batch: &[NewMessage],
     matches: Matcher,
+    keys: &Keyring,
 ) -> Result<Vec<Result<Published>>> {
     let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
     let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
@@ -101,7 +103,7 @@ async fn publish_in(
             }
         }
         if !endpoints.contains_key(&m.app_id) {
-            let eps = active_endpoints(tx, &m.app_id).await?;
+            let eps = active_endpoints(tx, &m.app_id, keys).await?;
             endpoints.insert(m.app_id.clone(), eps);
         }
         let message = Arc::new(m.clone());
@@ -224,7 +226,11 @@ async fn event_id_taken(tx: &mut Transaction<'static, Any>, app_id: &str, event_
     Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
 }
 
-async fn active_endpoints(tx: &mut Transaction<'static, Any>, app_id: &str) -> Result<Vec<Arc<EndpointRecord>>> {
+async fn active_endpoints(
+    tx: &mut Transaction<'static, Any>,
+    app_id: &str,
+    keys: &Keyring,
+) -> Result<Vec<Arc<EndpointRecord>>> {
     let mut sql = Sql::new(&format!(
         "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.disabled = 0 AND e.app_id = "
     ));
@@ -233,6 +239,6 @@ async fn active_endpoints(tx: &mut Transaction<'static, Any>, app_id: &str) -> R
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| rows::endpoint(r).map(Arc::new))
+        .map(|r| rows::endpoint(r, keys).map(Arc::new))
         .collect()
 }

@@ -10,6 +10,7 @@ mod messages;
 mod rows;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -17,6 +18,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 use super::{Backend, Result, Store, StoreError};
+use crate::security::keyring::Keyring;
+use sqlx::Row;
 
 pub use builder::Sql;
 
@@ -27,13 +30,15 @@ pub struct SqlStore {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    /// Seals endpoint secrets on the way in and opens them on the way out.
+    keys: Arc<Keyring>,
 }
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/0001_init.sql"))];
 
 impl SqlStore {
     /// Connects and brings the schema up to date.
-    pub async fn open(url: &str) -> Result<SqlStore> {
+    pub async fn open(url: &str, keys: Arc<Keyring>) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -67,7 +72,12 @@ impl SqlStore {
                 };
                 let write = pool(1).await?;
                 let read = pool(4).await?;
-                SqlStore { write, read, backend }
+                SqlStore {
+                    write,
+                    read,
+                    backend,
+                    keys,
+                }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -79,6 +89,7 @@ impl SqlStore {
                     write: pool.clone(),
                     read: pool,
                     backend,
+                    keys,
                 }
             }
         };
@@ -108,6 +119,45 @@ impl SqlStore {
             .run(&self.write)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))
+    }
+
+    /// Seals every endpoint secret not yet sealed with the current key. Each row
+    /// is rewritten only if unchanged since it was read, so a concurrent update
+    /// is never lost (it is picked up by the next pass). Returns (resealed, left).
+    pub async fn reseal_secrets(&self) -> Result<(u64, u64)> {
+        let rows = Sql::new("SELECT id, secret, old_secrets FROM endpoints")
+            .query()
+            .fetch_all(&self.read)
+            .await?;
+        let (mut resealed, mut left) = (0, 0);
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let secret: String = row.try_get("secret")?;
+            let old: String = row.try_get("old_secrets")?;
+            if self.keys.is_current(&secret) && self.keys.is_current(&old) {
+                continue;
+            }
+            let open = |v: &str| self.keys.open(v, &id).map_err(|e| StoreError::Corrupt(e.to_string()));
+            let mut sql = Sql::new("UPDATE endpoints SET secret = ");
+            sql.bind(self.keys.seal(&open(&secret)?, &id)).push(", old_secrets = ");
+            sql.bind(self.keys.seal(&open(&old)?, &id))
+                .push(" WHERE id = ")
+                .bind(&id);
+            sql.push(" AND secret = ")
+                .bind(&secret)
+                .push(" AND old_secrets = ")
+                .bind(&old);
+            if sql.query().execute(&self.write).await?.rows_affected() == 1 {
+                resealed += 1;
+            } else {
+                left += 1;
+            }
+        }
+        Ok((resealed, left))
+    }
+
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     pub async fn close(&self) {

@@ -5,8 +5,10 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::security::keyring::Keyring;
 use crate::store::{
-    AppRecord, AttemptRecord, DeliveryState, EndpointRecord, EventTypeRecord, MessageRecord, Result, TokenRecord,
+    AppRecord, AttemptRecord, DeliveryState, EndpointRecord, EventTypeRecord, MessageRecord, Result, StoreError,
+    TokenRecord,
 };
 
 pub fn json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
@@ -63,9 +65,16 @@ pub fn event_type(row: &AnyRow) -> Result<EventTypeRecord> {
 pub const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, e.throttle_rate, e.disabled, \
      e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.first_failure_at, \
      e.created_at, e.updated_at";
-pub fn endpoint(row: &AnyRow) -> Result<EndpointRecord> {
+pub fn endpoint(row: &AnyRow, keys: &Keyring) -> Result<EndpointRecord> {
+    let id: String = row.try_get("id")?;
+    let open = |col: &str| -> Result<String> {
+        let stored: String = row.try_get(col)?;
+        keys.open(&stored, &id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    let secret = open("secret")?;
+    let old_secrets = serde_json::from_str(&open("old_secrets")?)?;
     Ok(EndpointRecord {
-        id: row.try_get("id")?,
+        id: id.clone(),
         app_id: row.try_get("app_id")?,
         uid: row.try_get("uid")?,
         url: row.try_get("url")?,
@@ -77,8 +86,8 @@ pub fn endpoint(row: &AnyRow) -> Result<EndpointRecord> {
         channels: opt_json(row, "channels")?,
         metadata: json(row, "metadata")?,
         headers: json(row, "headers")?,
-        secret: row.try_get("secret")?,
-        old_secrets: json(row, "old_secrets")?,
+        secret,
+        old_secrets,
         options: json(row, "options")?,
         first_failure_at: row.try_get("first_failure_at")?,
         created_at: row.try_get("created_at")?,
