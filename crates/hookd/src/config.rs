@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Deliveries in flight at once to one endpoint.
     #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY")]
     pub endpoint_concurrency: Option<usize>,
+    /// PEM file of extra CA certificates that deliveries trust (besides the system's).
+    #[arg(long, env = "HOOKD_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
     /// Path of an optional TOML file with the same settings (snake_case keys).
     #[arg(long, env = "HOOKD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -120,6 +123,7 @@ struct FileConfig {
     poll_interval: Option<f64>,
     concurrency: Option<usize>,
     endpoint_concurrency: Option<usize>,
+    ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +144,7 @@ pub struct Config {
     pub poll_interval: Duration,
     pub concurrency: usize,
     pub endpoint_concurrency: usize,
+    pub ca_bundle: Option<PathBuf>,
 }
 
 pub const DEFAULT_RETRY_SCHEDULE: [f64; 7] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
@@ -220,6 +225,7 @@ impl Config {
                 args.endpoint_concurrency.or(file.endpoint_concurrency),
                 32,
             )?,
+            ca_bundle: args.ca_bundle.or(file.ca_bundle),
             data_dir,
         })
     }

@@ -30,6 +30,8 @@ pub enum ServerError {
     Listen(std::net::SocketAddr, std::io::Error),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("delivery: {0}")]
+    Client(#[from] crate::delivery::ClientError),
     #[error("keys: {0}")]
     Keys(#[from] crate::security::keyring::KeyError),
 }
@@ -112,7 +114,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
 
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
     let committer = crate::store::committer::spawn(store.clone(), crate::routing::matches);
-    let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), committer.clone(), policy);
+    let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), committer.clone(), policy)?;
     let stop = CancellationToken::new();
     let cleaner = tokio::spawn(crate::retention::run(
         store.clone(),

@@ -68,6 +68,8 @@ pub struct MessageAttemptOut {
     /// Why the attempt failed when there was no usable response (hookd extension).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether the receiver's TLS certificate was verified; `false` when the endpoint turned it off (hookd extension).
+    pub ssl_verification: bool,
 }
 
 impl MessageAttemptOut {
@@ -87,6 +89,7 @@ impl MessageAttemptOut {
             msg,
             response_headers: a.response_headers,
             error: a.error,
+            ssl_verification: a.ssl_verification,
         }
     }
 }

@@ -139,7 +139,16 @@ pub async fn get_secret(
     Path((app_id, ep_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    Ok(Json(EndpointSecretOut { key: ep.secret }))
+    Ok(Json(EndpointSecretOut { key: shown_secret(&ep) }))
+}
+
+/// What the receiver needs: the secret, or for ed25519 signing the `whpk_` public key.
+fn shown_secret(ep: &crate::store::EndpointRecord) -> String {
+    if ep.options.asymmetric() {
+        security::public_key(&ep.secret).unwrap_or_default()
+    } else {
+        ep.secret.clone()
+    }
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -179,12 +188,10 @@ pub async fn rotate_secret(
         &["body", "gracePeriodSeconds"],
         "must be 0 to 604800",
     );
-    if let Some(k) = &body.key {
-        c.secret(&["body", "key"], k);
-    }
     c.done()?;
     let now = time::now();
-    let old = std::mem::replace(&mut ep.secret, body.key.unwrap_or_else(security::new_endpoint_secret));
+    // An empty secret is replaced by a new one of the scheme's kind when saved.
+    let old = std::mem::replace(&mut ep.secret, body.key.unwrap_or_default());
     ep.old_secrets.retain(|o| o.expires_at > now);
     if grace > 0 {
         ep.old_secrets.insert(
@@ -196,8 +203,14 @@ pub async fn rotate_secret(
         );
         ep.old_secrets.truncate(MAX_OLD_SECRETS);
     }
-    let ep = save(&state, ep).await?;
-    Ok(Json(EndpointSecretOut { key: ep.secret }))
+    let ep = save(&state, ep).await.map_err(|e| match e {
+        ApiError::Validation(mut v) => {
+            v.iter_mut().for_each(|e| e.loc = vec!["body".into(), "key".into()]);
+            ApiError::Validation(v)
+        }
+        e => e,
+    })?;
+    Ok(Json(EndpointSecretOut { key: shown_secret(&ep) }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -16,10 +16,11 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query, nullable};
 use super::pagination::{ListParams, ListResponse, Ordering, Pager};
 use super::validate::Checks;
+use crate::delivery::is_reserved_header;
 use crate::ids::{self, Kind};
 use crate::routing;
 use crate::security;
-use crate::store::{EndpointOptions, EndpointRecord, Metadata, StoreError};
+use crate::store::{EndpointOptions, EndpointRecord, Metadata, Scheme, Signature, StoreError};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -36,18 +37,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::endpoint_extras::recover))
         .routes(routes!(super::endpoint_extras::send_example))
         .routes(routes!(super::endpoint_extras::stats))
-}
-
-/// hookd's delivery settings for one endpoint, replacing the server's.
-#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryOptions {
-    /// Retry delays in seconds (hookd extension).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_schedule: Option<Vec<f64>>,
-    /// Attempt timeout in seconds (hookd extension).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempt_timeout: Option<f64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -71,8 +60,9 @@ pub struct EndpointIn {
     pub metadata: Metadata,
     pub headers: Option<BTreeMap<String, String>>,
     pub version: Option<i64>,
+    /// hookd's own settings: `retrySchedule`, `attemptTimeout`, `signature`, `sslVerification`.
     #[serde(flatten)]
-    pub options: DeliveryOptions,
+    pub options: EndpointOptions,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -101,6 +91,12 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<f64>)]
     pub attempt_timeout: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Signature>)]
+    pub signature: Option<Option<Signature>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub ssl_verification: Option<Option<bool>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,7 +127,7 @@ pub struct EndpointOut {
     pub rate_limit: Option<i64>,
     pub version: i64,
     #[serde(flatten)]
-    pub options: DeliveryOptions,
+    pub options: EndpointOptions,
 }
 
 impl From<EndpointRecord> for EndpointOut {
@@ -151,10 +147,7 @@ impl From<EndpointRecord> for EndpointOut {
             updated_at: time::to_rfc3339(e.updated_at),
             rate_limit: e.throttle_rate,
             version: e.version,
-            options: DeliveryOptions {
-                retry_schedule: e.options.retry_schedule,
-                attempt_timeout: e.options.attempt_timeout,
-            },
+            options: e.options,
         }
     }
 }
@@ -180,7 +173,24 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
         "at most 4096 characters",
     );
     c.check(e.version >= 1, &["body", "version"], "must be at least 1");
-    c.secret(&["body", "secret"], &e.secret);
+    check_secret(&mut c, &["body", "secret"], e);
+    if let Some(sig) = &e.options.signature {
+        if let Some(h) = &sig.header {
+            let ok = reqwest::header::HeaderName::try_from(h.as_str()).is_ok() && !is_reserved_header(h);
+            c.check(
+                ok,
+                &["body", "signature", "header"],
+                "must be a header name hookd does not set itself",
+            );
+        }
+        if let Some(p) = &sig.prefix {
+            c.check(
+                p.len() <= 64 && p.bytes().all(|b| b.is_ascii_graphic()),
+                &["body", "signature", "prefix"],
+                "at most 64 visible characters",
+            );
+        }
+    }
     if let Some(s) = &e.options.retry_schedule {
         let ok = s.len() <= 30 && s.iter().all(|d| (0.0..=7.0 * 86400.0).contains(d));
         c.check(
@@ -239,7 +249,7 @@ pub async fn find(state: &AppState, caller: &Caller, app_id: &str, ep_id: &str) 
 
 async fn insert(state: &AppState, app_id: String, body: EndpointIn, uid: Option<String>) -> ApiResult<EndpointRecord> {
     let now = time::now();
-    let ep = EndpointRecord {
+    let mut ep = EndpointRecord {
         id: ids::new(Kind::Endpoint),
         app_id,
         uid: body.uid.or(uid),
@@ -252,22 +262,53 @@ async fn insert(state: &AppState, app_id: String, body: EndpointIn, uid: Option<
         channels: non_empty(body.channels),
         metadata: body.metadata,
         headers: body.headers.unwrap_or_default(),
-        secret: body.secret.unwrap_or_else(security::new_endpoint_secret),
+        secret: body.secret.unwrap_or_default(),
         old_secrets: Vec::new(),
-        options: EndpointOptions {
-            retry_schedule: body.options.retry_schedule,
-            attempt_timeout: body.options.attempt_timeout,
-        },
+        options: body.options,
         first_failure_at: None,
         created_at: now,
         updated_at: now,
     };
+    fit_secret(&mut ep);
     check(state, &ep).await?;
     state.store.create_endpoint(&ep).await.map_err(uid_conflict)?;
     Ok(ep)
 }
 
+/// Gives the endpoint a secret of the kind its scheme needs, when it has none
+/// or has one of the other kind (after a change of scheme).
+pub fn fit_secret(ep: &mut EndpointRecord) {
+    let asymmetric = ep.options.asymmetric();
+    if ep.secret.is_empty() || asymmetric != ep.secret.starts_with("whsk_") {
+        ep.secret = if asymmetric {
+            security::new_signing_key()
+        } else {
+            security::new_endpoint_secret()
+        };
+    }
+}
+
+/// Secrets as each scheme takes them.
+pub fn check_secret(c: &mut Checks, loc: &[&str], e: &EndpointRecord) {
+    match e.options.scheme() {
+        Scheme::StandardWebhooks if e.options.asymmetric() => {
+            c.check(
+                security::signing_key(&e.secret).is_some(),
+                loc,
+                "an ed25519 key: whsk_ and base64 of 64 bytes",
+            );
+        }
+        Scheme::StandardWebhooks => c.secret(loc, &e.secret),
+        _ => {
+            let printable = e.secret.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+            let ok = (8..=256).contains(&e.secret.len()) && printable && e.secret.trim() == e.secret;
+            c.check(ok, loc, "8 to 256 printable characters, no leading or trailing space");
+        }
+    }
+}
+
 pub async fn save(state: &AppState, mut ep: EndpointRecord) -> ApiResult<EndpointRecord> {
+    fit_secret(&mut ep);
     check(state, &ep).await?;
     ep.updated_at = time::now();
     state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
@@ -347,8 +388,7 @@ async fn upsert(
     ep.channels = non_empty(body.channels);
     ep.metadata = body.metadata;
     ep.version = body.version.unwrap_or(ep.version);
-    ep.options.retry_schedule = body.options.retry_schedule;
-    ep.options.attempt_timeout = body.options.attempt_timeout;
+    ep.options = body.options;
     Ok((StatusCode::OK, Json(save(&state, ep).await?.into())))
 }
 
@@ -399,6 +439,12 @@ async fn patch(
     }
     if let Some(v) = body.attempt_timeout {
         ep.options.attempt_timeout = v;
+    }
+    if let Some(v) = body.signature {
+        ep.options.signature = v;
+    }
+    if let Some(v) = body.ssl_verification {
+        ep.options.ssl_verification = v;
     }
     Ok(Json(save(&state, ep).await?.into()))
 }

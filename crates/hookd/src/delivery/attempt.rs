@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-
 use super::retry::{self, Next};
 use super::{EngineConfig, sign};
 use crate::ids::{self, Kind};
@@ -21,23 +19,8 @@ pub struct Response {
     pub duration: Duration,
 }
 
-/// Headers hookd sets itself; an endpoint's custom headers cannot replace them.
-const RESERVED: [&str; 8] = [
-    "content-type",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "svix-id",
-    "svix-timestamp",
-    "svix-signature",
-];
-
-pub fn is_reserved_header(name: &str) -> bool {
-    RESERVED.contains(&name.to_ascii_lowercase().as_str())
-}
-
-/// Sends the request for `task` once.
+/// Sends the request for `task` once, on `client` (which checks certificates
+/// unless the endpoint turned that off).
 pub async fn send(
     client: &reqwest::Client,
     policy: &AddressPolicy,
@@ -62,44 +45,7 @@ pub async fn send(
     if let Err(refused) = ssrf::check_literal(policy, &url) {
         return failed(refused.to_string());
     }
-    let now = time::now();
-    let ts = now / time::SECOND;
-    let secrets = std::iter::once(ep.secret.as_str()).chain(
-        ep.old_secrets
-            .iter()
-            .filter(|o| o.expires_at > now)
-            .map(|o| o.key.as_str()),
-    );
-    let signature = sign::header(secrets, &msg.id, ts, body.as_bytes());
-
-    let mut headers = HeaderMap::new();
-    for (name, value) in &ep.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) && !is_reserved_header(name)
-        {
-            headers.insert(n, v);
-        }
-    }
-    let ts = HeaderValue::from(ts);
-    let id = HeaderValue::try_from(msg.id.as_str()).expect("ids are ASCII");
-    let sig = HeaderValue::try_from(signature).expect("signatures are ASCII");
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert(
-        "user-agent",
-        HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),
-    );
-    for (name, value) in [("id", &id), ("timestamp", &ts), ("signature", &sig)] {
-        headers.insert(
-            HeaderName::try_from(format!("webhook-{name}")).expect("valid"),
-            value.clone(),
-        );
-        headers.insert(
-            HeaderName::try_from(format!("svix-{name}")).expect("valid"),
-            value.clone(),
-        );
-    }
+    let headers = sign::headers(ep, &msg.id, body.as_bytes(), time::now());
     let timeout = ep
         .options
         .attempt_timeout
@@ -204,6 +150,7 @@ pub fn outcome(cfg: &EngineConfig, task: &DeliveryTask, resp: Response) -> Outco
             duration_ms: resp.duration.as_millis() as i64,
             trigger_type: task.trigger_type,
             error: resp.error,
+            ssl_verification: task.endpoint.options.ssl_verification != Some(false),
             created_at: now,
         },
         delivery_id: task.delivery_id.clone(),

@@ -8,9 +8,45 @@ use reqwest::redirect::Policy;
 
 use crate::security::ssrf::{AddressPolicy, GuardedResolver};
 
-pub fn build(policy: &AddressPolicy) -> reqwest::Client {
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read the CA bundle {0}: {1}")]
+    Bundle(String, String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+/// The clients deliveries use: one that verifies certificates (against the
+/// system's roots and the operator's bundle) and one for endpoints that turned
+/// verification off.
+pub struct Clients {
+    pub verifying: reqwest::Client,
+    pub unverified: reqwest::Client,
+}
+
+pub fn build(policy: &AddressPolicy, ca_bundle: Option<&std::path::Path>) -> Result<Clients, ClientError> {
     // Idempotent: a second install (tests start many servers per process) is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = Vec::new();
+    if let Some(path) = ca_bundle {
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|e| ClientError::Bundle(shown.clone(), e.to_string()))?;
+        roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Bundle(shown, e.to_string()))?;
+    }
+    let make = |verify: bool| {
+        let mut b = builder(policy).tls_danger_accept_invalid_certs(!verify);
+        for cert in &roots {
+            b = b.add_root_certificate(cert.clone());
+        }
+        b.build().map_err(|e| ClientError::Build(e.to_string()))
+    };
+    Ok(Clients {
+        verifying: make(true)?,
+        unverified: make(false)?,
+    })
+}
+
+fn builder(policy: &AddressPolicy) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
@@ -19,6 +55,4 @@ pub fn build(policy: &AddressPolicy) -> reqwest::Client {
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .no_proxy()
-        .build()
-        .expect("the HTTP client's settings are valid")
 }

@@ -19,7 +19,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use attempt::is_reserved_header;
+pub use client::ClientError;
+pub use sign::is_reserved_header;
 
 use crate::config::Config;
 use crate::security::ssrf::AddressPolicy;
@@ -37,6 +38,7 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     pub concurrency: usize,
     pub endpoint_concurrency: usize,
+    pub ca_bundle: Option<std::path::PathBuf>,
     /// Tasks held in memory at most; beyond it new work waits in the store.
     pub max_queued: usize,
 }
@@ -52,6 +54,7 @@ impl From<&Config> for EngineConfig {
             poll_interval: c.poll_interval,
             concurrency: c.concurrency,
             endpoint_concurrency: c.endpoint_concurrency,
+            ca_bundle: c.ca_bundle.clone(),
             // Each held task is a spawned future; past this, work waits in the store (bounded memory).
             max_queued: (c.concurrency * 4).max(256),
         }
@@ -68,7 +71,7 @@ struct Inner {
     store: Arc<dyn Store>,
     /// This process's name as a lease owner.
     node_id: String,
-    client: reqwest::Client,
+    clients: client::Clients,
     policy: AddressPolicy,
     gates: gate::Gates,
     in_flight: Semaphore,
@@ -83,15 +86,20 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn start(cfg: EngineConfig, store: Arc<dyn Store>, committer: Committer, policy: AddressPolicy) -> Engine {
-        let client = client::build(&policy);
+    pub fn start(
+        cfg: EngineConfig,
+        store: Arc<dyn Store>,
+        committer: Committer,
+        policy: AddressPolicy,
+    ) -> Result<Engine, client::ClientError> {
+        let clients = client::build(&policy, cfg.ca_bundle.as_deref())?;
         let inner = Arc::new(Inner {
             node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
             in_flight: Semaphore::new(cfg.concurrency),
             gates: gate::Gates::new(cfg.endpoint_concurrency),
             cfg,
             store,
-            client,
+            clients,
             policy,
             held: Mutex::new(HashSet::new()),
             committer,
@@ -103,7 +111,7 @@ impl Engine {
         let engine = Engine { inner };
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
         engine.inner.tasks.spawn(scheduler::renew_leases(engine.clone()));
-        engine
+        Ok(engine)
     }
 
     pub fn node_id(&self) -> &str {
@@ -185,7 +193,11 @@ impl Engine {
                 return;
             }
         };
-        let resp = attempt::send(&inner.client, &inner.policy, &inner.cfg, &task).await;
+        let client = match task.endpoint.options.ssl_verification {
+            Some(false) => &inner.clients.unverified,
+            _ => &inner.clients.verifying,
+        };
+        let resp = attempt::send(client, &inner.policy, &inner.cfg, &task).await;
         drop(permits);
         let outcome = attempt::outcome(&inner.cfg, &task, resp);
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");

@@ -56,8 +56,8 @@ pub struct OldSecret {
     pub expires_at: Micros,
 }
 
-/// hookd's own per-endpoint settings, beyond the Svix fields.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+/// hookd's own per-endpoint settings, beyond the Svix fields (all optional).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct EndpointOptions {
     /// Retry delays in seconds, replacing the server's schedule.
@@ -66,6 +66,63 @@ pub struct EndpointOptions {
     /// Attempt timeout in seconds, replacing the server's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_timeout: Option<f64>,
+    /// How deliveries are signed; default: Standard Webhooks `v1` (HMAC-SHA256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+    /// `false` skips TLS certificate verification for this endpoint (shown on every attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_verification: Option<bool>,
+}
+
+impl EndpointOptions {
+    pub fn scheme(&self) -> Scheme {
+        self.signature.as_ref().map_or(Scheme::StandardWebhooks, |s| s.scheme)
+    }
+
+    pub fn asymmetric(&self) -> bool {
+        self.signature
+            .as_ref()
+            .is_some_and(|s| s.scheme == Scheme::StandardWebhooks && s.asymmetric)
+    }
+}
+
+/// How a receiver checks that a delivery comes from hookd.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Signature {
+    pub scheme: Scheme,
+    /// `standard-webhooks` only: sign with ed25519 (`v1a`); the endpoint's secret is then a `whpk_` public key.
+    pub asymmetric: bool,
+    /// `hmac-sha256` only: the header (default `X-Hub-Signature-256`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// `hmac-sha256` only: `hex` (default) or `base64`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// `hmac-sha256` only: text before the digest (default `sha256=`; `""` for none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    /// `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (and `svix-signature`).
+    #[default]
+    StandardWebhooks,
+    /// One header with the HMAC-SHA256 of the raw body under the secret's UTF-8 bytes (GitHub, Syskit Point, PlexTrac).
+    HmacSha256,
+    /// `Authorization: Bearer <secret>`, for receivers that compare it with a stored hash (Fig).
+    Bearer,
+    /// No signature.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Hex,
+    Base64,
 }
 
 #[derive(Clone)]
@@ -141,6 +198,8 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
     pub trigger_type: i64,
     pub error: Option<String>,
+    /// Whether the TLS certificate was verified (false only when the endpoint turned it off).
+    pub ssl_verification: bool,
     pub created_at: Micros,
 }
 

@@ -289,17 +289,87 @@ pub struct Receiver {
     arrived: Arc<Notify>,
 }
 
+/// A certificate for `localhost` and 127.0.0.1, signed by a fresh test CA.
+pub struct TestCa {
+    pub ca_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "hookd test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        let _ = &ca_cert;
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            cert_der: leaf_cert.der().to_vec(),
+            key_der: leaf_key.serialize_der(),
+        }
+    }
+}
+
 impl Receiver {
     pub async fn start() -> Receiver {
+        Receiver::serve(None).await
+    }
+
+    /// A receiver on HTTPS, with a certificate from `ca`.
+    pub async fn start_tls(ca: &TestCa) -> Receiver {
+        Receiver::serve(Some(ca)).await
+    }
+
+    async fn serve(tls: Option<&TestCa>) -> Receiver {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let log = Arc::new(Mutex::new(Log::default()));
         let arrived = Arc::new(Notify::new());
         let app = axum::Router::new()
             .route("/{*path}", axum::routing::any(receive))
             .with_state((log.clone(), arrived.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { url, log, arrived }
+        let addr = listener.local_addr().unwrap();
+        let Some(ca) = tls else {
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            return Receiver {
+                url: format!("http://{addr}"),
+                log,
+                arrived,
+            };
+        };
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![ca.cert_der.clone().into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(ca.key_der.clone().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake: nothing to serve.
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            url: format!("https://localhost:{}", addr.port()),
+            log,
+            arrived,
+        }
     }
 
     /// Sets how `path` (e.g. "/a") answers.
@@ -329,6 +399,11 @@ impl Receiver {
         self.wait_until(|log| log.iter().filter(|r| r.path == path).count() >= n)
             .await;
         self.requests(path)
+    }
+
+    /// The first request to `path`, once it has come.
+    pub async fn first(&self, path: &str) -> Received {
+        self.wait(path, 1).await.remove(0)
     }
 
     pub async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) {

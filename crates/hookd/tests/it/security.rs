@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::harness::{ADMIN, Receiver, Server};
+use crate::harness::{ADMIN, Receiver, Server, TestCa};
 
 const SECRET: &str = "whsec_QWxsIHNlY3JldHMgYXJlIGVuY3J5cHRlZCBhdCByZXN0IQ==";
 
@@ -156,4 +156,201 @@ async fn keys_from_the_environment_rotate_by_listing_the_new_key_first() {
         "only the new key is needed after rotation"
     );
     s2.kill();
+}
+
+/// An independent check: Python's own hmac module.
+fn python_hmac(secret: &str, body: &str, encoding: &str) -> String {
+    let script = format!(
+        "import hmac,hashlib,base64,sys; d=hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).digest(); \
+         print(d.hex() if '{encoding}'=='hex' else base64.b64encode(d).decode())"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script, secret, body])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn each_signature_scheme_verifies_independently() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let rx = Receiver::start().await;
+    let app = c.app("schemes").await;
+    let ep = |path: &str, extra: serde_json::Value| {
+        let mut body = json!({"url": format!("{}{path}", rx.url), "channels": [path.trim_start_matches('/')]});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let github_secret = "It's a Secret to Everybody";
+    c.endpoint(
+        &app,
+        ep(
+            "/github",
+            json!({"secret": github_secret, "signature": {"scheme": "hmac-sha256"}}),
+        ),
+    )
+    .await;
+    c.endpoint(
+        &app,
+        ep(
+            "/syskit",
+            json!({"secret": "158b08cc-6a06-49f2-a724-2bc514fdcf1e", "headers": {"Algorithm": "HMACSHA256"},
+        "signature": {"scheme": "hmac-sha256", "header": "Signature", "encoding": "base64", "prefix": ""}}),
+        ),
+    )
+    .await;
+    c.endpoint(
+        &app,
+        ep(
+            "/plextrac",
+            json!({"secret": "plextrac-shared-secret",
+        "signature": {"scheme": "hmac-sha256", "header": "X-Authorization-HMAC-256", "prefix": ""}}),
+        ),
+    )
+    .await;
+    c.endpoint(
+        &app,
+        ep(
+            "/fig",
+            json!({"secret": "fig-pre-shared-secret", "signature": {"scheme": "bearer"}}),
+        ),
+    )
+    .await;
+    c.endpoint(&app, ep("/none", json!({"signature": {"scheme": "none"}})))
+        .await;
+    let ed = c
+        .endpoint(&app, ep("/ed25519", json!({"signature": {"asymmetric": true}})))
+        .await;
+    let ed_path = format!("/api/v1/app/{app}/endpoint/{}/secret", ed["id"].as_str().unwrap());
+    let public = c.get(&ed_path).await.body["key"].as_str().unwrap().to_string();
+    assert!(public.starts_with("whpk_"), "{public}");
+    assert_eq!(c.post("/api/v1/app/x/endpoint", json!({})).await.status, 422);
+    assert_eq!(
+        c.post(
+            &format!("/api/v1/app/{app}/endpoint"),
+            ep(
+                "/bad",
+                json!({"signature": {"scheme": "hmac-sha256", "header": "webhook-id"}})
+            )
+        )
+        .await
+        .status,
+        422
+    );
+
+    for ch in ["github", "syskit", "plextrac", "fig", "none", "ed25519"] {
+        c.publish(
+            &app,
+            json!({"eventType": "report.published", "payload": {"report": ch, "n": 1}, "channels": [ch]}),
+        )
+        .await;
+    }
+    let r = rx.first("/github").await;
+    assert_eq!(
+        r.headers["x-hub-signature-256"],
+        format!("sha256={}", python_hmac(github_secret, &r.body, "hex"))
+    );
+    let r = rx.first("/syskit").await;
+    assert_eq!(
+        r.headers["signature"],
+        python_hmac("158b08cc-6a06-49f2-a724-2bc514fdcf1e", &r.body, "base64")
+    );
+    assert_eq!(r.headers["algorithm"], "HMACSHA256");
+    let r = rx.first("/plextrac").await;
+    assert_eq!(
+        r.headers["x-authorization-hmac-256"],
+        python_hmac("plextrac-shared-secret", &r.body, "hex")
+    );
+    let r = rx.first("/fig").await;
+    assert_eq!(r.headers["authorization"], "Bearer fig-pre-shared-secret");
+    let r = rx.first("/none").await;
+    assert!(!r.headers.contains_key("webhook-signature") && !r.headers.contains_key("svix-signature"));
+    assert!(r.headers.contains_key("webhook-id"));
+    for r in [rx.first("/github").await, rx.first("/fig").await] {
+        assert!(
+            !r.headers.contains_key("webhook-signature"),
+            "only the chosen scheme signs"
+        );
+    }
+
+    let r = rx.first("/ed25519").await;
+    let sig = r.headers["webhook-signature"]
+        .strip_prefix("v1a,")
+        .expect("a v1a signature")
+        .to_string();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key: [u8; 32] = b64
+        .decode(public.trim_start_matches("whpk_"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap();
+    let content = format!(
+        "{}.{}.{}",
+        r.headers["webhook-id"], r.headers["webhook-timestamp"], r.body
+    );
+    key.verify_strict(content.as_bytes(), &sig)
+        .expect("ed25519 signature verifies");
+}
+
+#[tokio::test]
+async fn tls_is_verified_unless_the_endpoint_or_a_ca_bundle_says_otherwise() {
+    let ca = TestCa::new();
+    let rx = Receiver::start_tls(&ca).await;
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("tls").await;
+    let strict = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/strict", rx.url), "retrySchedule": [], "channels": ["strict"]}),
+        )
+        .await;
+    let lax = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/lax", rx.url), "sslVerification": false, "channels": ["lax"]}),
+        )
+        .await;
+    assert_eq!(lax["sslVerification"], false);
+    c.publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["strict"]}))
+        .await;
+    c.publish(&app, json!({"eventType": "x", "payload": {}, "channels": ["lax"]}))
+        .await;
+    let attempts =
+        |ep: &serde_json::Value| format!("/api/v1/app/{app}/attempt/endpoint/{}", ep["id"].as_str().unwrap());
+    let a = c
+        .wait_for(&attempts(&strict), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    let err = a["data"][0]["error"].as_str().unwrap().to_lowercase();
+    assert!(err.contains("certificate") || err.contains("unknownissuer"), "{err}");
+    assert_eq!(a["data"][0]["sslVerification"], true);
+    rx.wait("/lax", 1).await;
+    let a = c
+        .wait_for(&attempts(&lax), |b| b["data"].as_array().is_some_and(|d| !d.is_empty()))
+        .await;
+    assert_eq!(
+        (
+            a["data"][0]["responseStatusCode"].as_i64(),
+            a["data"][0]["sslVerification"].as_bool()
+        ),
+        (Some(200), Some(false))
+    );
+    assert!(rx.requests("/strict").is_empty());
+
+    // An operator CA bundle makes the same certificate trusted, with verification on.
+    let bundle = s.dir.path().join("ca.pem");
+    std::fs::write(&bundle, &ca.ca_pem).unwrap();
+    let s2 = Server::start(&[("HOOKD_CA_BUNDLE", bundle.to_str().unwrap())]);
+    let c2 = s2.admin();
+    let app2 = c2.app("tls2").await;
+    c2.endpoint(&app2, json!({"url": format!("{}/bundled", rx.url)})).await;
+    c2.publish(&app2, json!({"eventType": "x", "payload": {}})).await;
+    rx.wait("/bundled", 1).await;
 }

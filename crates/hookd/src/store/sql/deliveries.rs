@@ -303,7 +303,7 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
     for chunk in chunks(&batch, 64) {
         let mut sql = Sql::new(
             "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
-             response_headers, duration_ms, trigger_type, error, created_at) VALUES ",
+             response_headers, duration_ms, trigger_type, error, ssl_verification, created_at) VALUES ",
         );
         for (i, o) in chunk.iter().enumerate() {
             let a = &o.attempt;
@@ -328,6 +328,8 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
             sql.bind(a.trigger_type)
                 .push(", ")
                 .bind(a.error.as_ref())
+                .push(", ")
+                .bind(a.ssl_verification)
                 .push(", ")
                 .bind(a.created_at)
                 .push(")");

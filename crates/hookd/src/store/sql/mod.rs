@@ -34,7 +34,14 @@ pub struct SqlStore {
     keys: Arc<Keyring>,
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/0001_init.sql")),
+    (
+        2,
+        "attempt tls",
+        include_str!("../../../migrations/0002_attempt_tls.sql"),
+    ),
+];
 
 impl SqlStore {
     /// Connects and brings the schema up to date.

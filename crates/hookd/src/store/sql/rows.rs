@@ -114,7 +114,7 @@ pub fn message(row: &AnyRow) -> Result<MessageRecord> {
 }
 
 pub const ATTEMPT_COLS: &str = "a.id, a.app_id, a.msg_id, a.endpoint_id, a.url, a.status, a.status_code, a.response, \
-     a.response_headers, a.duration_ms, a.trigger_type, a.error, a.created_at";
+     a.response_headers, a.duration_ms, a.trigger_type, a.error, a.ssl_verification, a.created_at";
 pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
     Ok(AttemptRecord {
         id: row.try_get("id")?,
@@ -129,6 +129,7 @@ pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
         duration_ms: row.try_get("duration_ms")?,
         trigger_type: row.try_get("trigger_type")?,
         error: row.try_get("error")?,
+        ssl_verification: flag(row, "ssl_verification")?,
         created_at: row.try_get("created_at")?,
     })
 }
