@@ -131,10 +131,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     tracing::info!(%addr, "hookd listening");
     println!("hookd listening on http://{addr}");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal())
-        .await
-        .map_err(ServerError::Serve)?;
+    serve_http(listener, app, signal()).await;
     tracing::info!("stopped accepting requests; finishing deliveries in flight");
     stop.cancel();
     engine.shutdown().await;
@@ -142,6 +139,60 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     sql.close().await;
     tracing::info!("hookd stopped");
     Ok(())
+}
+
+/// Seconds a client has to send its request headers before its connection is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1 until `shutdown`, then lets requests under way finish (10 s at
+/// most). Slow or half-open clients are cut off after [`HEADER_READ_TIMEOUT`].
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = builder.http1_only();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and alike: wait a little instead of spinning.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after 10 s; closing their connections");
+    }
 }
 
 async fn signal() {

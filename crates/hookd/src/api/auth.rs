@@ -69,6 +69,9 @@ impl Caller {
 pub struct TokenCache {
     admin_hash: Option<String>,
     seen: Mutex<HashMap<String, Seen>>,
+    /// Hashes recently found to be no token at all, so that a flood of bad
+    /// tokens is answered from memory instead of the database.
+    unknown: Mutex<HashMap<String, Instant>>,
 }
 
 /// A caller, its token's expiry, and when it was looked up.
@@ -81,6 +84,7 @@ impl TokenCache {
         TokenCache {
             admin_hash: configured_admin_token.map(tokens::hash),
             seen: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
         }
     }
 
@@ -106,7 +110,23 @@ impl TokenCache {
         {
             return Ok(caller);
         }
-        let rec = state.store.find_token(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        if self
+            .unknown
+            .lock()
+            .expect("token cache")
+            .get(&hash)
+            .is_some_and(|at| at.elapsed() < CACHE_TTL)
+        {
+            return Err(ApiError::Unauthorized);
+        }
+        let Some(rec) = state.store.find_token(&hash).await? else {
+            let mut unknown = self.unknown.lock().expect("token cache");
+            if unknown.len() > 100_000 {
+                unknown.clear();
+            }
+            unknown.insert(hash, Instant::now());
+            return Err(ApiError::Unauthorized);
+        };
         if rec.revoked || rec.expires_at.is_some_and(|e| e <= now) {
             return Err(ApiError::Unauthorized);
         }

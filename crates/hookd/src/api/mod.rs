@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod messages;
 pub mod openapi;
 pub mod pagination;
+pub mod testing;
 pub mod validate;
 
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::routes())
         .merge(attempts::routes())
         .merge(auth_routes::routes())
+        .merge(testing::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())
@@ -77,5 +79,6 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::serve(api))
         .fallback(|| async { error::ApiError::NotFound("path") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(extract::BodyLimit(limit)))
         .with_state(state)
 }

@@ -4,7 +4,7 @@
 //! endpoint's gate, makes one attempt, and hands the outcome to the writer,
 //! which records outcomes in batches and schedules what comes next.
 
-mod attempt;
+pub mod attempt;
 mod client;
 mod gate;
 pub mod retry;
@@ -170,6 +170,17 @@ impl Engine {
         }
     }
 
+    /// One attempt outside the delivery machinery (test deliveries): the same
+    /// client, address policy and signing, nothing recorded.
+    pub async fn attempt_once(&self, task: &DeliveryTask) -> attempt::Response {
+        let inner = &self.inner;
+        let client = match task.endpoint.options.ssl_verification {
+            Some(false) => &inner.clients.unverified,
+            _ => &inner.clients.verifying,
+        };
+        attempt::send(client, &inner.policy, &inner.cfg, task).await
+    }
+
     /// Tells the scheduler that work is waiting in the store.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
@@ -193,11 +204,7 @@ impl Engine {
                 return;
             }
         };
-        let client = match task.endpoint.options.ssl_verification {
-            Some(false) => &inner.clients.unverified,
-            _ => &inner.clients.verifying,
-        };
-        let resp = attempt::send(client, &inner.policy, &inner.cfg, &task).await;
+        let resp = self.attempt_once(&task).await;
         drop(permits);
         let outcome = attempt::outcome(&inner.cfg, &task, resp);
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");

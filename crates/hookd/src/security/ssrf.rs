@@ -125,15 +125,22 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addrs.is_empty() {
-                return Err(Box::new(Refused::NoAddress { host }) as _);
-            }
-            for a in &addrs {
-                policy.check(a.ip()).map_err(Box::new)?;
-            }
+            let addrs = check_resolved(&policy, &host, addrs).map_err(Box::new)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
+}
+
+/// What the resolver answered for `host`, if every address may be reached:
+/// one private address among public ones refuses the name.
+pub fn check_resolved(policy: &AddressPolicy, host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Refused> {
+    if addrs.is_empty() {
+        return Err(Refused::NoAddress { host: host.to_owned() });
+    }
+    for a in &addrs {
+        policy.check(a.ip())?;
+    }
+    Ok(addrs)
 }
 
 /// Checks a URL's host when it is a literal address (the resolver never sees those).
@@ -190,6 +197,105 @@ mod tests {
         ] {
             assert!(!refused(ip), "{ip} should be allowed");
         }
+    }
+
+    /// URLs whose host is a literal address, in the spellings attackers use.
+    #[test]
+    fn hostile_literal_urls_are_refused() {
+        let policy = AddressPolicy::default();
+        let hostile = [
+            "http://127.0.0.1/",
+            "http://127.1/",
+            "http://127.000.000.001/",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0x7f.0x0.0x0.0x1/",
+            "http://0177.0.0.1/",
+            "http://017700000001/",
+            "http://0/",
+            "http://0.0.0.0:8080/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://[0:0:0:0:0:0:0:1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::127.0.0.1]/",
+            "http://10.0.0.1/",
+            "http://10.1/",
+            "http://0x0a.0x00.0x00.0x01/",
+            "http://172.16.5.4/",
+            "http://172.31.255.255/",
+            "http://192.168.0.1/",
+            "http://192.168.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2852039166/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::]/",
+            "http://[fe80::1]/",
+            "http://[fc00::1]/",
+            "http://[fd00:ec2::254]/",
+            "http://100.64.1.1/",
+            "http://198.18.0.1/",
+            "http://192.0.2.5/",
+            "http://203.0.113.9/",
+            "http://224.0.0.1/",
+            "http://239.255.255.250/",
+            "http://240.0.0.1/",
+            "http://255.255.255.255/",
+            "http://[ff02::1]/",
+            "https://[2001:db8::1]/",
+        ];
+        assert!(hostile.len() >= 30);
+        for u in hostile {
+            let url = url::Url::parse(u).unwrap_or_else(|e| panic!("{u}: {e}"));
+            assert!(check_literal(&policy, &url).is_err(), "{u} should be refused");
+        }
+        for u in [
+            "https://93.184.216.34/",
+            "https://1.1.1.1/x",
+            "http://[2606:4700:4700::1111]/",
+            "https://example.com/",
+        ] {
+            assert!(
+                check_literal(&policy, &url::Url::parse(u).unwrap()).is_ok(),
+                "{u} should be allowed"
+            );
+        }
+    }
+
+    /// Names whose resolver answers hold a private address anywhere are refused (DNS rebinding, split answers).
+    #[test]
+    fn hostile_resolver_answers_are_refused() {
+        let policy = AddressPolicy::default();
+        let at = |ips: &[&str]| {
+            ips.iter()
+                .map(|i| SocketAddr::new(i.parse().unwrap(), 443))
+                .collect::<Vec<_>>()
+        };
+        let hostile: [&[&str]; 10] = [
+            &["127.0.0.1"],
+            &["93.184.216.34", "10.0.0.5"],
+            &["169.254.169.254"],
+            &["::1"],
+            &["1.1.1.1", "::ffff:192.168.0.1"],
+            &["fd00::1"],
+            &["100.100.100.200"],
+            &["0.0.0.0"],
+            &["64:ff9b::7f00:1"],
+            &[],
+        ];
+        for ips in hostile {
+            assert!(
+                check_resolved(&policy, "evil.example", at(ips)).is_err(),
+                "{ips:?} should be refused"
+            );
+        }
+        let ok = at(&["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]);
+        assert_eq!(check_resolved(&policy, "example.com", ok.clone()).unwrap(), ok);
+        let allowed = AddressPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        assert!(check_resolved(&allowed, "internal", at(&["10.0.0.5"])).is_ok());
+        assert!(check_resolved(&allowed, "internal", at(&["10.0.0.5", "127.0.0.1"])).is_err());
     }
 
     #[test]

@@ -367,25 +367,84 @@ async fn throttle_rate_spaces_deliveries() {
 async fn private_addresses_are_refused_unless_allowed() {
     let s = Server::start(&[("HOOKD_ALLOW_NETWORKS", "10.255.255.0/24")]);
     let rx = Receiver::start().await;
+    let port = rx.url.rsplit(':').next().unwrap().to_string();
     let c = s.admin();
     let app = c.app("app").await;
-    let ep = c
-        .endpoint(&app, json!({"url": format!("{}/nope", rx.url), "retrySchedule": []}))
-        .await;
-    c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
-    let a = c
-        .wait_for(
-            &format!("/api/v1/app/{app}/attempt/endpoint/{}", ep["id"].as_str().unwrap()),
-            |b| b["data"].as_array().is_some_and(|d| !d.is_empty()),
+    // The literal address, the name that resolves to it, and a decimal spelling of it.
+    let urls = [
+        format!("{}/literal", rx.url),
+        format!("http://localhost:{port}/name"),
+        format!("http://2130706433:{port}/decimal"),
+    ];
+    let mut eps = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let ep = c
+            .endpoint(
+                &app,
+                json!({"url": url, "retrySchedule": [0.1], "channels": [format!("c{i}")]}),
+            )
+            .await;
+        c.publish(
+            &app,
+            json!({"eventType": "x", "payload": {}, "channels": [format!("c{i}")]}),
         )
         .await;
-    assert!(
-        a["data"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("is not public (loopback)"),
-        "{}",
-        a["data"][0]
+        eps.push(ep["id"].as_str().unwrap().to_string());
+    }
+    for ep in &eps {
+        // Refused like any failure: attempted, retried once, then failed.
+        let a = c
+            .wait_for(&format!("/api/v1/app/{app}/attempt/endpoint/{ep}"), |b| {
+                b["data"].as_array().is_some_and(|d| d.len() == 2)
+            })
+            .await;
+        for attempt in a["data"].as_array().unwrap() {
+            assert!(
+                attempt["error"].as_str().unwrap().contains("is not public (loopback)"),
+                "{attempt}"
+            );
+            assert_eq!(attempt["responseStatusCode"], 0);
+        }
+        c.wait_for(&format!("/api/v1/app/{app}/endpoint/{ep}/msg"), |b| {
+            b["data"][0]["statusText"] == "fail"
+        })
+        .await;
+    }
+    assert!(rx.all().is_empty(), "nothing reached the receiver");
+    // A test delivery gets the same answer at once.
+    let r = c
+        .post(&format!("/api/v1/app/{app}/test-delivery"), json!({"url": urls[1]}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["success"].as_bool(), r.body["statusCode"].as_i64()),
+        (200, Some(false), Some(0))
     );
-    assert!(rx.all().is_empty());
+    assert!(
+        r.body["error"].as_str().unwrap().contains("is not public (loopback)"),
+        "{}",
+        r.body
+    );
+
+    // Allowed, the same URLs work.
+    let open = Server::start(&[("HOOKD_ALLOW_NETWORKS", "127.0.0.0/8")]);
+    let c = open.admin();
+    let app = c.app("app").await;
+    for url in &urls {
+        let r = c
+            .post(
+                &format!("/api/v1/app/{app}/test-delivery"),
+                json!({"url": url, "payload": {"hello": "world"}}),
+            )
+            .await;
+        assert_eq!(
+            (r.body["success"].as_bool(), r.body["statusCode"].as_i64()),
+            (Some(true), Some(200)),
+            "{url}: {}",
+            r.body
+        );
+        assert_eq!(r.body["response"], "received");
+    }
+    let got = rx.first("/name").await;
+    assert_eq!(got.body, r#"{"hello":"world"}"#);
+    assert!(got.headers.contains_key("webhook-signature"));
 }

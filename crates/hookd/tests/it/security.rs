@@ -354,3 +354,52 @@ async fn tls_is_verified_unless_the_endpoint_or_a_ca_bundle_says_otherwise() {
     c2.publish(&app2, json!({"eventType": "x", "payload": {}})).await;
     rx.wait("/bundled", 1).await;
 }
+
+#[tokio::test]
+async fn the_api_sheds_oversized_slow_and_unauthenticated_requests() {
+    let s = Server::start(&[("HOOKD_MAX_PAYLOAD_BYTES", "1000")]);
+    let c = s.admin();
+    let app = c.app("guarded").await;
+    // Far over the body limit: 413 with the error shape, nothing stored.
+    let big = format!(
+        r#"{{"eventType": "x", "payload": {{"blob": "{}"}}}}"#,
+        "x".repeat(200_000)
+    );
+    let r = c.raw("POST", &format!("/api/v1/app/{app}/msg"), &big).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{}",
+        r.body
+    );
+    assert_eq!(c.get(&format!("/api/v1/app/{app}/msg")).await.body["data"], json!([]));
+
+    // A flood of made-up tokens: every one refused.
+    let mut floods = Vec::new();
+    for i in 0..8 {
+        let s_url = s.as_token(&format!("made-up-token-{i}"));
+        floods.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            for _ in 0..50 {
+                codes.push(s_url.get("/api/v1/app").await.status);
+            }
+            codes
+        }));
+    }
+    for f in floods {
+        assert!(f.await.unwrap().iter().all(|c| *c == 401));
+    }
+
+    // A client that never finishes its headers is cut off.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), conn.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the half-sent request was not cut off");
+    // The server still answers others.
+    assert_eq!(s.as_token("").get("/api/v1/health").await.status, 204);
+}
