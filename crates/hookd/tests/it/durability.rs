@@ -117,3 +117,63 @@ async fn nothing_accepted_is_lost_across_kill_9() {
         accepted.len()
     );
 }
+
+/// Payloads past their retention are dropped by the background sweep, in
+/// batches, and the message records stay.
+#[tokio::test]
+async fn expired_payloads_are_swept() {
+    use hookd::security::keyring::{Keyring, new_key_text};
+    use hookd::store::committer::{Write, Written};
+    use hookd::store::{AppRecord, MessageRecord, NewMessage, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hookd.db").display());
+    let keys = std::sync::Arc::new(Keyring::from_key_text(&new_key_text()).unwrap());
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(hookd::store::sql::SqlStore::open(&url, keys).await.unwrap());
+    let now = hookd::time::now();
+    let app = AppRecord {
+        id: hookd::ids::new(hookd::ids::Kind::App),
+        uid: None,
+        name: "r".into(),
+        throttle_rate: None,
+        metadata: Default::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_app(&app).await.unwrap();
+    let committer = hookd::store::committer::spawn(store.clone(), hookd::routing::matches);
+    let mut ids = Vec::new();
+    for (i, expires_at) in [now - 1, now - 1, now + hookd::time::DAY].into_iter().enumerate() {
+        let message = MessageRecord {
+            id: hookd::ids::new(hookd::ids::Kind::Message),
+            app_id: app.id.clone(),
+            event_type: "x".into(),
+            event_id: None,
+            channels: None,
+            tags: None,
+            payload: Some(format!(r#"{{"i":{i}}}"#)),
+            deliver_at: None,
+            created_at: now,
+            expires_at,
+        };
+        ids.push(message.id.clone());
+        let done = committer
+            .submit(Write::Publish(NewMessage {
+                message,
+                lease: None,
+                only_endpoint: None,
+            }))
+            .await;
+        assert!(matches!(done, Some(Written::Published(Ok(_)))));
+    }
+    let dropped = hookd::retention::sweep(&*store, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(dropped, 2);
+    let mut payloads = Vec::new();
+    for id in &ids {
+        payloads.push(store.get_message(&app.id, id).await.unwrap().unwrap().payload);
+    }
+    assert_eq!(payloads, vec![None, None, Some(r#"{"i":2}"#.to_string())]);
+}

@@ -94,7 +94,11 @@ impl Server {
 
     /// A client with its own connections (for requests after which hookd closes the connection).
     pub fn separate(&self, token: &str) -> Client {
-        Client { url: self.url.clone(), http: reqwest::Client::new(), token: token.into() }
+        Client {
+            url: self.url.clone(),
+            http: reqwest::Client::new(),
+            token: token.into(),
+        }
     }
 
     pub fn admin(&self) -> Client {

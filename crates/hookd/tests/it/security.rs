@@ -22,12 +22,12 @@ async fn secrets_are_sealed_at_rest_and_never_logged() {
     let c = s.admin();
     let rx = Receiver::start().await;
     let app = c.app("vault").await;
-    let ep = c
-        .endpoint(&app, json!({"url": format!("{}/v", rx.url), "secret": SECRET}))
-        .await;
+    let header_secret = "Bearer custom-header-credential-42";
+    let body = json!({"url": format!("{}/v", rx.url), "secret": SECRET, "headers": {"Authorization": header_secret}});
+    let ep = c.endpoint(&app, body).await;
     let base = format!("/api/v1/app/{app}/endpoint/{}", ep["id"].as_str().unwrap());
     c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
-    rx.wait("/v", 1).await;
+    assert_eq!(rx.first("/v").await.headers["authorization"], header_secret);
     assert_eq!(c.get(&format!("{base}/secret")).await.body["key"], SECRET);
     let rotated = c.post(&format!("{base}/secret/rotate"), json!({})).await.body["key"]
         .as_str()
@@ -38,6 +38,10 @@ async fn secrets_are_sealed_at_rest_and_never_logged() {
 
     let stored = stored_bytes(&s);
     assert!(!stored.is_empty());
+    assert!(
+        !contains(&stored, header_secret),
+        "a header credential is stored in the clear"
+    );
     for secret in [SECRET, &rotated] {
         assert!(!contains(&stored, secret), "a secret is stored in the clear");
         assert!(
@@ -50,7 +54,7 @@ async fn secrets_are_sealed_at_rest_and_never_logged() {
         log.contains("TRACE") || log.contains("DEBUG"),
         "the log was captured at trace level"
     );
-    for secret in [SECRET, &rotated, ADMIN] {
+    for secret in [SECRET, &rotated, ADMIN, header_secret] {
         assert!(!log.contains(secret), "a secret or token appears in the log");
     }
     #[cfg(unix)]
@@ -366,7 +370,10 @@ async fn the_api_sheds_oversized_slow_and_unauthenticated_requests() {
         "x".repeat(200_000)
     );
     // hookd answers without reading the rest, and closes that connection.
-    let r = s.separate(ADMIN).raw("POST", &format!("/api/v1/app/{app}/msg"), &big).await;
+    let r = s
+        .separate(ADMIN)
+        .raw("POST", &format!("/api/v1/app/{app}/msg"), &big)
+        .await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (413, Some("payload_too_large")),

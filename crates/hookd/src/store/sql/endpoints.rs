@@ -70,7 +70,7 @@ impl EndpointStore for SqlStore {
             .push(", metadata = ")
             .bind(to_json(&e.metadata));
         sql.push(", headers = ")
-            .bind(to_json(&e.headers))
+            .bind(self.keys.seal(&to_json(&e.headers), &e.id))
             .push(", secret = ")
             .bind(self.keys.seal(&e.secret, &e.id));
         sql.push(", old_secrets = ")
@@ -125,7 +125,7 @@ fn bind_mutable(sql: &mut Sql, e: &EndpointRecord, keys: &Keyring) {
         .push(", ");
     sql.bind(to_json(&e.metadata))
         .push(", ")
-        .bind(to_json(&e.headers))
+        .bind(keys.seal(&to_json(&e.headers), &e.id))
         .push(", ")
         .bind(keys.seal(&e.secret, &e.id))
         .push(", ");

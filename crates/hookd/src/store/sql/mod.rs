@@ -132,28 +132,30 @@ impl SqlStore {
     /// is rewritten only if unchanged since it was read, so a concurrent update
     /// is never lost (it is picked up by the next pass). Returns (resealed, left).
     pub async fn reseal_secrets(&self) -> Result<(u64, u64)> {
-        let rows = Sql::new("SELECT id, secret, old_secrets FROM endpoints")
+        const SEALED: [&str; 3] = ["secret", "old_secrets", "headers"];
+        let rows = Sql::new("SELECT id, secret, old_secrets, headers FROM endpoints")
             .query()
             .fetch_all(&self.read)
             .await?;
         let (mut resealed, mut left) = (0, 0);
         for row in rows {
             let id: String = row.try_get("id")?;
-            let secret: String = row.try_get("secret")?;
-            let old: String = row.try_get("old_secrets")?;
-            if self.keys.is_current(&secret) && self.keys.is_current(&old) {
+            let stored: Vec<String> = SEALED.iter().map(|c| row.try_get(*c)).collect::<Result<_, _>>()?;
+            if stored.iter().all(|v| self.keys.is_current(v)) {
                 continue;
             }
-            let open = |v: &str| self.keys.open(v, &id).map_err(|e| StoreError::Corrupt(e.to_string()));
-            let mut sql = Sql::new("UPDATE endpoints SET secret = ");
-            sql.bind(self.keys.seal(&open(&secret)?, &id)).push(", old_secrets = ");
-            sql.bind(self.keys.seal(&open(&old)?, &id))
-                .push(" WHERE id = ")
-                .bind(&id);
-            sql.push(" AND secret = ")
-                .bind(&secret)
-                .push(" AND old_secrets = ")
-                .bind(&old);
+            let mut sql = Sql::new("UPDATE endpoints SET ");
+            for (i, (col, v)) in SEALED.iter().zip(&stored).enumerate() {
+                let plain = self.keys.open(v, &id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sql.push(if i == 0 { "" } else { ", " })
+                    .push(col)
+                    .push(" = ")
+                    .bind(self.keys.seal(&plain, &id));
+            }
+            sql.push(" WHERE id = ").bind(&id);
+            for (col, v) in SEALED.iter().zip(&stored) {
+                sql.push(" AND ").push(col).push(" = ").bind(v);
+            }
             if sql.query().execute(&self.write).await?.rows_affected() == 1 {
                 resealed += 1;
             } else {

@@ -85,7 +85,7 @@ pub fn endpoint(row: &AnyRow, keys: &Keyring) -> Result<EndpointRecord> {
         event_types: opt_json(row, "event_types")?,
         channels: opt_json(row, "channels")?,
         metadata: json(row, "metadata")?,
-        headers: json(row, "headers")?,
+        headers: serde_json::from_str(&open("headers")?)?,
         secret,
         old_secrets,
         options: json(row, "options")?,
