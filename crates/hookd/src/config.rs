@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Deliveries in flight at once to one endpoint.
     #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY")]
     pub endpoint_concurrency: Option<usize>,
+    /// Seconds a client may take to send a request's headers; also how long an
+    /// idle keep-alive connection stays open.
+    #[arg(long, env = "HOOKD_HEADER_TIMEOUT")]
+    pub header_timeout: Option<f64>,
     /// PEM file of extra CA certificates that deliveries trust (besides the system's).
     #[arg(long, env = "HOOKD_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
@@ -124,6 +128,7 @@ struct FileConfig {
     concurrency: Option<usize>,
     endpoint_concurrency: Option<usize>,
     ca_bundle: Option<PathBuf>,
+    header_timeout: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -145,6 +150,7 @@ pub struct Config {
     pub concurrency: usize,
     pub endpoint_concurrency: usize,
     pub ca_bundle: Option<PathBuf>,
+    pub header_timeout: Duration,
 }
 
 pub const DEFAULT_RETRY_SCHEDULE: [f64; 7] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
@@ -226,6 +232,10 @@ impl Config {
                 32,
             )?,
             ca_bundle: args.ca_bundle.or(file.ca_bundle),
+            header_timeout: secs(
+                "header_timeout",
+                args.header_timeout.or(file.header_timeout).unwrap_or(30.0),
+            )?,
             data_dir,
         })
     }

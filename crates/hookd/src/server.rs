@@ -126,12 +126,13 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Listen(cfg.listen, e))?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let header_timeout = cfg.header_timeout;
     let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg));
     let app = api::router(state);
     tracing::info!(%addr, "hookd listening");
     println!("hookd listening on http://{addr}");
 
-    serve_http(listener, app, signal()).await;
+    serve_http(listener, app, header_timeout, signal()).await;
     tracing::info!("stopped accepting requests; finishing deliveries in flight");
     stop.cancel();
     engine.shutdown().await;
@@ -141,14 +142,13 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Seconds a client has to send its request headers before its connection is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Serves HTTP/1 until `shutdown`, then lets requests under way finish (10 s at
-/// most). Slow or half-open clients are cut off after [`HEADER_READ_TIMEOUT`].
+/// most). Slow or half-open clients are cut off after `header_timeout` (hyper
+/// also closes keep-alive connections idle that long).
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    header_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -160,7 +160,7 @@ async fn serve_http(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_timeout);
     let builder = builder.http1_only();
     tokio::pin!(shutdown);
     loop {

@@ -361,7 +361,7 @@ async fn tls_is_verified_unless_the_endpoint_or_a_ca_bundle_says_otherwise() {
 
 #[tokio::test]
 async fn the_api_sheds_oversized_slow_and_unauthenticated_requests() {
-    let s = Server::start(&[("HOOKD_MAX_PAYLOAD_BYTES", "1000")]);
+    let s = Server::start(&[("HOOKD_MAX_PAYLOAD_BYTES", "1000"), ("HOOKD_HEADER_TIMEOUT", "2")]);
     let c = s.admin();
     let app = c.app("guarded").await;
     // Far over the body limit: 413 with the error shape, nothing stored.
@@ -385,7 +385,7 @@ async fn the_api_sheds_oversized_slow_and_unauthenticated_requests() {
     // A flood of made-up tokens: every one refused.
     let mut floods = Vec::new();
     for i in 0..8 {
-        let s_url = s.as_token(&format!("made-up-token-{i}"));
+        let s_url = s.separate(&format!("made-up-token-{i}"));
         floods.push(tokio::spawn(async move {
             let mut codes = Vec::new();
             for _ in 0..50 {
@@ -409,5 +409,5 @@ async fn the_api_sheds_oversized_slow_and_unauthenticated_requests() {
     let read = tokio::time::timeout(std::time::Duration::from_secs(30), conn.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the half-sent request was not cut off");
     // The server still answers others.
-    assert_eq!(s.as_token("").get("/api/v1/health").await.status, 204);
+    assert_eq!(s.separate("").get("/api/v1/health").await.status, 204);
 }
