@@ -24,18 +24,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct EventTypeIn {
     pub name: String,
-    pub description: String,
-    #[serde(default)]
-    pub archived: bool,
-    #[serde(default)]
-    pub deprecated: bool,
-    /// JSON Schema per version, e.g. `{"1": {…}}`; examples go in each schema's `examples`.
-    pub schemas: Option<serde_json::Value>,
-    pub group_name: Option<String>,
-    pub feature_flags: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub body: EventTypeUpsertIn,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -46,6 +38,7 @@ pub struct EventTypeUpsertIn {
     pub archived: bool,
     #[serde(default)]
     pub deprecated: bool,
+    /// JSON Schema per version, e.g. `{"1": {…}}`; examples go in each schema's `examples`.
     pub schemas: Option<serde_json::Value>,
     pub group_name: Option<String>,
     pub feature_flags: Option<Vec<String>>,
@@ -100,6 +93,20 @@ impl From<EventTypeRecord> for EventTypeOut {
             group_name: e.group_name,
             feature_flags: e.feature_flags,
         }
+    }
+}
+
+fn record(name: String, b: EventTypeUpsertIn, created_at: i64) -> EventTypeRecord {
+    EventTypeRecord {
+        name,
+        description: b.description,
+        archived: b.archived,
+        deprecated: b.deprecated,
+        schemas: b.schemas,
+        group_name: b.group_name,
+        feature_flags: b.feature_flags,
+        created_at,
+        updated_at: time::now(),
     }
 }
 
@@ -180,18 +187,7 @@ async fn create(
     Json(body): Json<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     caller.require_admin()?;
-    let now = time::now();
-    let e = EventTypeRecord {
-        name: body.name,
-        description: body.description,
-        archived: body.archived,
-        deprecated: body.deprecated,
-        schemas: body.schemas,
-        group_name: body.group_name,
-        feature_flags: body.feature_flags,
-        created_at: now,
-        updated_at: now,
-    };
+    let e = record(body.name, body.body, time::now());
     check(&e)?;
     state.store.create_event_type(&e).await.map_err(|err| match err {
         crate::store::StoreError::Conflict(_) => ApiError::Conflict(format!("event type {} already exists", e.name)),
@@ -222,19 +218,8 @@ async fn upsert(
     Json(body): Json<EventTypeUpsertIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     caller.require_admin()?;
-    let now = time::now();
     let existing = state.store.get_event_type(&name).await?;
-    let e = EventTypeRecord {
-        name,
-        description: body.description,
-        archived: body.archived,
-        deprecated: body.deprecated,
-        schemas: body.schemas,
-        group_name: body.group_name,
-        feature_flags: body.feature_flags,
-        created_at: existing.as_ref().map_or(now, |e| e.created_at),
-        updated_at: now,
-    };
+    let e = record(name, body, existing.as_ref().map_or_else(time::now, |e| e.created_at));
     check(&e)?;
     if existing.is_some() {
         state.store.update_event_type(&e).await?;
