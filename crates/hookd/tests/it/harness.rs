@@ -42,6 +42,11 @@ impl Server {
         if !env.iter().any(|(k, _)| k == "HOOKD_ALLOW_NETWORKS") {
             env.push(("HOOKD_ALLOW_NETWORKS".into(), "127.0.0.0/8".into()));
         }
+        if !env.iter().any(|(k, _)| k == "HOOKD_DATABASE_URL")
+            && let Some(url) = fresh_postgres_database()
+        {
+            env.push(("HOOKD_DATABASE_URL".into(), url));
+        }
         Server::launch(dir, env)
     }
 
@@ -53,6 +58,7 @@ impl Server {
             .arg("--data-dir")
             .arg(dir.path())
             .env_remove("HOOKD_DATABASE_URL")
+            .env_remove("HOOKD_TEST_DATABASE_URL")
             .env("HOOKD_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file(&dir)));
@@ -131,6 +137,32 @@ impl Server {
     }
 }
 
+/// With `HOOKD_TEST_DATABASE_URL` (a PostgreSQL server's URL) set, every server
+/// the tests start gets a database of its own there; without it, SQLite.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("HOOKD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+fn fresh_postgres_database() -> Option<String> {
+    let admin = postgres_url()?;
+    // scripts/test names the run, so that it can drop exactly its own databases.
+    let prefix = std::env::var("HOOKD_TEST_DB_PREFIX").unwrap_or_else(|_| "hookd_test_".into());
+    let id = hookd::ids::new(hookd::ids::Kind::Token);
+    let name = format!("{prefix}{}", id.trim_start_matches("tok_").to_lowercase());
+    let out = Command::new("psql")
+        .arg(&admin)
+        .args(["-qtAc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "creating a test database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
 fn log_file(dir: &tempfile::TempDir) -> std::fs::File {
     std::fs::OpenOptions::new()
         .create(true)
@@ -141,6 +173,16 @@ fn log_file(dir: &tempfile::TempDir) -> std::fs::File {
 
 impl Server {
     /// Everything hookd wrote to stderr (its log) so far.
+    /// `HOOKD_DATABASE_URL` as this server has it (empty on SQLite), for commands
+    /// and servers that must use the same store.
+    pub fn database_env(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter(|(k, _)| k == "HOOKD_DATABASE_URL")
+            .cloned()
+            .collect()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("hookd.log")).unwrap_or_default()
     }

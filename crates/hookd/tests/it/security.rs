@@ -4,7 +4,16 @@ use crate::harness::{ADMIN, Receiver, Server, TestCa};
 
 const SECRET: &str = "whsec_QWxsIHNlY3JldHMgYXJlIGVuY3J5cHRlZCBhdCByZXN0IQ==";
 
+/// Everything the store holds, as bytes: the SQLite files, or a dump of the PostgreSQL database.
 fn stored_bytes(s: &Server) -> Vec<u8> {
+    if let Some((_, url)) = s.database_env().pop() {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--data-only", &url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return out.stdout;
+    }
     let mut all = Vec::new();
     for f in ["hookd.db", "hookd.db-wal"] {
         all.extend(std::fs::read(s.dir.path().join(f)).unwrap_or_default());
@@ -87,6 +96,7 @@ async fn rotate_key_reseals_while_the_server_runs() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
         .args(["rotate-key", "--data-dir"])
         .arg(s.dir.path())
+        .envs(s.database_env())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -150,10 +160,14 @@ async fn keys_from_the_environment_rotate_by_listing_the_new_key_first() {
         .args(["rotate-key", "--data-dir"])
         .arg(s.dir.path())
         .env("HOOKD_MAIN_KEY", &both)
+        .envs(s.database_env())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut s2 = Server::start_in(s.dir.clone(), &[("HOOKD_MAIN_KEY", new)]);
+    let db = s.database_env();
+    let mut env = vec![("HOOKD_MAIN_KEY", new)];
+    env.extend(db.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut s2 = Server::start_in(s.dir.clone(), &env);
     assert_eq!(
         s2.admin().get(&path).await.body["key"],
         SECRET,
