@@ -99,6 +99,7 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
 
 pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     let (sql, _lock) = open_store(&cfg, true).await?;
+    sql.check_keys().await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     if store.backend() == Backend::Sqlite {
         // This process holds the directory's lock, so no lease can belong to a live node.
@@ -116,6 +117,8 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     let committer = crate::store::committer::spawn(store.clone(), crate::routing::matches);
     let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), committer.clone(), policy)?;
     let stop = CancellationToken::new();
+    let waker = engine.clone();
+    sql.listen_for_work(move || waker.wake(), stop.clone());
     let cleaner = tokio::spawn(crate::retention::run(
         store.clone(),
         Duration::from_secs(60),

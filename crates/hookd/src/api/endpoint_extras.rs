@@ -249,7 +249,7 @@ pub async fn recover(
         return Err(ApiError::invalid(&["body", "until"], "must not be before since"));
     }
     let recovered = state.store.recover(&ep.id, since, until).await?;
-    state.engine.wake();
+    state.engine.announce();
     Ok((
         StatusCode::ACCEPTED,
         Json(RecoverOut {

@@ -194,7 +194,7 @@ pub async fn publish(
         if leased && deliver_at.is_none() {
             state.engine.dispatch(published.tasks);
         } else {
-            state.engine.wake();
+            state.engine.announce();
         }
     }
     Ok(message)

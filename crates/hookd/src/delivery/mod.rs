@@ -162,9 +162,10 @@ impl Engine {
             let engine = self.clone();
             self.inner.tasks.spawn(async move {
                 let inner = &engine.inner;
-                if let Err(e) = inner.store.release_leases(&inner.node_id, &surplus).await {
+                match inner.store.release_leases(&inner.node_id, &surplus).await {
+                    Ok(()) => engine.announce(),
                     // The leases then run out on their own; the work is delayed, not lost.
-                    tracing::warn!(error = %e, "could not hand surplus deliveries back");
+                    Err(e) => tracing::warn!(error = %e, "could not hand surplus deliveries back"),
                 }
             });
         }
@@ -181,9 +182,20 @@ impl Engine {
         attempt::send(client, &inner.policy, &inner.cfg, task).await
     }
 
-    /// Tells the scheduler that work is waiting in the store.
+    /// Tells this node's scheduler that work is waiting in the store.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Tells every node's scheduler: this node left work in the store for whoever is free.
+    pub fn announce(&self) {
+        self.wake();
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.announce_work().await {
+                tracing::debug!(error = %e, "announcing work failed; other nodes find it on their next look");
+            }
+        });
     }
 
     async fn run(&self, task: DeliveryTask) {

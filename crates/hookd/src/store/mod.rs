@@ -116,6 +116,9 @@ pub trait DeliveryStore: Send + Sync {
     async fn renew_leases(&self, owner: &str, ids: &[String], lease_until: Micros) -> Result<()>;
     /// Gives up leases without attempting (used at shutdown).
     async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<()>;
+    /// Tells every node that work is waiting in the store (PostgreSQL: NOTIFY;
+    /// the embedded store has one node, which already knows).
+    async fn announce_work(&self) -> Result<()>;
     /// Releases every lease (embedded store only, where one process owns the file).
     async fn release_all_leases(&self) -> Result<u64>;
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;

@@ -50,6 +50,15 @@ impl Server {
         Server::launch(dir, env)
     }
 
+    /// Another node on the same database as `other` (PostgreSQL), with its own data directory.
+    pub fn join(other: &Server, env: &[(&str, &str)]) -> Server {
+        let db = other.database_env();
+        assert!(!db.is_empty(), "nodes share a PostgreSQL database");
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        env.extend(db.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Server::start_in(Arc::new(tempfile::tempdir().expect("temp dir")), &env)
+    }
+
     fn launch(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Server {
         // hookd's crate picks rustls' provider explicitly; the test client does the same.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -143,7 +152,8 @@ pub fn postgres_url() -> Option<String> {
     std::env::var("HOOKD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
 }
 
-fn fresh_postgres_database() -> Option<String> {
+/// A new database on the test PostgreSQL server, if there is one.
+pub fn fresh_postgres_database() -> Option<String> {
     let admin = postgres_url()?;
     // scripts/test names the run, so that it can drop exactly its own databases.
     let prefix = std::env::var("HOOKD_TEST_DB_PREFIX").unwrap_or_else(|_| "hookd_test_".into());
@@ -512,4 +522,50 @@ async fn receive(
         );
     }
     resp
+}
+
+/// A TCP forwarder the tests can cut, to play a database going away.
+pub struct Proxy {
+    pub port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (c, list) = (cut.clone(), conns.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                list.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { port, cut, conns }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }

@@ -60,6 +60,16 @@ impl DeliveryStore for SqlStore {
         Ok(())
     }
 
+    async fn announce_work(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            Sql::new("SELECT pg_notify('hookd_work', '')")
+                .query()
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn release_all_leases(&self) -> Result<u64> {
         let sql =
             Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL");

@@ -32,6 +32,7 @@ pub struct SqlStore {
     backend: Backend,
     /// Seals endpoint secrets on the way in and opens them on the way out.
     keys: Arc<Keyring>,
+    url: String,
 }
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -84,6 +85,7 @@ impl SqlStore {
                     read,
                     backend,
                     keys,
+                    url: url.to_owned(),
                 }
             }
             Backend::Postgres => {
@@ -97,6 +99,7 @@ impl SqlStore {
                     read: pool,
                     backend,
                     keys,
+                    url: url.to_owned(),
                 }
             }
         };
@@ -163,6 +166,63 @@ impl SqlStore {
             }
         }
         Ok((resealed, left))
+    }
+
+    /// On PostgreSQL, calls `on_work` whenever any node announces work, from a
+    /// listening connection that reconnects by itself (with back-off) after an outage.
+    pub fn listen_for_work(
+        &self,
+        on_work: impl Fn() + Send + Sync + 'static,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let listened = async {
+                    let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+                    listener.listen("hookd_work").await?;
+                    // Work announced while we were away is found by the scheduler's next look.
+                    on_work();
+                    loop {
+                        listener.recv().await?;
+                        on_work();
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), sqlx::Error>(())
+                };
+                let err = tokio::select! {
+                    r = listened => r.err(),
+                    _ = stop.cancelled() => return,
+                };
+                let Some(err) = err else { continue };
+                tracing::warn!(error = %err, retry_in = ?backoff, "listening for work failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+
+    /// Fails when the stored secrets were sealed with a key this node lacks
+    /// (a node started with another main key than its cluster).
+    pub async fn check_keys(&self) -> Result<()> {
+        let row = Sql::new("SELECT id, secret FROM endpoints LIMIT 1")
+            .query()
+            .fetch_optional(&self.read)
+            .await?;
+        if let Some(row) = row {
+            let (id, secret): (String, String) = (row.try_get("id")?, row.try_get("secret")?);
+            self.keys
+                .open(&secret, &id)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        Ok(())
     }
 
     pub fn keys(&self) -> &Keyring {

@@ -1,0 +1,218 @@
+//! Several nodes on one PostgreSQL database. These run in the PostgreSQL pass
+//! of scripts/test (they need `HOOKD_TEST_DATABASE_URL`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Behaviour, Client, Proxy, Received, Receiver, Server, fresh_postgres_database};
+
+/// Nodes share the database and the main key.
+const NODE_ENV: [(&str, &str); 4] = [
+    ("HOOKD_LEASE", "3"),
+    ("HOOKD_RETRY_SCHEDULE", "0.5,1,1,1,1,1"),
+    ("HOOKD_ENDPOINT_CONCURRENCY", "4"),
+    ("HOOKD_MAIN_KEY", "Y2x1c3Rlci10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGU="),
+];
+
+/// Publishes `n` messages through `nodes`, one publisher per node; answers the accepted ids.
+async fn publish_through(nodes: &[Client], app: &str, n: usize, offset: usize) -> HashSet<String> {
+    let mut tasks = Vec::new();
+    for (k, c) in nodes.iter().enumerate() {
+        let (c, app) = (c.clone(), app.to_string());
+        let share = n / nodes.len();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..share {
+                let body = json!({"eventType": "x", "payload": {"i": offset + k * share + i}});
+                match c
+                    .try_send("POST", &format!("/api/v1/app/{app}/msg"), Some(&body), &[])
+                    .await
+                {
+                    Some(r) if r.status == 202 => ids.push(r.body["id"].as_str().unwrap().to_string()),
+                    Some(r) => panic!("publish answered {}: {}", r.status, r.body),
+                    None => break, // this node was killed
+                }
+            }
+            ids
+        }));
+    }
+    let mut accepted = HashSet::new();
+    for t in tasks {
+        accepted.extend(t.await.unwrap());
+    }
+    accepted
+}
+
+fn all_delivered(log: &[Received], paths: &[String], ids: &HashSet<String>) -> bool {
+    paths.iter().all(|p| {
+        let got: HashSet<&str> = log
+            .iter()
+            .filter(|r| &r.path == p)
+            .map(|r| r.headers["webhook-id"].as_str())
+            .collect();
+        ids.iter().all(|id| got.contains(id.as_str()))
+    })
+}
+
+fn duplicates(log: &[Received]) -> usize {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for r in log {
+        *seen
+            .entry((r.path.as_str(), r.headers["webhook-id"].as_str()))
+            .or_default() += 1;
+    }
+    seen.values().map(|n| n - 1).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn three_nodes_share_the_work_and_lose_nothing_when_one_dies() {
+    let mut nodes = vec![Server::start(&NODE_ENV)];
+    nodes.push(Server::join(&nodes[0], &NODE_ENV));
+    nodes.push(Server::join(&nodes[0], &NODE_ENV));
+    let rx = Receiver::start().await;
+    let admin = nodes[0].admin();
+    let app = admin.app("cluster").await;
+    let paths: Vec<String> = (0..20).map(|i| format!("/e{i}")).collect();
+    for p in &paths {
+        rx.on(
+            p,
+            Behaviour {
+                delay: Duration::from_millis(2),
+                ..Default::default()
+            },
+        );
+        admin.endpoint(&app, json!({"url": format!("{}{p}", rx.url)})).await;
+    }
+    let clients: Vec<Client> = nodes.iter().map(Server::admin).collect();
+
+    // While no node dies, nothing is delivered twice.
+    let first = publish_through(&clients, &app, 300, 0).await;
+    assert_eq!(first.len(), 300);
+    rx.wait_until(|log| all_delivered(log, &paths, &first)).await;
+    assert_eq!(
+        duplicates(&rx.all()),
+        0,
+        "a delivery happened twice while every node was alive"
+    );
+    let before = rx.all().len();
+
+    // Kill one node with SIGKILL while a few thousand deliveries are under way, then start it again.
+    let publishing = {
+        let (clients, app) = (clients.clone(), app.clone());
+        tokio::spawn(async move { publish_through(&clients, &app, 1500, 10_000).await })
+    };
+    rx.wait_until(|log| log.len() >= before + 3000).await;
+    nodes[1].kill();
+    let second = publishing.await.unwrap();
+    nodes[1].restart();
+    rx.wait_until(|log| all_delivered(log, &paths, &second)).await;
+    let log = rx.all();
+    let dups = duplicates(&log);
+    println!(
+        "cluster: {} messages accepted after the first phase, {} deliveries, {dups} duplicates after the kill",
+        second.len(),
+        log.len() - before
+    );
+    assert!(
+        second.len() >= 1000,
+        "most publishes went to the live nodes: {}",
+        second.len()
+    );
+    // Every delivery is of a stored message.
+    let ids: HashSet<&str> = log.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    for id in ids.iter().filter(|id| !first.contains(**id) && !second.contains(**id)) {
+        assert_eq!(
+            admin.get(&format!("/api/v1/app/{app}/msg/{id}")).await.status,
+            200,
+            "{id} was never stored"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn a_database_outage_refuses_publishing_and_loses_nothing() {
+    let url = fresh_postgres_database().expect("HOOKD_TEST_DATABASE_URL is set");
+    let (before_host, rest) = url.split_once('@').unwrap();
+    let (host, db) = rest.split_once('/').unwrap();
+    let target: std::net::SocketAddr = host.parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let proxied = format!("{before_host}@127.0.0.1:{}/{db}", proxy.port);
+    let mut env = NODE_ENV.to_vec();
+    env.push(("HOOKD_DATABASE_URL", &proxied));
+    let s = Server::start(&env);
+    let c = s.admin();
+    let rx = Receiver::start().await;
+    rx.on(
+        "/slow",
+        Behaviour {
+            delay: Duration::from_millis(300),
+            ..Default::default()
+        },
+    );
+    let app = c.app("outage").await;
+    c.endpoint(&app, json!({"url": format!("{}/slow", rx.url)})).await;
+    let mut accepted = publish_through(&[c.clone()], &app, 30, 0).await;
+    assert_eq!(accepted.len(), 30);
+
+    // The database goes away while deliveries are in flight.
+    proxy.cut();
+    let mut refused = Vec::new();
+    for i in 0..10 {
+        let c = c.clone();
+        let app = app.clone();
+        refused.push(tokio::spawn(async move {
+            let r = c
+                .post(
+                    &format!("/api/v1/app/{app}/msg"),
+                    json!({"eventType": "x", "payload": {"down": i}}),
+                )
+                .await;
+            (r.status, r.body)
+        }));
+    }
+    for r in refused {
+        let (status, body) = r.await.unwrap();
+        assert_eq!(status, 503, "publishing while the database is away: {body}");
+        assert_eq!(body["code"], "service_unavailable");
+    }
+    assert_eq!(s.as_token("").get("/api/v1/health").await.status, 503);
+
+    // It comes back: hookd recovers by itself, accepts again and delivers everything.
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c
+            .post(
+                &format!("/api/v1/app/{app}/msg"),
+                json!({"eventType": "x", "payload": {"back": true}}),
+            )
+            .await;
+        if r.status == 202 {
+            accepted.insert(r.body["id"].as_str().unwrap().to_string());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hookd did not recover: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    rx.wait_until(|log| all_delivered(log, &["/slow".to_string()], &accepted))
+        .await;
+    let delivered: HashSet<String> = rx.all().iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    assert!(
+        delivered.is_subset(&accepted),
+        "something refused with 503 was delivered"
+    );
+    let listed = c.get(&format!("/api/v1/app/{app}/msg?limit=250")).await.body;
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        accepted.len(),
+        "only accepted messages are stored"
+    );
+}
