@@ -155,7 +155,7 @@ async fn a_database_outage_refuses_publishing_and_loses_nothing() {
     );
     let app = c.app("outage").await;
     c.endpoint(&app, json!({"url": format!("{}/slow", rx.url)})).await;
-    let mut accepted = publish_through(&[c.clone()], &app, 30, 0).await;
+    let mut accepted = publish_through(std::slice::from_ref(&c), &app, 30, 0).await;
     assert_eq!(accepted.len(), 30);
 
     // The database goes away while deliveries are in flight.
