@@ -216,3 +216,62 @@ async fn a_database_outage_refuses_publishing_and_loses_nothing() {
         "only accepted messages are stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn hot_queries_use_indexes_on_a_million_attempts() {
+    let s = Server::start(&[]);
+    let (_, url) = s.database_env().pop().expect("runs on PostgreSQL");
+    let c = s.admin();
+    let app = c.app("big").await;
+    let mut endpoints = Vec::new();
+    for i in 0..10 {
+        let ep = c
+            .endpoint(
+                &app,
+                json!({"url": format!("https://example.com/{i}"), "disabled": true}),
+            )
+            .await;
+        endpoints.push(ep["id"].as_str().unwrap().to_string());
+    }
+    // 100,000 messages, each delivered and attempted at 10 endpoints: a million of each.
+    let eps = endpoints
+        .iter()
+        .map(|e| format!("('{e}')"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let fill = format!(
+        "INSERT INTO messages (id, app_id, event_type, payload, created_at, expires_at) \
+           SELECT 'msg_' || lpad(g::text, 27, '0'), '{app}', 'x', '{{}}', g, g + 1000000000000 FROM generate_series(1, 100000) g;
+         INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, created_at, updated_at) \
+           SELECT 'dlv_' || lpad(g::text, 20, '0') || e.id, '{app}', 'msg_' || lpad(g::text, 27, '0'), e.id, 0, 1, 0, g, g \
+           FROM generate_series(1, 100000) g CROSS JOIN (VALUES {eps}) AS e(id);
+         INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, duration_ms, trigger_type, created_at) \
+           SELECT 'atmpt_' || lpad(g::text, 20, '0') || e.id, '{app}', 'msg_' || lpad(g::text, 27, '0'), e.id, 'https://example.com', 0, 200, 'ok', 5, 0, g \
+           FROM generate_series(1, 100000) g CROSS JOIN (VALUES {eps}) AS e(id);
+         ANALYZE;"
+    );
+    let out = std::process::Command::new("psql")
+        .args([&url, "-v", "ON_ERROR_STOP=1", "-qc", &fill])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let msg = format!("msg_{:0>27}", 50_000);
+    for (name, sql) in
+        hookd::store::sql::queries::explained(hookd::store::Backend::Postgres, &format!("{app}"), &endpoints[3], &msg)
+    {
+        let rows = sql.query().fetch_all(&pool).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| sqlx::Row::get::<String, _>(r, 0)).collect();
+        let plan = plan.join("\n");
+        for table in ["attempts", "deliveries", "messages"] {
+            assert!(
+                !plan.contains(&format!("Seq Scan on {table}")),
+                "{name} scans {table}:\n{plan}"
+            );
+        }
+        assert!(plan.contains("Index"), "{name} uses no index:\n{plan}");
+    }
+}

@@ -96,8 +96,16 @@ impl Sql {
         self.push(")")
     }
 
-    pub fn arg_count(&self) -> usize {
-        self.args.len()
+    /// The same statement under `EXPLAIN`, with the same arguments.
+    pub fn explain(&self) -> Sql {
+        Sql {
+            text: format!("EXPLAIN {}", self.text),
+            args: self.args.clone(),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {

@@ -7,32 +7,19 @@ use sqlx::{Any, Row, Transaction};
 use super::SqlStore;
 use super::apps::expect_one;
 use super::builder::{Sql, chunks, paginate};
-use super::messages::filter_messages;
+use super::queries;
 use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::store::{
-    AttemptFilter, AttemptRecord, AttemptScope, Backend, DeliveryState, DeliveryStore, DeliveryTask, EndpointRecord,
-    Lease, MessageFilter, MessageRecord, Outcome, Page, Result, Stats, status, trigger,
+    AttemptFilter, AttemptRecord, Backend, DeliveryState, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
+    MessageFilter, MessageRecord, Outcome, Page, Result, Stats, status, trigger,
 };
 use crate::time::{self, Micros};
 
 #[async_trait]
 impl DeliveryStore for SqlStore {
     async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>> {
-        let mut sql = Sql::new("UPDATE deliveries SET lease_until = ");
-        sql.bind(lease_until).push(", lease_owner = ").bind(owner);
-        sql.push(
-            " WHERE id IN (SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.next_attempt_at <= ",
-        );
-        sql.bind(now)
-            .push(" AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.disabled = 0");
-        sql.push(" ORDER BY d.next_attempt_at LIMIT ").bind(limit);
-        if self.backend == Backend::Postgres {
-            // Nodes claiming at once each take different rows instead of waiting on each other.
-            sql.push(" FOR UPDATE OF d SKIP LOCKED");
-        }
-        sql.push(") RETURNING id");
+        let sql = queries::claim(self.backend, owner, now, lease_until, limit);
         let claimed = sql.query().fetch_all(&self.write).await?;
         let ids: Vec<String> = claimed.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         self.load_tasks(&ids).await
@@ -162,21 +149,7 @@ impl DeliveryStore for SqlStore {
         filter: &MessageFilter,
         page: &Page,
     ) -> Result<Vec<(MessageRecord, DeliveryState)>> {
-        let payload = if filter.with_content {
-            "m.payload"
-        } else {
-            "NULL AS payload"
-        };
-        let mut sql = Sql::new(&format!(
-            "SELECT {MESSAGE_COLS}, {payload}, d.status AS d_status, d.next_attempt_at AS d_next_attempt_at \
-             FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE d.endpoint_id = "
-        ));
-        sql.bind(endpoint_id);
-        filter_messages(&mut sql, filter);
-        if let Some(s) = filter.status {
-            sql.push(" AND d.status = ").bind(s);
-        }
-        paginate(&mut sql, "d.msg_id", page);
+        let sql = queries::endpoint_messages(endpoint_id, filter, page);
         let rows = sql.query().fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| Ok((rows::message(r)?, rows::delivery_state(r)?)))
@@ -197,47 +170,7 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn list_attempts(&self, f: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>> {
-        let mut sql = Sql::new(&format!("SELECT {ATTEMPT_COLS} FROM attempts a"));
-        let by_message = f.event_types.is_some() || f.channel.is_some() || f.tag.is_some();
-        if by_message {
-            sql.push(" JOIN messages m ON m.id = a.msg_id");
-        }
-        match &f.scope {
-            AttemptScope::Endpoint(id) => sql.push(" WHERE a.endpoint_id = ").bind(id),
-            AttemptScope::Message(id) => sql.push(" WHERE a.msg_id = ").bind(id),
-        };
-        if let Some(ep) = &f.endpoint_id {
-            sql.push(" AND a.endpoint_id = ").bind(ep);
-        }
-        if let Some(s) = f.status {
-            sql.push(" AND a.status = ").bind(s);
-        }
-        if let Some(class) = f.status_code_class {
-            if class == 0 {
-                sql.push(" AND a.status_code = 0");
-            } else {
-                sql.push(" AND a.status_code >= ")
-                    .bind(class)
-                    .push(" AND a.status_code < ")
-                    .bind(class + 100);
-            }
-        }
-        if by_message {
-            let mf = MessageFilter {
-                event_types: f.event_types.clone(),
-                channel: f.channel.clone(),
-                tag: f.tag.clone(),
-                ..Default::default()
-            };
-            filter_messages(&mut sql, &mf);
-        }
-        if let Some(before) = f.before {
-            sql.push(" AND a.created_at < ").bind(before);
-        }
-        if let Some(after) = f.after {
-            sql.push(" AND a.created_at > ").bind(after);
-        }
-        paginate(&mut sql, "a.id", page);
+        let sql = queries::attempts(f, page);
         let rows = sql.query().fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| {

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 
 use super::SqlStore;
-use super::builder::{Sql, chunks, json_array_contains, paginate};
+use super::builder::{Sql, chunks};
+use super::queries;
 use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::security::keyring::Keyring;
@@ -47,17 +48,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>> {
-        let payload = if filter.with_content {
-            "m.payload"
-        } else {
-            "NULL AS payload"
-        };
-        let mut sql = Sql::new(&format!(
-            "SELECT {MESSAGE_COLS}, {payload} FROM messages m WHERE m.app_id = "
-        ));
-        sql.bind(app_id);
-        filter_messages(&mut sql, filter);
-        paginate(&mut sql, "m.id", page);
+        let sql = queries::messages(app_id, filter, page);
         sql.query()
             .fetch_all(&self.read)
             .await?
@@ -199,25 +190,6 @@ async fn publish_in(
         sql.query().execute(&mut **tx).await?;
     }
     Ok(out)
-}
-
-/// Appends the conditions of `f` on the message table aliased `m`.
-pub(super) fn filter_messages(sql: &mut Sql, f: &MessageFilter) {
-    if let Some(types) = f.event_types.as_ref().filter(|t| !t.is_empty()) {
-        sql.push(" AND m.event_type IN ").bind_list(types);
-    }
-    if let Some(channel) = &f.channel {
-        json_array_contains(sql, "m.channels", channel);
-    }
-    if let Some(tag) = &f.tag {
-        json_array_contains(sql, "m.tags", tag);
-    }
-    if let Some(before) = f.before {
-        sql.push(" AND m.created_at < ").bind(before);
-    }
-    if let Some(after) = f.after {
-        sql.push(" AND m.created_at > ").bind(after);
-    }
 }
 
 async fn event_id_taken(tx: &mut Transaction<'static, Any>, app_id: &str, event_id: &str) -> Result<bool> {

@@ -7,6 +7,7 @@ mod builder;
 mod deliveries;
 mod endpoints;
 mod messages;
+pub mod queries;
 mod rows;
 
 use std::borrow::Cow;
