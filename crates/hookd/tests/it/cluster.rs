@@ -260,8 +260,7 @@ async fn hot_queries_use_indexes_on_a_million_attempts() {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     let msg = format!("msg_{:0>27}", 50_000);
-    for (name, sql) in
-        hookd::store::sql::queries::explained(hookd::store::Backend::Postgres, &format!("{app}"), &endpoints[3], &msg)
+    for (name, sql) in hookd::store::sql::queries::explained(hookd::store::Backend::Postgres, &app, &endpoints[3], &msg)
     {
         let rows = sql.query().fetch_all(&pool).await.unwrap();
         let plan: Vec<String> = rows.iter().map(|r| sqlx::Row::get::<String, _>(r, 0)).collect();
