@@ -26,9 +26,13 @@ pub struct Opts {
     /// Rate of the open-loop latency phase, messages per second.
     #[arg(long, default_value_t = 1000)]
     pub rate: u64,
-    /// `HOOKD_DATABASE_URL` for hookd (default: the embedded store).
+    /// A PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`):
+    /// each scenario runs on a fresh database there. Default: the embedded store.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// hookd nodes sharing the database (PostgreSQL only); publishers spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
     /// Run these scenarios only (direct, one, hundred, fanout, open).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -51,10 +55,15 @@ async fn main() {
     let run = |name: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == name);
     let secs = Duration::from_secs_f64(opts.seconds);
 
+    assert!(
+        opts.nodes == 1 || opts.database_url.is_some(),
+        "several nodes need --database-url"
+    );
     println!(
-        "hookd benchmark: {} publishers, {:.0} s phases, store {}",
+        "hookd benchmark: {} publishers, {:.0} s phases, {} node(s), store {}",
         opts.publishers,
         opts.seconds,
+        opts.nodes,
         opts.database_url
             .as_deref()
             .map(|u| u.split('@').next_back().unwrap_or(u))

@@ -75,41 +75,69 @@ pub async fn direct(rx: &Receiver, concurrency: usize, secs: Duration) -> f64 {
     n
 }
 
+/// One hookd, or several nodes on one PostgreSQL database.
 struct Hookd {
-    child: Child,
+    children: Vec<Child>,
+    urls: Vec<String>,
     url: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    database: Option<(String, String)>,
+    _dirs: Vec<tempfile::TempDir>,
 }
+
+/// Nodes of one cluster share the key that seals secrets.
+const MAIN_KEY: &str = "YmVuY2htYXJrLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=";
 
 impl Hookd {
     fn start(opts: &Opts, bin: &Path) -> Hookd {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("HOOKD_ALLOW_NETWORKS", "127.0.0.0/8")
-            .env("HOOKD_LOG", "warn")
-            .stderr(Stdio::inherit())
-            .stdout(Stdio::piped());
-        if let Some(url) = &opts.database_url {
-            cmd.env("HOOKD_DATABASE_URL", url);
-        }
-        let mut child = cmd.spawn().expect("hookd starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("hookd prints its address").unwrap();
-            if let Some(u) = line.strip_prefix("hookd listening on ") {
-                break u.to_string();
+        let database = opts.database_url.as_ref().map(|server| {
+            let name = format!("hookd_bench_{}", std::process::id());
+            let psql = |sql: &str| {
+                Command::new("psql")
+                    .args([server.as_str(), "-qc", sql])
+                    .status()
+                    .expect("psql runs")
+            };
+            psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            assert!(psql(&format!("CREATE DATABASE {name}")).success());
+            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+            (server.clone(), format!("{base}/{name}"))
+        });
+        let (mut children, mut urls, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..opts.nodes {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cmd = Command::new(bin);
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN])
+                .arg("--data-dir")
+                .arg(dir.path())
+                .env("HOOKD_ALLOW_NETWORKS", "127.0.0.0/8")
+                .env("HOOKD_MAIN_KEY", MAIN_KEY)
+                .env("HOOKD_LOG", "warn")
+                .stderr(Stdio::inherit())
+                .stdout(Stdio::piped());
+            if let Some((_, url)) = &database {
+                cmd.env("HOOKD_DATABASE_URL", url);
             }
-        };
-        std::thread::spawn(move || for _ in lines {});
+            let mut child = cmd.spawn().expect("hookd starts");
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let url = loop {
+                let line = lines.next().expect("hookd prints its address").unwrap();
+                if let Some(u) = line.strip_prefix("hookd listening on ") {
+                    break u.to_string();
+                }
+            };
+            std::thread::spawn(move || for _ in lines {});
+            children.push(child);
+            urls.push(url);
+            dirs.push(dir);
+        }
         Hookd {
-            child,
-            url,
+            url: urls[0].clone(),
+            children,
+            urls,
             http: client(),
-            _dir: dir,
+            database,
+            _dirs: dirs,
         }
     }
 
@@ -145,22 +173,32 @@ impl Hookd {
         ids
     }
 
+    /// The largest peak resident memory of the nodes.
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let kb: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        kb / 1024.0
+        let peak = |pid: u32| -> f64 {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        self.children.iter().map(|c| peak(c.id())).fold(0.0, f64::max) / 1024.0
     }
 }
 
 impl Drop for Hookd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some((server, url)) = &self.database {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = Command::new("psql").args([server.as_str(), "-qc", &drop]).status();
+        }
     }
 }
 
@@ -172,7 +210,10 @@ async fn publish_one(h: &Hookd, app: &str, seq: u64, sent: &Sent) -> bool {
     let body = json!({"eventType": "bench.event", "payload": {"seq": seq, "data": "x".repeat(200)}});
     let r = h
         .http
-        .post(format!("{}/api/v1/app/{app}/msg?with_content=false", h.url))
+        .post(format!(
+            "{}/api/v1/app/{app}/msg?with_content=false",
+            h.urls[seq as usize % h.urls.len()]
+        ))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
         .body(body.to_string())
