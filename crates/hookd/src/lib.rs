@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod ids;
+pub mod log_limit;
 pub mod retention;
 pub mod routing;
 pub mod security;

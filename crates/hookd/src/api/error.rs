@@ -73,7 +73,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("entity"),
             StoreError::Conflict(detail) => ApiError::Conflict(detail),
             StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "database unavailable");
+                static SAID: crate::log_limit::Every = crate::log_limit::Every::new(std::time::Duration::from_secs(10));
+                if SAID.ready() {
+                    tracing::warn!(%detail, "database unavailable; answering 503 (said at most every 10 s)");
+                }
                 ApiError::Unavailable
             }
             other => ApiError::Internal(other.to_string()),

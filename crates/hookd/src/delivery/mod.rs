@@ -233,7 +233,10 @@ impl Engine {
             match self.inner.committer.submit(Write::Outcome(outcome.clone())).await {
                 Some(Written::Recorded(Ok(()))) | None => return,
                 Some(Written::Recorded(Err(StoreError::Unavailable(e)))) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "database unavailable; outcome kept in memory");
+                    static SAID: crate::log_limit::Every = crate::log_limit::Every::new(Duration::from_secs(10));
+                    if SAID.ready() {
+                        tracing::warn!(error = %e, "database unavailable; outcomes kept in memory until it is back");
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

@@ -215,6 +215,12 @@ async fn a_database_outage_refuses_publishing_and_loses_nothing() {
         accepted.len(),
         "only accepted messages are stored"
     );
+    let warnings = s.log().lines().filter(|l| l.contains("WARN")).count();
+    assert!(
+        warnings <= 12,
+        "the outage flooded the log with {warnings} warnings:\n{}",
+        s.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
