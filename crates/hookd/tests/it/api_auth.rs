@@ -134,6 +134,11 @@ async fn app_token_reaches_only_its_application() {
                 format!("/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend"),
                 Some(json!({})),
             ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/test-delivery"),
+                Some(json!({"url": "https://example.com/t"})),
+            ),
         ]
     };
     for (method, path, body) in paths(&ids[1]) {

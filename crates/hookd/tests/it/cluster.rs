@@ -280,3 +280,36 @@ async fn hot_queries_use_indexes_on_a_million_attempts() {
         assert!(plan.contains("Index"), "{name} uses no index:\n{plan}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn nodes_started_together_migrate_once() {
+    let url = fresh_postgres_database().expect("HOOKD_TEST_DATABASE_URL is set");
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut env = NODE_ENV.to_vec();
+                env.push(("HOOKD_DATABASE_URL", &url));
+                Server::start(&env)
+            })
+        })
+        .collect();
+    let nodes: Vec<Server> = starts
+        .into_iter()
+        .map(|t| t.join().expect("every node starts"))
+        .collect();
+    let app = nodes[1].admin().app("together").await;
+    for n in &nodes {
+        assert_eq!(n.admin().get(&format!("/api/v1/app/{app}")).await.status, 200);
+    }
+    let out = std::process::Command::new("psql")
+        .args([url.as_str(), "-tAc", "SELECT count(*) FROM _sqlx_migrations"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2",
+        "each migration ran once"
+    );
+}
