@@ -39,10 +39,7 @@ async fn deliveries_are_signed_and_verify_with_published_libraries() {
     let rx = Receiver::start().await;
     let (app, ep) = one_endpoint(&s, &rx, "/signed", json!({"headers": {"X-Custom": "yes"}})).await;
     let c = s.admin();
-    let secret = c.get(&format!("/api/v1/app/{app}/endpoint/{ep}/secret")).await.body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let secret = c.secret(&app, &ep).await;
     let msg = c
         .publish(
             &app,
@@ -88,18 +85,8 @@ async fn rotation_keeps_the_old_secret_signing_during_the_overlap() {
     let rx = Receiver::start().await;
     let (app, ep) = one_endpoint(&s, &rx, "/rot", json!({})).await;
     let c = s.admin();
-    let base = format!("/api/v1/app/{app}/endpoint/{ep}");
-    let old = c.get(&format!("{base}/secret")).await.body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let new = c
-        .post(&format!("{base}/secret/rotate"), json!({"gracePeriodSeconds": 3600}))
-        .await
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = c.secret(&app, &ep).await;
+    let new = c.rotate(&app, &ep, json!({"gracePeriodSeconds": 3600})).await;
     c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
     let r = rx.wait("/rot", 1).await.remove(0);
     assert_eq!(r.headers["webhook-signature"].split(' ').count(), 2);
@@ -110,13 +97,7 @@ async fn rotation_keeps_the_old_secret_signing_during_the_overlap() {
             .unwrap();
     }
     // no overlap: only the newest secret signs
-    let newest = c
-        .post(&format!("{base}/secret/rotate"), json!({"gracePeriodSeconds": 0}))
-        .await
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let newest = c.rotate(&app, &ep, json!({"gracePeriodSeconds": 0})).await;
     c.publish(&app, json!({"eventType": "x", "payload": {}})).await;
     let r = rx.wait("/rot", 2).await.remove(1);
     let sigs: Vec<&str> = r.headers["webhook-signature"].split(' ').collect();

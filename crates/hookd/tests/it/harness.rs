@@ -298,6 +298,26 @@ impl Client {
         r.body
     }
 
+    /// The endpoint's signing secret (or public key) as the API shows it.
+    pub async fn secret(&self, app: &str, ep: &str) -> String {
+        let r = self.get(&format!("/api/v1/app/{app}/endpoint/{ep}/secret")).await;
+        r.body["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no secret: {}", r.body))
+            .to_string()
+    }
+
+    /// Rotates the endpoint's secret with `body` and returns the new one.
+    pub async fn rotate(&self, app: &str, ep: &str, body: Value) -> String {
+        let r = self
+            .post(&format!("/api/v1/app/{app}/endpoint/{ep}/secret/rotate"), body)
+            .await;
+        r.body["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("rotation failed: {}", r.body))
+            .to_string()
+    }
+
     pub async fn publish(&self, app: &str, body: Value) -> Value {
         let r = self.post(&format!("/api/v1/app/{app}/msg"), body).await;
         assert_eq!(r.status, 202, "{}", r.body);

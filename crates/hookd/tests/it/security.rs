@@ -87,10 +87,7 @@ async fn rotate_key_reseals_while_the_server_runs() {
     for i in 0..3 {
         let ep = c.endpoint(&app, json!({"url": format!("{}/r{i}", rx.url)})).await;
         let id = ep["id"].as_str().unwrap().to_string();
-        let secret = c.get(&format!("/api/v1/app/{app}/endpoint/{id}/secret")).await.body["key"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let secret = c.secret(&app, &id).await;
         eps.push((id, secret));
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
@@ -111,10 +108,7 @@ async fn rotate_key_reseals_while_the_server_runs() {
 
     // The running server opens the resealed secrets and delivers with them.
     for (id, secret) in &eps {
-        assert_eq!(
-            c.get(&format!("/api/v1/app/{app}/endpoint/{id}/secret")).await.body["key"],
-            secret.as_str()
-        );
+        assert_eq!(&c.secret(&app, id).await, secret);
     }
     c.publish(&app, json!({"eventType": "x", "payload": {"k": 1}})).await;
     let got = rx.wait("/r0", 1).await.remove(0);
