@@ -346,7 +346,7 @@ async fn resend(
         .ok_or(ApiError::NotFound("endpoint"))?;
     let task = state
         .store
-        .resend(&app.id, &m.id, &ep.id, &state.engine.resend_lease())
+        .resend(&app.id, &m.id, &ep.id, &state.engine.lease())
         .await?;
     state.engine.dispatch([task]);
     Ok((StatusCode::ACCEPTED, Json(EmptyResponse {})))

@@ -114,14 +114,6 @@ impl Engine {
         Ok(engine)
     }
 
-    pub fn node_id(&self) -> &str {
-        &self.inner.node_id
-    }
-
-    pub fn config(&self) -> &EngineConfig {
-        &self.inner.cfg
-    }
-
     /// A lease for `n` new deliveries if this node has room to send them now;
     /// otherwise they are stored unleased and the scheduler finds them.
     pub fn lease_for(&self, n: usize) -> Option<Lease> {
@@ -129,15 +121,12 @@ impl Engine {
         (held + n <= self.inner.cfg.max_queued && !self.inner.stop.is_cancelled()).then(|| self.lease())
     }
 
-    fn lease(&self) -> Lease {
+    /// A lease held by this node from now on.
+    pub fn lease(&self) -> Lease {
         Lease {
             owner: self.inner.node_id.clone(),
             until: time::now() + self.inner.cfg.lease.as_micros() as i64,
         }
-    }
-
-    pub fn resend_lease(&self) -> Lease {
-        self.lease()
     }
 
     /// Starts tasks this node holds the lease of. Past the memory bound, the

@@ -16,8 +16,3 @@ pub fn generate(kind: &str) -> String {
     rand::rng().fill_bytes(&mut bytes);
     format!("hookd_{kind}_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
-
-/// A string that says which token it is without revealing it.
-pub fn fingerprint(token: &str) -> String {
-    hash(token)[..12].to_string()
-}

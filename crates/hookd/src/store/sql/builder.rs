@@ -104,10 +104,6 @@ impl Sql {
         }
     }
 
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {
         let mut q = sqlx::query(AssertSqlSafe(self.text.clone()));
         for a in &self.args {
