@@ -188,6 +188,13 @@ pub async fn rotate_secret(
         &["body", "gracePeriodSeconds"],
         "must be 0 to 604800",
     );
+    if let Some(key) = &body.key {
+        let candidate = crate::store::EndpointRecord {
+            secret: key.clone(),
+            ..ep.clone()
+        };
+        super::endpoints::check_secret(&mut c, &["body", "key"], &candidate);
+    }
     c.done()?;
     let now = time::now();
     // An empty secret is replaced by a new one of the scheme's kind when saved.
@@ -203,13 +210,7 @@ pub async fn rotate_secret(
         );
         ep.old_secrets.truncate(MAX_OLD_SECRETS);
     }
-    let ep = save(&state, ep).await.map_err(|e| match e {
-        ApiError::Validation(mut v) => {
-            v.iter_mut().for_each(|e| e.loc = vec!["body".into(), "key".into()]);
-            ApiError::Validation(v)
-        }
-        e => e,
-    })?;
+    let ep = save(&state, ep).await?;
     Ok(Json(EndpointSecretOut { key: shown_secret(&ep) }))
 }
 
