@@ -22,6 +22,24 @@ pub fn matches(ep: &EndpointRecord, msg: &MessageRecord) -> bool {
     type_ok && channel_ok
 }
 
+/// The placeholders an endpoint URL may hold, each filled per message.
+pub const URL_PLACEHOLDERS: [&str; 4] = ["{eventType}", "{msgId}", "{eventId}", "{appId}"];
+
+/// The endpoint URL for one message: `{eventType}`, `{msgId}`, `{eventId}` and
+/// `{appId}` replaced by the message's values, percent-encoded, so that each
+/// event type can have its own route under one base URL.
+pub fn fill_url(template: &str, msg: &MessageRecord) -> String {
+    if !template.contains('{') {
+        return template.to_owned();
+    }
+    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    template
+        .replace("{eventType}", &encode(&msg.event_type))
+        .replace("{msgId}", &encode(&msg.id))
+        .replace("{eventId}", &encode(msg.event_id.as_deref().unwrap_or("")))
+        .replace("{appId}", &encode(&msg.app_id))
+}
+
 /// `*` accepts every type; `invoice.*` accepts `invoice.paid` and `invoice.line.added`.
 pub fn type_matches(pattern: &str, event_type: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -50,5 +68,36 @@ mod tests {
         assert!(type_matches("user.created", "user.created"));
         assert!(!type_matches("user.created", "user.deleted"));
         assert!(!type_matches("user*", "user.created"));
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::fill_url;
+    use crate::store::MessageRecord;
+
+    #[test]
+    fn placeholders_are_filled_and_encoded() {
+        let msg = MessageRecord {
+            id: "msg_1".into(),
+            app_id: "app_1".into(),
+            event_type: "SettingValueChanged".into(),
+            event_id: Some("a b/c".into()),
+            channels: None,
+            tags: None,
+            payload: None,
+            deliver_at: None,
+            created_at: 0,
+            expires_at: 0,
+        };
+        assert_eq!(
+            fill_url("https://h/hooks/{eventType}", &msg),
+            "https://h/hooks/SettingValueChanged"
+        );
+        assert_eq!(
+            fill_url("https://h/{appId}/{msgId}?e={eventId}", &msg),
+            "https://h/app_1/msg_1?e=a+b%2Fc"
+        );
+        assert_eq!(fill_url("https://h/plain", &msg), "https://h/plain");
     }
 }

@@ -57,12 +57,27 @@ impl Checks {
         }
     }
 
-    /// Endpoint URLs: http or https, with a host, no user-info, at most 65536 characters.
+    /// Endpoint URLs: http or https, with a host, no user-info, at most 65536
+    /// characters; placeholders such as `{eventType}` may stand after the host.
     pub fn url(&mut self, loc: &[&str], s: &str) {
         if s.len() > 65536 {
             return self.fail(loc, "URL longer than 65536 characters");
         }
-        match url::Url::parse(s) {
+        let mut filled = s.to_owned();
+        for p in crate::routing::URL_PLACEHOLDERS {
+            filled = filled.replace(p, "x");
+        }
+        if filled.contains(['{', '}']) {
+            return self.fail(
+                loc,
+                "unknown placeholder: use {eventType}, {msgId}, {eventId} or {appId}",
+            );
+        }
+        let host_of = |u: &str| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
+        if s != filled && host_of(s) != host_of(&filled) {
+            return self.fail(loc, "placeholders may stand only after the host");
+        }
+        match url::Url::parse(&filled) {
             Err(e) => self.fail(loc, format!("invalid URL: {e}")),
             Ok(u) if !matches!(u.scheme(), "http" | "https") => self.fail(loc, "URL scheme must be http or https"),
             Ok(u) if u.host_str().is_none_or(str::is_empty) => self.fail(loc, "URL must have a host"),

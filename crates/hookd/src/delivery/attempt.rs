@@ -38,7 +38,7 @@ pub async fn send(
         error: Some(error),
         duration: started.elapsed(),
     };
-    let url = match url::Url::parse(&ep.url) {
+    let url = match url::Url::parse(&crate::routing::fill_url(&ep.url, msg)) {
         Ok(u) => u,
         Err(e) => return failed(format!("invalid URL: {e}")),
     };

@@ -429,3 +429,30 @@ async fn private_addresses_are_refused_unless_allowed() {
     assert_eq!(got.body, r#"{"hello":"world"}"#);
     assert!(got.headers.contains_key("webhook-signature"));
 }
+
+#[tokio::test]
+async fn each_event_type_can_have_its_own_route() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("fig").await;
+    c.endpoint(&app, json!({"url": format!("{}/fig/{{eventType}}", rx.url)}))
+        .await;
+    for bad in ["https://{eventType}.example.com/x", "https://example.com/{nope}"] {
+        let r = c
+            .post(&format!("/api/v1/app/{app}/endpoint"), json!({"url": bad}))
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+    for t in ["ClientStatusChanged", "SettingValueChanged"] {
+        c.publish(&app, json!({"eventType": t, "payload": {"t": t}})).await;
+    }
+    assert_eq!(
+        rx.first("/fig/ClientStatusChanged").await.body,
+        r#"{"t":"ClientStatusChanged"}"#
+    );
+    assert_eq!(
+        rx.first("/fig/SettingValueChanged").await.body,
+        r#"{"t":"SettingValueChanged"}"#
+    );
+}
