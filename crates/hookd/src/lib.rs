@@ -3,6 +3,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod contracts;
 pub mod delivery;
 pub mod ids;
 pub mod log_limit;

@@ -60,7 +60,8 @@ pub struct EndpointIn {
     pub metadata: Metadata,
     pub headers: Option<BTreeMap<String, String>>,
     pub version: Option<i64>,
-    /// hookd's own settings: `retrySchedule`, `attemptTimeout`, `signature`, `sslVerification`.
+    /// hookd's own settings: `retrySchedule`, `attemptTimeout`, `signature`, `sslVerification`,
+    /// `filter` and `envelope`.
     #[serde(flatten)]
     pub options: EndpointOptions,
 }
@@ -97,6 +98,12 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<bool>)]
     pub ssl_verification: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Option<crate::routing::Filter>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<crate::store::Envelope>)]
+    pub envelope: Option<Option<crate::store::Envelope>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -207,6 +214,7 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
         );
     }
     super::endpoint_extras::check_headers(&mut c, &["body", "headers"], &e.headers);
+    check_routing(&mut c, &e.options);
     let mut named = Vec::new();
     for t in e.event_types.iter().flatten() {
         let bare = t.strip_suffix(".*").unwrap_or(t);
@@ -227,6 +235,46 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// The filter compiles, and the envelope's key names are usable and distinct.
+pub fn check_routing(c: &mut Checks, o: &EndpointOptions) {
+    check_filter(c, o.filter.as_ref());
+    if let Some(env) = &o.envelope {
+        let keys = [
+            ("type", &env.type_key),
+            ("data", &env.data_key),
+            ("meta", &env.meta_key),
+            ("timestamp", &env.timestamp_key),
+            ("idempotencyKey", &env.idempotency_key),
+        ];
+        for (slot, key) in keys {
+            c.check(
+                !key.is_empty() && key.len() <= 64,
+                &["body", "envelope", slot],
+                "a key name of 1 to 64 characters",
+            );
+        }
+        c.check(
+            env.type_key != env.data_key && env.type_key != env.meta_key && env.data_key != env.meta_key,
+            &["body", "envelope"],
+            "type, data and meta need different key names",
+        );
+        c.check(
+            env.timestamp_key != env.idempotency_key,
+            &["body", "envelope"],
+            "timestamp and idempotencyKey need different key names",
+        );
+    }
+}
+
+/// A filter that does not compile is refused where it is wrong: `body.filter.<path>`.
+pub fn check_filter(c: &mut Checks, filter: Option<&crate::routing::Filter>) {
+    if let Some(e) = filter.and_then(|f| f.error()) {
+        let mut loc = vec!["body", "filter"];
+        loc.extend(e.path.iter().map(String::as_str));
+        c.fail(&loc, &e.msg);
+    }
 }
 
 fn uid_conflict(e: StoreError) -> ApiError {
@@ -445,6 +493,12 @@ async fn patch(
     }
     if let Some(v) = body.ssl_verification {
         ep.options.ssl_verification = v;
+    }
+    if let Some(v) = body.filter {
+        ep.options.filter = v;
+    }
+    if let Some(v) = body.envelope {
+        ep.options.envelope = v;
     }
     Ok(Json(save(&state, ep).await?.into()))
 }

@@ -84,6 +84,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::contracts::ContractError> for ApiError {
+    fn from(e: crate::contracts::ContractError) -> Self {
+        use crate::contracts::ContractError;
+        match e {
+            ContractError::Store(e) => e.into(),
+            ContractError::Violations(found) => ApiError::Validation(
+                found
+                    .into_iter()
+                    .map(|v| {
+                        let mut loc = vec!["body".to_string(), "payload".to_string()];
+                        loc.extend(v.path);
+                        ValidationError {
+                            loc,
+                            msg: v.msg,
+                            kind: "value_error.jsonschema".into(),
+                        }
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {

@@ -42,6 +42,9 @@ pub struct EventTypeUpsertIn {
     pub schemas: Option<serde_json::Value>,
     pub group_name: Option<String>,
     pub feature_flags: Option<Vec<String>>,
+    /// Refuse published payloads that do not match the newest schema (422; hookd extension).
+    #[serde(default)]
+    pub validate_payloads: bool,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -59,6 +62,7 @@ pub struct EventTypePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<String>>)]
     pub feature_flags: Option<Option<Vec<String>>>,
+    pub validate_payloads: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,6 +82,7 @@ pub struct EventTypeOut {
     pub group_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feature_flags: Option<Vec<String>>,
+    pub validate_payloads: bool,
 }
 
 impl From<EventTypeRecord> for EventTypeOut {
@@ -92,6 +97,7 @@ impl From<EventTypeRecord> for EventTypeOut {
             updated_at: time::to_rfc3339(e.updated_at),
             group_name: e.group_name,
             feature_flags: e.feature_flags,
+            validate_payloads: e.validate_payloads,
         }
     }
 }
@@ -105,6 +111,7 @@ fn record(name: String, b: EventTypeUpsertIn, created_at: i64) -> EventTypeRecor
         schemas: b.schemas,
         group_name: b.group_name,
         feature_flags: b.feature_flags,
+        validate_payloads: b.validate_payloads,
         created_at,
         updated_at: time::now(),
     }
@@ -125,6 +132,14 @@ fn check(e: &EventTypeRecord) -> ApiResult<()> {
             ok,
             &["body", "schemas"],
             "must map each version to a JSON Schema object",
+        );
+    }
+    if e.validate_payloads
+        && let Err((version, msg)) = crate::contracts::compile(e)
+    {
+        c.fail(
+            &["body", "schemas", &version],
+            format!("not a usable JSON Schema: {msg}"),
         );
     }
     c.done()
@@ -193,6 +208,7 @@ async fn create(
         crate::store::StoreError::Conflict(_) => ApiError::Conflict(format!("event type {} already exists", e.name)),
         err => err.into(),
     })?;
+    state.contracts.forget(&e.name);
     Ok((StatusCode::CREATED, Json(e.into())))
 }
 
@@ -221,13 +237,15 @@ async fn upsert(
     let existing = state.store.get_event_type(&name).await?;
     let e = record(name, body, existing.as_ref().map_or_else(time::now, |e| e.created_at));
     check(&e)?;
-    if existing.is_some() {
+    let status = if existing.is_some() {
         state.store.update_event_type(&e).await?;
-        Ok((StatusCode::OK, Json(e.into())))
+        StatusCode::OK
     } else {
         state.store.create_event_type(&e).await?;
-        Ok((StatusCode::CREATED, Json(e.into())))
-    }
+        StatusCode::CREATED
+    };
+    state.contracts.forget(&e.name);
+    Ok((status, Json(e.into())))
 }
 
 /// Partially update an event type.
@@ -259,9 +277,13 @@ async fn patch(
     if let Some(f) = body.feature_flags {
         e.feature_flags = f;
     }
+    if let Some(v) = body.validate_payloads {
+        e.validate_payloads = v;
+    }
     e.updated_at = time::now();
     check(&e)?;
     state.store.update_event_type(&e).await?;
+    state.contracts.forget(&e.name);
     Ok(Json(e.into()))
 }
 
@@ -291,5 +313,6 @@ async fn delete(
         e.updated_at = time::now();
         state.store.update_event_type(&e).await?;
     }
+    state.contracts.forget(&name);
     Ok(StatusCode::NO_CONTENT)
 }

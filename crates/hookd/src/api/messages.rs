@@ -1,6 +1,8 @@
 //! Messages: publishing (one delivery per matching endpoint, stored durably
 //! before the 202), listing, reading and expunging.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -17,10 +19,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
 use super::pagination::{ListParams, ListResponse, Ordering, Pager};
 use super::validate::Checks;
+use crate::delivery::AttemptReport;
 use crate::ids::{self, Kind};
 use crate::store::committer::{Write, Written};
-use crate::store::{AppRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
+use crate::store::{AppRecord, EndpointRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
 use crate::time;
+use tokio::sync::oneshot;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -87,6 +91,9 @@ pub struct MessageOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub deliver_at: Option<String>,
+    /// Only when publishing with `wait`: each endpoint's first attempt and whether the policy was met.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<super::transactional::WaitOut>,
 }
 
 pub fn raw_payload(m: &MessageRecord, with_content: bool) -> Box<RawValue> {
@@ -105,6 +112,7 @@ impl MessageOut {
             timestamp: time::to_rfc3339(m.created_at),
             tags: m.tags.clone(),
             deliver_at: m.deliver_at.map(time::to_rfc3339),
+            wait: None,
         }
     }
 }
@@ -149,6 +157,20 @@ fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
     c.done()
 }
 
+/// A stored message, and for a publisher that waits, each matching endpoint
+/// with a receiver for its first attempt (`None` when another node or a later
+/// time will make it).
+pub struct Publication {
+    pub message: MessageRecord,
+    pub waits: Vec<Waiting>,
+}
+
+pub struct Waiting {
+    pub endpoint: Arc<EndpointRecord>,
+    pub delivery_id: String,
+    pub report: Option<oneshot::Receiver<AttemptReport>>,
+}
+
 /// Stores a message with its deliveries and starts sending those this node leased.
 pub async fn publish(
     state: &AppState,
@@ -156,7 +178,22 @@ pub async fn publish(
     m: MessageIn,
     only_endpoint: Option<String>,
 ) -> ApiResult<MessageRecord> {
+    Ok(publish_watched(state, app, m, only_endpoint, false).await?.message)
+}
+
+/// As [`publish`]; with `watch`, also reports the first attempts this node makes.
+pub async fn publish_watched(
+    state: &AppState,
+    app: &AppRecord,
+    m: MessageIn,
+    only_endpoint: Option<String>,
+    watch: bool,
+) -> ApiResult<Publication> {
     check(state, &m)?;
+    state
+        .contracts
+        .check(&*state.store, &m.event_type, m.payload.get())
+        .await?;
     let now = time::now();
     let retention = m
         .payload_retention_hours
@@ -190,14 +227,47 @@ pub async fn publish(
         e => e.into(),
     })?;
     let message = (*published.message).clone();
+    let sends_now = leased && deliver_at.is_none();
+    let mut waits = Vec::new();
+    if watch {
+        let ids: Vec<String> = published.tasks.iter().map(|t| t.delivery_id.clone()).collect();
+        let rxs: Vec<_> = if sends_now {
+            state.engine.watch(&ids).into_iter().map(Some).collect()
+        } else {
+            ids.iter().map(|_| None).collect()
+        };
+        waits = published
+            .tasks
+            .iter()
+            .zip(rxs)
+            .map(|(t, report)| Waiting {
+                endpoint: t.endpoint.clone(),
+                delivery_id: t.delivery_id.clone(),
+                report,
+            })
+            .collect();
+    }
     if !published.tasks.is_empty() {
-        if leased && deliver_at.is_none() {
+        if sends_now {
             state.engine.dispatch(published.tasks);
         } else {
             state.engine.announce();
         }
     }
-    Ok(message)
+    Ok(Publication { message, waits })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateParams {
+    /// Include the payload in the answer (default true).
+    #[serde(default = "yes")]
+    pub with_content: bool,
+    /// Wait for the first attempt at every matching endpoint and say whether
+    /// `all` succeeded or `any` did (hookd extension, for transactional webhooks).
+    pub wait: Option<super::transactional::WaitPolicy>,
+    /// Seconds to wait at most (default 10, at most 60); then the answer says what is known.
+    pub wait_timeout: Option<f64>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -215,16 +285,17 @@ pub fn yes() -> bool {
 /// Publish a message to every endpoint of the application that subscribes to it.
 /// Answers 202 once the message and its deliveries are durably stored.
 #[utoipa::path(post, path = "/api/v1/app/{app_id}/msg", tag = "Message", operation_id = "v1.message.create",
-    params(("app_id" = String, Path), ContentParam), request_body = MessageIn,
+    params(("app_id" = String, Path), CreateParams), request_body = MessageIn,
     responses((status = 202, body = MessageOut), (status = 409, body = super::error::HttpErrorOut), (status = 413, body = super::error::HttpErrorOut), (status = 422, body = super::error::HttpValidationError)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(app_id): Path<String>,
-    Query(q): Query<ContentParam>,
+    Query(q): Query<CreateParams>,
     Json(mut body): Json<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     applications::require_admin_in(&state, &caller, &app_id).await?;
+    let timeout = super::transactional::timeout(&q, body.deliver_at.is_some())?;
     let app = match (state.store.get_app(&app_id).await?, body.application.take()) {
         (Some(app), _) => app,
         (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
@@ -244,8 +315,12 @@ async fn create(
         }
         (None, _) => return Err(ApiError::NotFound("application")),
     };
-    let m = publish(&state, &app, body, None).await?;
-    Ok((StatusCode::ACCEPTED, Json(MessageOut::from_record(&m, q.with_content))))
+    let p = publish_watched(&state, &app, body, None, q.wait.is_some()).await?;
+    let mut out = MessageOut::from_record(&p.message, q.with_content);
+    if let Some(policy) = q.wait {
+        out.wait = Some(super::transactional::settle(&state, p.waits, policy, timeout).await);
+    }
+    Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
 #[derive(Deserialize, IntoParams, Default)]

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod attempts;
 pub mod auth;
 pub mod auth_routes;
+pub mod catalog;
 pub mod endpoint_extras;
 pub mod endpoints;
 pub mod error;
@@ -16,7 +17,9 @@ pub mod idempotency;
 pub mod messages;
 pub mod openapi;
 pub mod pagination;
+pub mod preview;
 pub mod testing;
+pub mod transactional;
 pub mod validate;
 
 use std::sync::Arc;
@@ -38,6 +41,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub committer: Committer,
     pub tokens: Arc<auth::TokenCache>,
+    pub contracts: Arc<crate::contracts::Contracts>,
 }
 
 impl AppState {
@@ -49,6 +53,7 @@ impl AppState {
             cfg,
             committer,
             tokens,
+            contracts: Arc::default(),
         }
     }
 
@@ -63,11 +68,14 @@ pub fn router(state: AppState) -> Router {
     let protected = OpenApiRouter::new()
         .merge(applications::routes())
         .merge(event_types::routes())
+        .merge(catalog::routes())
         .merge(endpoints::routes())
         .merge(messages::routes())
         .merge(attempts::routes())
         .merge(auth_routes::routes())
         .merge(testing::routes())
+        .merge(preview::routes())
+        .merge(transactional::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())

@@ -1,7 +1,11 @@
-//! Test deliveries: one request to a URL, answered at once, nothing saved.
-//! The same address policy, TLS rules and signing apply as to real deliveries.
+//! Test deliveries, answered at once with nothing saved: one request to any
+//! URL, or to a saved endpoint one request per event type it subscribes to
+//! (each on its own route when the URL has `{eventType}`), as Fig's Test
+//! button tries every route. The same address policy, TLS rules, signing and
+//! envelope apply as to real deliveries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -14,15 +18,18 @@ use super::AppState;
 use super::applications;
 use super::auth::Caller;
 use super::endpoints;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::extract::Json;
 use super::validate::Checks;
 use crate::ids::{self, Kind};
-use crate::store::{DeliveryTask, EndpointOptions, EndpointRecord, MessageRecord, trigger};
+use crate::routing;
+use crate::store::{DeliveryTask, EndpointOptions, EndpointRecord, MessageRecord, Page, trigger};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(test_delivery))
+    OpenApiRouter::new()
+        .routes(routes!(test_delivery))
+        .routes(routes!(test_endpoint))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -58,6 +65,52 @@ pub struct TestDeliveryOut {
     pub error: Option<String>,
     /// The id the request carried as `webhook-id`.
     pub msg_id: String,
+    pub event_type: String,
+    /// The URL the request went to (placeholders filled in).
+    pub url: String,
+}
+
+impl TestDeliveryOut {
+    fn new(task: &DeliveryTask, r: crate::delivery::attempt::Response) -> TestDeliveryOut {
+        TestDeliveryOut {
+            success: (200..300).contains(&r.status_code) && r.error.is_none(),
+            status_code: r.status_code,
+            response_headers: r.headers,
+            response: r.body,
+            duration_ms: r.duration.as_millis() as u64,
+            error: r.error,
+            msg_id: task.message.id.clone(),
+            event_type: task.message.event_type.clone(),
+            url: crate::routing::fill_url(&task.endpoint.url, &task.message),
+        }
+    }
+}
+
+/// A message that exists only for one test request.
+fn test_message(app_id: &str, event_type: String, payload: String) -> MessageRecord {
+    let now = time::now();
+    MessageRecord {
+        id: ids::new(Kind::Message),
+        app_id: app_id.to_owned(),
+        event_type,
+        event_id: None,
+        channels: None,
+        tags: None,
+        payload: Some(payload),
+        deliver_at: None,
+        created_at: now,
+        expires_at: now,
+    }
+}
+
+fn test_task(message: MessageRecord, endpoint: Arc<EndpointRecord>) -> DeliveryTask {
+    DeliveryTask {
+        delivery_id: ids::new(Kind::Delivery),
+        attempts: 0,
+        trigger_type: trigger::MANUAL,
+        message: message.into(),
+        endpoint,
+    }
 }
 
 /// Send one test request to a URL and answer with what came back (hookd extension).
@@ -109,34 +162,123 @@ async fn test_delivery(
     };
     endpoints::fit_secret(&mut ep);
     endpoints::check(&state, &ep).await?;
-    let message = MessageRecord {
-        id: ids::new(Kind::Message),
-        app_id: app.id,
-        event_type,
-        event_id: None,
-        channels: None,
-        tags: None,
-        payload: Some(payload),
-        deliver_at: None,
-        created_at: now,
-        expires_at: now,
-    };
-    let task = DeliveryTask {
-        delivery_id: ids::new(Kind::Delivery),
-        attempts: 0,
-        trigger_type: trigger::MANUAL,
-        message: message.into(),
-        endpoint: ep.into(),
-    };
+    let task = test_task(test_message(&app.id, event_type, payload), ep.into());
     let r = state.engine.attempt_once(&task).await;
-    let success = (200..300).contains(&r.status_code) && r.error.is_none();
-    Ok(Json(TestDeliveryOut {
-        success,
-        status_code: r.status_code,
-        response_headers: r.headers,
-        response: r.body,
-        duration_ms: r.duration.as_millis() as u64,
-        error: r.error,
-        msg_id: task.message.id.clone(),
+    Ok(Json(TestDeliveryOut::new(&task, r)))
+}
+
+/// Event types a test of a saved endpoint tries at most.
+const MAX_TESTED: usize = 50;
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointTestIn {
+    /// Test this event type only (default: every type the endpoint subscribes to).
+    pub event_type: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointTestOut {
+    /// One test request per event type, each with the first example of its newest schema
+    /// (or `{}` when the type has none).
+    pub data: Vec<TestDeliveryOut>,
+}
+
+/// Send a saved endpoint one test request per event type it subscribes to, and answer
+/// with each outcome; nothing is stored (hookd extension).
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/test", tag = "Testing", operation_id = "hookd.endpoint.test",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointTestIn,
+    responses((status = 200, body = EndpointTestOut), (status = 422, body = super::error::HttpValidationError)))]
+async fn test_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<EndpointTestIn>,
+) -> ApiResult<Json<EndpointTestOut>> {
+    let (app_id, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app_id)?;
+    let types = tested_types(&state, &ep, body.event_type).await?;
+    let ep = Arc::new(ep);
+    let mut running = tokio::task::JoinSet::new();
+    for (i, (name, example)) in types.into_iter().enumerate() {
+        let task = test_task(test_message(&app_id, name, example), ep.clone());
+        let engine = state.engine.clone();
+        running.spawn(async move {
+            let r = engine.attempt_once(&task).await;
+            (i, TestDeliveryOut::new(&task, r))
+        });
+    }
+    let mut data: Vec<(usize, TestDeliveryOut)> = running.join_all().await;
+    data.sort_by_key(|(i, _)| *i);
+    Ok(Json(EndpointTestOut {
+        data: data.into_iter().map(|(_, out)| out).collect(),
     }))
+}
+
+/// The event types to test, each with its example payload: the one asked for,
+/// or the endpoint's, wildcards expanded against the catalogue.
+async fn tested_types(state: &AppState, ep: &EndpointRecord, only: Option<String>) -> ApiResult<Vec<(String, String)>> {
+    let mut catalogue = Vec::new();
+    let mut page = Page {
+        limit: 250,
+        after: None,
+        descending: false,
+    };
+    loop {
+        let rows = state.store.list_event_types(&page, false).await?;
+        let done = (rows.len() as i64) < page.limit;
+        page.after = rows.last().map(|e| e.name.clone());
+        catalogue.extend(rows);
+        if done {
+            break;
+        }
+    }
+    let example = |name: &str| {
+        catalogue
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| super::endpoint_extras::example_payload(e.schemas.as_ref(), 0))
+            .map_or_else(|| "{}".to_owned(), |v| v.to_string())
+    };
+    let mut names: Vec<String> = match (only, &ep.event_types) {
+        (Some(one), _) => {
+            let mut c = Checks::default();
+            c.name(&["body", "eventType"], &one, 256);
+            c.done()?;
+            vec![one]
+        }
+        (None, Some(patterns)) => {
+            let mut names = Vec::new();
+            for p in patterns {
+                if routing::is_wildcard(p) {
+                    names.extend(
+                        catalogue
+                            .iter()
+                            .filter(|e| routing::type_matches(p, &e.name))
+                            .map(|e| e.name.clone()),
+                    );
+                } else {
+                    names.push(p.clone());
+                }
+            }
+            names
+        }
+        (None, None) => catalogue.iter().map(|e| e.name.clone()).collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    if names.is_empty() {
+        return Err(ApiError::invalid(
+            &["body", "eventType"],
+            "the endpoint subscribes to no event type in the catalogue; name one to test",
+        ));
+    }
+    names.truncate(MAX_TESTED);
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let payload = example(&n);
+            (n, payload)
+        })
+        .collect())
 }

@@ -30,7 +30,7 @@ pub async fn send(
     let started = Instant::now();
     let ep = &task.endpoint;
     let msg = &task.message;
-    let body = msg.payload.clone().unwrap_or_else(|| "{}".to_owned());
+    let body = super::body::render(ep, msg);
     let failed = |error: String| Response {
         status_code: 0,
         headers: BTreeMap::new(),

@@ -5,17 +5,19 @@
 //! which records outcomes in batches and schedules what comes next.
 
 pub mod attempt;
+pub mod body;
 mod client;
 mod gate;
 pub mod retry;
 mod scheduler;
 pub mod sign;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -61,6 +63,16 @@ impl From<&Config> for EngineConfig {
     }
 }
 
+/// What a waiting publisher learns of one attempt.
+#[derive(Clone, Debug)]
+pub struct AttemptReport {
+    pub attempt_id: String,
+    pub success: bool,
+    pub status_code: i64,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -77,6 +89,10 @@ struct Inner {
     in_flight: Semaphore,
     /// Deliveries this node holds in memory, whose leases it keeps renewing.
     held: Mutex<HashSet<String>>,
+    /// Publishers waiting for first attempts (transactional webhooks), by delivery id.
+    watchers: Mutex<HashMap<String, oneshot::Sender<AttemptReport>>>,
+    /// How many watchers there are, so that outcomes skip the lock when nobody waits.
+    watching: AtomicUsize,
     committer: Committer,
     /// Wakes the scheduler early: work was left in the store, or a retry is due soon.
     wake: Notify,
@@ -102,6 +118,8 @@ impl Engine {
             clients,
             policy,
             held: Mutex::new(HashSet::new()),
+            watchers: Mutex::new(HashMap::new()),
+            watching: AtomicUsize::new(0),
             committer,
             wake: Notify::new(),
             next_due: Mutex::new(None),
@@ -148,6 +166,7 @@ impl Engine {
             self.inner.tasks.spawn(async move { engine.run(task).await });
         }
         if !surplus.is_empty() {
+            self.unwatch(&surplus);
             let engine = self.clone();
             self.inner.tasks.spawn(async move {
                 let inner = &engine.inner;
@@ -201,6 +220,7 @@ impl Engine {
                 // Not started: give the lease back so that the next start sends it at once.
                 let id = task.delivery_id.clone();
                 let _ = inner.store.release_leases(&inner.node_id, std::slice::from_ref(&id)).await;
+                self.unwatch(std::slice::from_ref(&id));
                 self.forget(&[id]);
                 return;
             }
@@ -238,8 +258,60 @@ impl Engine {
         }
     }
 
+    /// Reports the next durable outcome of each of these deliveries (this node
+    /// must hold them: call before `dispatch`). Costs no store access; a
+    /// receiver that is dropped unanswered means the attempt did not happen here.
+    pub fn watch(&self, delivery_ids: &[String]) -> Vec<oneshot::Receiver<AttemptReport>> {
+        let mut w = self.inner.watchers.lock().expect("watchers lock");
+        let rxs = delivery_ids
+            .iter()
+            .map(|id| {
+                let (tx, rx) = oneshot::channel();
+                w.insert(id.clone(), tx);
+                rx
+            })
+            .collect();
+        self.inner.watching.store(w.len(), Ordering::Release);
+        rxs
+    }
+
+    /// Stops reporting on these deliveries (the publisher stopped waiting).
+    pub fn unwatch(&self, delivery_ids: &[String]) {
+        if self.inner.watching.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut w = self.inner.watchers.lock().expect("watchers lock");
+        for id in delivery_ids {
+            w.remove(id);
+        }
+        self.inner.watching.store(w.len(), Ordering::Release);
+    }
+
+    fn report(&self, outcome: &Outcome) {
+        if self.inner.watching.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let tx = {
+            let mut w = self.inner.watchers.lock().expect("watchers lock");
+            let tx = w.remove(&outcome.delivery_id);
+            self.inner.watching.store(w.len(), Ordering::Release);
+            tx
+        };
+        if let Some(tx) = tx {
+            let a = &outcome.attempt;
+            let _ = tx.send(AttemptReport {
+                attempt_id: a.id.clone(),
+                success: a.status == crate::store::status::SUCCESS,
+                status_code: a.status_code,
+                duration_ms: a.duration_ms,
+                error: a.error.clone(),
+            });
+        }
+    }
+
     /// Called once an outcome is durable.
     fn settled(&self, outcome: &Outcome) {
+        self.report(outcome);
         self.forget(std::slice::from_ref(&outcome.delivery_id));
         if let Some(due) = outcome.next_attempt_at {
             let mut next = self.inner.next_due.lock().expect("next_due lock");

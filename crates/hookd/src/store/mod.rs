@@ -122,6 +122,8 @@ pub trait DeliveryStore: Send + Sync {
     /// Releases every lease (embedded store only, where one process owns the file).
     async fn release_all_leases(&self) -> Result<u64>;
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
+    /// Cancels a message's deliveries that are pending or waiting for a retry; returns how many.
+    async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64>;
     /// Queues failed deliveries of an endpoint again; returns how many.
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64>;
 

@@ -45,6 +45,8 @@ pub struct EventTypeRecord {
     pub schemas: Option<serde_json::Value>,
     pub group_name: Option<String>,
     pub feature_flags: Option<Vec<String>>,
+    /// Published payloads must validate against the newest schema.
+    pub validate_payloads: bool,
     pub created_at: Micros,
     pub updated_at: Micros,
 }
@@ -72,6 +74,46 @@ pub struct EndpointOptions {
     /// `false` skips TLS certificate verification for this endpoint (shown on every attempt).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_verification: Option<bool>,
+    /// Deliver only messages whose payload this expression accepts (see the README's filter reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<crate::routing::Filter>,
+    /// Wrap the payload in an envelope (`{type, data, meta: {timestamp, idempotencyKey}}`, key names configurable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Envelope>,
+}
+
+/// The names of the envelope's keys; each defaults to its own name.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Envelope {
+    /// The key of the event type (default `type`).
+    #[serde(rename = "type")]
+    pub type_key: String,
+    /// The key of the payload (default `data`; Syskit Point: `content`).
+    #[serde(rename = "data")]
+    pub data_key: String,
+    /// The key of the meta object (default `meta`).
+    #[serde(rename = "meta")]
+    pub meta_key: String,
+    /// The key, in meta, of the message's creation time, RFC 3339 (default `timestamp`; Syskit Point: `timeStamp`).
+    #[serde(rename = "timestamp")]
+    pub timestamp_key: String,
+    /// The key, in meta, of the message id, the same on every retry (default `idempotencyKey`).
+    #[serde(rename = "idempotencyKey")]
+    pub idempotency_key: String,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Envelope {
+            type_key: "type".into(),
+            data_key: "data".into(),
+            meta_key: "meta".into(),
+            timestamp_key: "timestamp".into(),
+            idempotency_key: "idempotencyKey".into(),
+        }
+    }
 }
 
 impl EndpointOptions {
@@ -294,7 +336,7 @@ pub struct Published {
     pub tasks: Vec<DeliveryTask>,
 }
 
-pub type Matcher = fn(&EndpointRecord, &MessageRecord) -> bool;
+pub type Matcher = fn(&EndpointRecord, &crate::routing::Candidate) -> bool;
 
 /// The result of one attempt, to be written with the delivery's new state.
 #[derive(Clone, Debug)]

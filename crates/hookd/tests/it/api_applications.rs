@@ -174,6 +174,41 @@ async fn health_openapi_restart_and_graceful_stop() {
         }
     }
     assert!(paths.len() >= 26, "{} paths", paths.len());
+    // hookd's own extensions are documented beside the Svix paths.
+    for (path, method) in [
+        ("/api/v1/app/{app_id}/match-preview", "post"),
+        ("/api/v1/app/{app_id}/test-delivery", "post"),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/test", "post"),
+        ("/api/v1/app/{app_id}/msg/{msg_id}/cancel", "post"),
+        ("/api/v1/catalog/openapi.json", "get"),
+        ("/api/v1/catalog/schema.json", "get"),
+    ] {
+        assert!(
+            paths[path].get(method).is_some(),
+            "{method} {path} missing from openapi.json"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        // EndpointIn and EndpointOut carry hookd's settings by reference to EndpointOptions.
+        ("EndpointIn", "EndpointOptions"),
+        ("EndpointOut", "EndpointOptions"),
+        ("EndpointOptions", "filter"),
+        ("EndpointOptions", "envelope"),
+        ("EndpointPatch", "filter"),
+        ("EventTypeUpsertIn", "validatePayloads"),
+        ("MessageOut", "wait"),
+    ] {
+        assert!(
+            serde_json::to_string(&schemas[schema]).unwrap().contains(field),
+            "{schema}.{field} missing from openapi.json"
+        );
+    }
+    let create = serde_json::to_string(&paths["/api/v1/app/{app_id}/msg"]["post"]["parameters"]).unwrap();
+    assert!(
+        create.contains("\"wait\"") && create.contains("wait_timeout"),
+        "{create}"
+    );
     assert_eq!(anon.send("HEAD", "/api/v1/health/ping", None, &[]).await.status, 204);
 
     let c = s.admin();

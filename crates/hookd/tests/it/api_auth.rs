@@ -139,6 +139,17 @@ async fn app_token_reaches_only_its_application() {
                 format!("/api/v1/app/{app}/test-delivery"),
                 Some(json!({"url": "https://example.com/t"})),
             ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/endpoint/{ep}/test"),
+                Some(json!({"eventType": "e.x"})),
+            ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/match-preview"),
+                Some(json!({"filter": {}})),
+            ),
+            ("POST", format!("/api/v1/app/{app}/msg/{msg}/cancel"), Some(json!({}))),
         ]
     };
     for (method, path, body) in paths(&ids[1]) {
@@ -164,6 +175,11 @@ async fn app_token_reaches_only_its_application() {
             Some(json!({"eventType": "e.x", "payload": {}})),
         ),
         ("DELETE", format!("/api/v1/app/{app_a}/msg/{}/content", ids[0].2), None),
+        (
+            "POST",
+            format!("/api/v1/app/{app_a}/msg/{}/cancel", ids[0].2),
+            Some(json!({})),
+        ),
         ("GET", "/api/v1/app".to_string(), None),
         ("POST", "/api/v1/app".to_string(), Some(json!({"name": "x"}))),
         (
@@ -188,6 +204,11 @@ async fn app_token_reaches_only_its_application() {
     }
     assert_eq!(a.get("/api/v1/event-type").await.status, 200);
     assert_eq!(a.get("/api/v1/event-type/e.x").await.status, 200);
+    assert_eq!(a.get("/api/v1/catalog/openapi.json").await.status, 200);
+    let r = a
+        .post(&format!("/api/v1/app/{app_a}/match-preview"), json!({"filter": {}}))
+        .await;
+    assert_eq!(r.status, 200, "a portal token previews its own application: {}", r.body);
     // the portal manages its own endpoints
     assert_eq!(
         a.post(

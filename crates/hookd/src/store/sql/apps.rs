@@ -165,5 +165,7 @@ fn bind_event_type(sql: &mut Sql, e: &EventTypeRecord) {
         .push(", ")
         .bind(e.created_at)
         .push(", ")
-        .bind(e.updated_at);
+        .bind(e.updated_at)
+        .push(", ")
+        .bind(e.validate_payloads);
 }

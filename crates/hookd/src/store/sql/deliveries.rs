@@ -100,6 +100,20 @@ impl DeliveryStore for SqlStore {
             .ok_or(crate::store::StoreError::NotFound)
     }
 
+    async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64> {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(status::CANCELED)
+            .push(", next_attempt_at = NULL, lease_until = NULL, lease_owner = NULL, updated_at = ")
+            .bind(time::now());
+        sql.push(" WHERE app_id = ")
+            .bind(app_id)
+            .push(" AND msg_id = ")
+            .bind(msg_id);
+        sql.push(" AND status IN ")
+            .bind_list(&[status::PENDING, status::SENDING]);
+        Ok(sql.query().execute(&self.write).await?.rows_affected())
+    }
+
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64> {
         let mut sql = Sql::new("UPDATE deliveries SET status = ");
         sql.bind(status::SENDING)
@@ -228,10 +242,14 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
         }
     }
     for o in rest {
-        let mut sql = Sql::new("UPDATE deliveries SET status = ");
-        sql.bind(o.status)
-            .push(", attempts = attempts + 1, next_attempt_at = ")
-            .bind(o.next_attempt_at);
+        // A delivery canceled while its attempt was under way stays canceled: no retry.
+        let mut sql = Sql::new("UPDATE deliveries SET status = CASE WHEN status = ");
+        sql.bind(status::CANCELED)
+            .push(" THEN $1 ELSE ")
+            .bind(o.status)
+            .push(" END, attempts = attempts + 1, next_attempt_at = CASE WHEN status = $1 THEN NULL ELSE ")
+            .bind(o.next_attempt_at)
+            .push(" END");
         sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
             .bind(trigger::SCHEDULED);
         sql.push(", updated_at = ")

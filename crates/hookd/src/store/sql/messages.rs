@@ -98,11 +98,12 @@ async fn publish_in(
             endpoints.insert(m.app_id.clone(), eps);
         }
         let message = Arc::new(m.clone());
+        let candidate = crate::routing::Candidate::new(m);
         let tasks = endpoints[&m.app_id]
             .iter()
             .filter(|ep| match &item.only_endpoint {
                 Some(only) => &ep.id == only,
-                None => matches(ep, m),
+                None => matches(ep, &candidate),
             })
             .map(|ep| DeliveryTask {
                 delivery_id: ids::new(Kind::Delivery),

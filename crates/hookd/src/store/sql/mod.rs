@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attempt tls",
         include_str!("../../../migrations/0002_attempt_tls.sql"),
     ),
+    (
+        3,
+        "event type validation",
+        include_str!("../../../migrations/0003_event_type_validation.sql"),
+    ),
 ];
 
 impl SqlStore {

@@ -46,8 +46,8 @@ pub fn app(row: &AnyRow) -> Result<AppRecord> {
     })
 }
 
-pub const EVENT_TYPE_COLS: &str =
-    "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at";
+pub const EVENT_TYPE_COLS: &str = "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at, \
+     validate_payloads";
 pub fn event_type(row: &AnyRow) -> Result<EventTypeRecord> {
     Ok(EventTypeRecord {
         name: row.try_get("name")?,
@@ -57,6 +57,7 @@ pub fn event_type(row: &AnyRow) -> Result<EventTypeRecord> {
         schemas: opt_json(row, "schemas")?,
         group_name: row.try_get("group_name")?,
         feature_flags: opt_json(row, "feature_flags")?,
+        validate_payloads: flag(row, "validate_payloads")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

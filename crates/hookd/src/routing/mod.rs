@@ -1,25 +1,81 @@
-//! Which endpoints a message goes to.
+//! Which endpoints a message goes to: event-type patterns, channels and
+//! payload filters ([`filter`]), and the per-message endpoint URL.
+
+pub mod filter;
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+pub use filter::{Filter, FilterError};
 
 use crate::store::{EndpointRecord, MessageRecord};
 
-/// An endpoint receives a message when its event-type patterns accept the
-/// message's type (no patterns: everything) and, if it lists channels, the
-/// message is on one of them.
-pub fn matches(ep: &EndpointRecord, msg: &MessageRecord) -> bool {
-    let type_ok = match &ep.event_types {
-        None => true,
-        Some(patterns) if patterns.is_empty() => true,
-        Some(patterns) => patterns.iter().any(|p| type_matches(p, &msg.event_type)),
-    };
-    let channel_ok = match &ep.channels {
-        None => true,
-        Some(want) if want.is_empty() => true,
-        Some(want) => msg
-            .channels
-            .as_ref()
-            .is_some_and(|have| have.iter().any(|c| want.contains(c))),
-    };
-    type_ok && channel_ok
+/// A message being routed. Its payload is parsed once, and only if some
+/// endpoint has a filter to run on it.
+pub struct Candidate<'a> {
+    pub msg: &'a MessageRecord,
+    payload: OnceLock<Value>,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(msg: &'a MessageRecord) -> Self {
+        Candidate {
+            msg,
+            payload: OnceLock::new(),
+        }
+    }
+
+    fn payload(&self) -> &Value {
+        self.payload.get_or_init(|| {
+            self.msg
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or(Value::Null)
+        })
+    }
+}
+
+/// What an endpoint subscribes to; also what a match preview is asked about.
+#[derive(Clone, Copy, Default)]
+pub struct Subscription<'a> {
+    pub event_types: Option<&'a [String]>,
+    pub channels: Option<&'a [String]>,
+    pub filter: Option<&'a Filter>,
+}
+
+impl<'a> Subscription<'a> {
+    pub fn of(ep: &'a EndpointRecord) -> Self {
+        Subscription {
+            event_types: ep.event_types.as_deref(),
+            channels: ep.channels.as_deref(),
+            filter: ep.options.filter.as_ref(),
+        }
+    }
+
+    /// Event-type patterns accept the message's type (no patterns: everything),
+    /// it is on one of the channels if any are listed, and the filter accepts its payload.
+    pub fn accepts(&self, c: &Candidate) -> bool {
+        let msg = c.msg;
+        let type_ok = match self.event_types {
+            None | Some([]) => true,
+            Some(patterns) => patterns.iter().any(|p| type_matches(p, &msg.event_type)),
+        };
+        let channel_ok = match self.channels {
+            None | Some([]) => true,
+            Some(want) => msg
+                .channels
+                .as_ref()
+                .is_some_and(|have| have.iter().any(|ch| want.contains(ch))),
+        };
+        type_ok && channel_ok && self.filter.is_none_or(|f| f.matches(c.payload()))
+    }
+}
+
+/// Whether `ep` receives the message.
+pub fn matches(ep: &EndpointRecord, c: &Candidate) -> bool {
+    Subscription::of(ep).accepts(c)
 }
 
 /// The placeholders an endpoint URL may hold, each filled per message.
