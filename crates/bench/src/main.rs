@@ -33,7 +33,7 @@ pub struct Opts {
     /// hookd nodes sharing the database (PostgreSQL only); publishers spread over them.
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
-    /// Run these scenarios only (direct, one, hundred, fanout, open).
+    /// Run these scenarios only (one, hundred, fanout, ten, filtered, open).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -72,14 +72,26 @@ async fn main() {
     let direct = scenario::direct(&rx, opts.publishers.max(16), secs).await;
     println!("direct: the receiver takes {direct:.0} requests/s from the same client");
     let mut rows = Vec::new();
-    if run("one") {
-        rows.push(scenario::closed_loop(&opts, &hookd, &rx, "1 endpoint", 1, 1, secs).await);
-    }
-    if run("hundred") {
-        rows.push(scenario::closed_loop(&opts, &hookd, &rx, "100 endpoints", 100, 1, secs).await);
-    }
-    if run("fanout") {
-        rows.push(scenario::closed_loop(&opts, &hookd, &rx, "fan-out 1 -> 1000", 1, 1000, secs).await);
+    let shape = |name, apps, per_app, filter| scenario::Shape {
+        name,
+        apps,
+        per_app,
+        filter,
+    };
+    // Every payload passes this filter, so the filtered phase delivers as much as
+    // the plain one and the difference is the cost of evaluating it.
+    let passing = serde_json::json!({"$and": [{"seq": {"$gte": 0}}, {"data": {"$regex": "^x+$"}}]});
+    let phases = [
+        ("one", shape("1 endpoint", 1, 1, None)),
+        ("hundred", shape("100 endpoints", 100, 1, None)),
+        ("fanout", shape("fan-out 1 -> 1000", 1, 1000, None)),
+        ("ten", shape("fan-out 1 -> 10", 1, 10, None)),
+        ("filtered", shape("fan-out 1 -> 10, filtered", 1, 10, Some(passing))),
+    ];
+    for (key, phase) in phases {
+        if run(key) {
+            rows.push(scenario::closed_loop(&opts, &hookd, &rx, phase, secs).await);
+        }
     }
     if run("open") {
         rows.push(scenario::open_loop(&opts, &hookd, &rx, opts.rate, secs).await);

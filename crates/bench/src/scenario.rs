@@ -155,18 +155,19 @@ impl Hookd {
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
-    /// Creates `apps` applications with `per_app` endpoints each; returns the app ids.
-    async fn setup(&self, rx: &Receiver, apps: usize, per_app: usize) -> Vec<String> {
+    /// Creates `apps` applications with `per_app` endpoints each, each with
+    /// `filter` if given; returns the app ids.
+    async fn setup(&self, rx: &Receiver, apps: usize, per_app: usize, filter: Option<&Value>) -> Vec<String> {
         let mut ids = Vec::new();
         for a in 0..apps {
             let app = self.post("/api/v1/app", &json!({"name": format!("bench-{a}")})).await;
             let id = app["id"].as_str().unwrap().to_string();
             for e in 0..per_app {
-                self.post(
-                    &format!("/api/v1/app/{id}/endpoint"),
-                    &json!({"url": format!("{}/a{a}e{e}", rx.url)}),
-                )
-                .await;
+                let mut endpoint = json!({"url": format!("{}/a{a}e{e}", rx.url)});
+                if let Some(f) = filter {
+                    endpoint["filter"] = f.clone();
+                }
+                self.post(&format!("/api/v1/app/{id}/endpoint"), &endpoint).await;
             }
             ids.push(id);
         }
@@ -279,18 +280,25 @@ async fn settle(
     }
 }
 
+/// What a closed-loop phase publishes to.
+pub struct Shape<'a> {
+    pub name: &'a str,
+    pub apps: usize,
+    pub per_app: usize,
+    /// A payload filter on every endpoint.
+    pub filter: Option<Value>,
+}
+
 /// `publishers` clients publish as fast as hookd accepts, for `secs`.
-pub async fn closed_loop(
-    opts: &Opts,
-    bin: &Path,
-    rx: &Receiver,
-    name: &str,
-    apps: usize,
-    per_app: usize,
-    secs: Duration,
-) -> Row {
+pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_>, secs: Duration) -> Row {
+    let Shape {
+        name,
+        apps,
+        per_app,
+        filter,
+    } = shape;
     let h = Arc::new(Hookd::start(opts, bin));
-    let ids = Arc::new(h.setup(rx, apps, per_app).await);
+    let ids = Arc::new(h.setup(rx, apps, per_app, filter.as_ref()).await);
     rx.reset();
     let sent: Sent = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -321,7 +329,7 @@ pub async fn closed_loop(
 /// Publishes at a fixed rate, whatever hookd's answers take: latency under a set load.
 pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: Duration) -> Row {
     let h = Arc::new(Hookd::start(opts, bin));
-    let ids = Arc::new(h.setup(rx, 1, 1).await);
+    let ids = Arc::new(h.setup(rx, 1, 1, None).await);
     rx.reset();
     let sent: Sent = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));

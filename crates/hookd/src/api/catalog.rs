@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Every event type that is not archived, in name order.
-async fn catalogue(state: &AppState) -> ApiResult<Vec<EventTypeRecord>> {
+pub async fn catalogue(state: &AppState) -> ApiResult<Vec<EventTypeRecord>> {
     let mut all = Vec::new();
     let mut page = Page {
         limit: 250,

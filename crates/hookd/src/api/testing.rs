@@ -23,7 +23,7 @@ use super::extract::Json;
 use super::validate::Checks;
 use crate::ids::{self, Kind};
 use crate::routing;
-use crate::store::{DeliveryTask, EndpointOptions, EndpointRecord, MessageRecord, Page, trigger};
+use crate::store::{DeliveryTask, EndpointOptions, EndpointRecord, MessageRecord, trigger};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -218,21 +218,7 @@ async fn test_endpoint(
 /// The event types to test, each with its example payload: the one asked for,
 /// or the endpoint's, wildcards expanded against the catalogue.
 async fn tested_types(state: &AppState, ep: &EndpointRecord, only: Option<String>) -> ApiResult<Vec<(String, String)>> {
-    let mut catalogue = Vec::new();
-    let mut page = Page {
-        limit: 250,
-        after: None,
-        descending: false,
-    };
-    loop {
-        let rows = state.store.list_event_types(&page, false).await?;
-        let done = (rows.len() as i64) < page.limit;
-        page.after = rows.last().map(|e| e.name.clone());
-        catalogue.extend(rows);
-        if done {
-            break;
-        }
-    }
+    let catalogue = super::catalog::catalogue(state).await?;
     let example = |name: &str| {
         catalogue
             .iter()

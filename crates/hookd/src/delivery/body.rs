@@ -31,32 +31,12 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::render;
-    use crate::store::{EndpointOptions, EndpointRecord, Envelope, MessageRecord};
+    use crate::store::{EndpointRecord, Envelope, MessageRecord, test_endpoint};
 
     fn endpoint(envelope: Option<Envelope>) -> EndpointRecord {
-        EndpointRecord {
-            id: "ep_1".into(),
-            app_id: "app_1".into(),
-            uid: None,
-            url: "https://example.com".into(),
-            description: String::new(),
-            version: 1,
-            throttle_rate: None,
-            disabled: false,
-            event_types: None,
-            channels: None,
-            metadata: Default::default(),
-            headers: Default::default(),
-            secret: String::new(),
-            old_secrets: Vec::new(),
-            options: EndpointOptions {
-                envelope,
-                ..Default::default()
-            },
-            first_failure_at: None,
-            created_at: 0,
-            updated_at: 0,
-        }
+        let mut ep = test_endpoint();
+        ep.options.envelope = envelope;
+        ep
     }
 
     #[test]

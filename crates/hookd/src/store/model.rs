@@ -365,6 +365,31 @@ pub struct Idempotent {
     pub response: Option<(u16, String)>,
 }
 
+/// An endpoint for unit tests to adjust.
+#[cfg(test)]
+pub fn test_endpoint() -> EndpointRecord {
+    EndpointRecord {
+        id: "ep_1".into(),
+        app_id: "app_1".into(),
+        uid: None,
+        url: "https://example.com".into(),
+        description: String::new(),
+        version: 1,
+        throttle_rate: None,
+        disabled: false,
+        event_types: None,
+        channels: None,
+        metadata: Metadata::new(),
+        headers: BTreeMap::new(),
+        secret: String::new(),
+        old_secrets: Vec::new(),
+        options: EndpointOptions::default(),
+        first_failure_at: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,27 +397,13 @@ mod tests {
     #[test]
     fn debug_output_hides_secrets() {
         let ep = EndpointRecord {
-            id: "ep_1".into(),
-            app_id: "app_1".into(),
-            uid: None,
-            url: "https://example.com".into(),
-            description: String::new(),
-            version: 1,
-            throttle_rate: None,
-            disabled: false,
-            event_types: None,
-            channels: None,
-            metadata: Metadata::new(),
             headers: [("Authorization".to_string(), "Bearer hunter2-token".to_string())].into(),
             secret: "whsec_supersecretvalue".into(),
             old_secrets: vec![OldSecret {
                 key: "whsec_oldsecretvalue".into(),
                 expires_at: 0,
             }],
-            options: EndpointOptions::default(),
-            first_failure_at: None,
-            created_at: 0,
-            updated_at: 0,
+            ..test_endpoint()
         };
         let shown = format!("{ep:?} {:?}", ep.old_secrets);
         for secret in ["supersecretvalue", "oldsecretvalue", "hunter2-token"] {

@@ -6,8 +6,9 @@ use sqlx::{Any, Transaction};
 
 use super::SqlStore;
 use super::builder::{Sql, chunks};
+use super::endpoint_cache::EndpointCache;
 use super::queries;
-use super::rows::{self, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
+use super::rows::{self, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::security::keyring::Keyring;
 use crate::store::{
@@ -25,7 +26,7 @@ impl MessageStore for SqlStore {
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
         let mut tx = self.write.begin().await?;
-        let published = publish_in(&mut tx, &publishes, matches, &self.keys).await?;
+        let published = publish_in(&mut tx, &publishes, matches, &self.endpoints, &self.keys).await?;
         super::deliveries::record_in(&mut tx, outcomes).await?;
         tx.commit().await?;
         Ok(published)
@@ -78,6 +79,7 @@ async fn publish_in(
     tx: &mut Transaction<'static, Any>,
     batch: &[NewMessage],
     matches: Matcher,
+    cache: &EndpointCache,
     keys: &Keyring,
 ) -> Result<Vec<Result<Published>>> {
     let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
@@ -94,7 +96,7 @@ async fn publish_in(
             }
         }
         if !endpoints.contains_key(&m.app_id) {
-            let eps = active_endpoints(tx, &m.app_id, keys).await?;
+            let eps = cache.active(tx, &m.app_id, keys).await?;
             endpoints.insert(m.app_id.clone(), eps);
         }
         let message = Arc::new(m.clone());
@@ -197,21 +199,4 @@ async fn event_id_taken(tx: &mut Transaction<'static, Any>, app_id: &str, event_
     let mut sql = Sql::new("SELECT 1 AS one FROM messages WHERE app_id = ");
     sql.bind(app_id).push(" AND event_id = ").bind(event_id);
     Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
-}
-
-async fn active_endpoints(
-    tx: &mut Transaction<'static, Any>,
-    app_id: &str,
-    keys: &Keyring,
-) -> Result<Vec<Arc<EndpointRecord>>> {
-    let mut sql = Sql::new(&format!(
-        "SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.disabled = 0 AND e.app_id = "
-    ));
-    sql.bind(app_id);
-    sql.query()
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| rows::endpoint(r, keys).map(Arc::new))
-        .collect()
 }

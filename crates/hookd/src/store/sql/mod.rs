@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 mod builder;
 mod deliveries;
+mod endpoint_cache;
 mod endpoints;
 mod messages;
 pub mod queries;
@@ -34,6 +35,7 @@ pub struct SqlStore {
     /// Seals endpoint secrets on the way in and opens them on the way out.
     keys: Arc<Keyring>,
     url: String,
+    endpoints: Arc<endpoint_cache::EndpointCache>,
 }
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -92,6 +94,7 @@ impl SqlStore {
                     backend,
                     keys,
                     url: url.to_owned(),
+                    endpoints: Default::default(),
                 }
             }
             Backend::Postgres => {
@@ -106,6 +109,7 @@ impl SqlStore {
                     backend,
                     keys,
                     url: url.to_owned(),
+                    endpoints: Default::default(),
                 }
             }
         };
