@@ -83,6 +83,7 @@ impl AppStore for SqlStore {
         let mut sql = Sql::new("DELETE FROM applications WHERE id = ");
         expect_one(sql.bind(id).query().execute(&mut *tx).await?)?;
         tx.commit().await?;
+        self.endpoints.invalidate();
         Ok(())
     }
 

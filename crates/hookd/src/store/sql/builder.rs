@@ -54,7 +54,7 @@ impl From<Option<i64>> for Arg {
     }
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Sql {
     text: String,
     args: Vec<Arg>,
@@ -96,6 +96,28 @@ impl Sql {
         self.push(")")
     }
 
+    /// Appends `other` as a further statement (after `;`), its placeholders
+    /// renumbered to follow this one's: SQLite then runs both in one call.
+    pub fn then(&mut self, other: &Sql) -> &mut Self {
+        let offset = self.args.len();
+        if !self.text.is_empty() {
+            self.text.push_str(";\n");
+        }
+        let mut rest = other.text.as_str();
+        while let Some(at) = rest.find('$') {
+            self.text.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(n) = rest[..digits].parse::<usize>() {
+                self.text.push_str(&(n + offset).to_string());
+            }
+            rest = &rest[digits..];
+        }
+        self.text.push_str(rest);
+        self.args.extend(other.args.iter().cloned());
+        self
+    }
+
     /// The same statement under `EXPLAIN`, with the same arguments.
     pub fn explain(&self) -> Sql {
         Sql {
@@ -116,6 +138,25 @@ impl Sql {
         }
         q
     }
+}
+
+/// Joins statements into as few scripts as keep each within `max_args` bound
+/// values (SQLite allows 32766 per statement it prepares).
+pub fn scripts(stmts: &[Sql], max_args: usize) -> Vec<Sql> {
+    let mut out: Vec<Sql> = Vec::new();
+    for s in stmts {
+        match out.last_mut() {
+            Some(cur) if cur.args.len() + s.args.len() <= max_args => {
+                cur.then(s);
+            }
+            _ => {
+                let mut next = Sql::default();
+                next.then(s);
+                out.push(next);
+            }
+        }
+    }
+    out
 }
 
 /// Splits rows for multi-row statements into chunks whose sizes are powers of
@@ -160,6 +201,25 @@ pub fn json_array_contains(sql: &mut Sql, column: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_join_with_renumbered_placeholders() {
+        let mut a = Sql::new("UPDATE t SET x = ");
+        a.bind(1).push(" WHERE id = ").bind("a").push(" OR id = $2");
+        let mut b = Sql::new("INSERT INTO u VALUES (");
+        b.bind(2).push(", ").bind("b").push(", $1)");
+        let joined = scripts(&[a, b], 100);
+        assert_eq!(joined.len(), 1);
+        assert_eq!(
+            joined[0].text,
+            "UPDATE t SET x = $1 WHERE id = $2 OR id = $2;\nINSERT INTO u VALUES ($3, $4, $3)"
+        );
+        assert_eq!(joined[0].args.len(), 4);
+        let mut c = Sql::new("SELECT ");
+        c.bind(3).bind(4);
+        let split = scripts(&[joined[0].clone(), c], 5);
+        assert_eq!(split.len(), 2, "past the limit a new script starts");
+    }
 
     #[test]
     fn chunks_are_powers_of_two() {

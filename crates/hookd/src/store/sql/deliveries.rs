@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::SqlStore;
 use super::apps::expect_one;
@@ -214,15 +214,39 @@ impl DeliveryStore for SqlStore {
     }
 }
 
-/// Writes attempts and the deliveries' new states inside `tx`.
-pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outcome]) -> Result<()> {
+/// Which of the outcomes' deliveries still exist: one may have gone with its
+/// endpoint or application while it was in flight, and only those found get
+/// their attempts written. PostgreSQL locks them until the commit; on the
+/// embedded store the caller holds the only writing connection.
+pub(super) async fn live_deliveries(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[Outcome],
+) -> Result<HashSet<String>> {
+    let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
+    let mut live = HashSet::new();
+    for chunk in ids.chunks(512) {
+        let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
+        sql.bind_list(chunk);
+        if backend == Backend::Postgres {
+            sql.push(" FOR UPDATE");
+        }
+        for row in sql.query().fetch_all(&mut *conn).await? {
+            live.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    Ok(live)
+}
+
+/// The statements that record outcomes: each delivery's new state, its
+/// attempt, and its endpoint's failure streak (and maybe its auto-disable).
+pub(super) fn outcome_statements(batch: &[Outcome], live: &HashSet<String>) -> Vec<Sql> {
+    let mut out = Vec::new();
+    let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
     if batch.is_empty() {
-        return Ok(());
+        return out;
     }
     let now = time::now();
-    // A delivery may have gone with its endpoint or application while it was in
-    // flight: only the deliveries these updates find get their attempts written.
-    let mut live = HashSet::new();
     // Successes, the common case, in one statement per chunk; the rest row by row.
     let (done, rest): (Vec<&Outcome>, Vec<&Outcome>) = batch
         .iter()
@@ -236,10 +260,8 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
             .bind(trigger::SCHEDULED)
             .push(", updated_at = ")
             .bind(now);
-        sql.push(" WHERE id IN ").bind_list(chunk).push(" RETURNING id");
-        for row in sql.query().fetch_all(&mut **tx).await? {
-            live.insert(row.try_get::<String, _>("id")?);
-        }
+        sql.push(" WHERE id IN ").bind_list(chunk);
+        out.push(sql);
     }
     for o in rest {
         // A delivery canceled while its attempt was under way stays canceled: no retry.
@@ -256,11 +278,8 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
             .bind(now)
             .push(" WHERE id = ")
             .bind(&o.delivery_id);
-        if sql.query().execute(&mut **tx).await?.rows_affected() == 1 {
-            live.insert(o.delivery_id.clone());
-        }
+        out.push(sql);
     }
-    let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
     for chunk in chunks(&batch, 64) {
         let mut sql = Sql::new(
             "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
@@ -295,7 +314,7 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
                 .bind(a.created_at)
                 .push(")");
         }
-        sql.query().execute(&mut **tx).await?;
+        out.push(sql);
     }
     // Per endpoint, only the last outcome of the batch decides its failure streak.
     let mut last: HashMap<&str, &Outcome> = HashMap::new();
@@ -322,21 +341,24 @@ pub(super) async fn record_in(tx: &mut Transaction<'static, Any>, batch: &[Outco
         } else {
             ") WHERE id = "
         });
-        sql.bind(ep).query().execute(&mut **tx).await?;
+        sql.bind(ep);
+        out.push(sql);
         if let Some(since) = o.disable_if_failing_since {
             let mut sql = Sql::new("UPDATE endpoints SET disabled = 1, updated_at = ");
             sql.bind(now)
                 .push(" WHERE disabled = 0 AND first_failure_at < ")
                 .bind(since);
-            sql.push(" AND id = ").bind(ep).query().execute(&mut **tx).await?;
+            sql.push(" AND id = ").bind(ep);
+            out.push(sql);
         }
     }
     for chunk in healthy.chunks(512) {
         let mut sql =
             Sql::new("UPDATE endpoints SET first_failure_at = NULL WHERE first_failure_at IS NOT NULL AND id IN ");
-        sql.bind_list(chunk).query().execute(&mut **tx).await?;
+        sql.bind_list(chunk);
+        out.push(sql);
     }
-    Ok(())
+    out
 }
 
 impl SqlStore {

@@ -1,12 +1,17 @@
-//! Endpoints as publishing last read them. Each publish batch still asks the
-//! database which endpoints are enabled and when each last changed (so every
-//! node sees every change at once), but reads, opens and compiles only those
-//! that changed: secrets are not decrypted, nor filters compiled, per batch.
+//! Endpoints as publishing last read them, so that secrets are not decrypted,
+//! nor filters compiled, for every batch.
+//!
+//! On PostgreSQL each batch still asks which endpoints are enabled and when
+//! each last changed (another node may have changed one), and reads in full
+//! only those that changed. The embedded store has one process, whose every
+//! endpoint write bumps [`EndpointCache::invalidate`]: there an application's
+//! list is reused without asking until that happens.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::builder::Sql;
 use super::rows::{self, ENDPOINT_COLS};
@@ -20,21 +25,44 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Default)]
 pub struct EndpointCache {
     by_id: Mutex<HashMap<String, Arc<EndpointRecord>>>,
+    /// Per application: the generation its list was read at, and the endpoint ids.
+    lists: Mutex<HashMap<String, (u64, Vec<String>)>>,
+    generation: AtomicU64,
+    /// Whether this process sees every endpoint write (the embedded store).
+    sole_writer: bool,
 }
 
 impl EndpointCache {
-    /// The application's enabled endpoints, as of this transaction.
+    pub fn new(sole_writer: bool) -> Self {
+        EndpointCache {
+            sole_writer,
+            ..Default::default()
+        }
+    }
+
+    /// Something about endpoints changed: lists must be asked for again.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The application's enabled endpoints, as of this connection's view.
     pub async fn active(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        conn: &mut AnyConnection,
         app_id: &str,
         keys: &Keyring,
     ) -> Result<Vec<Arc<EndpointRecord>>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.sole_writer
+            && let Some(found) = self.remembered(app_id, generation)
+        {
+            return Ok(found);
+        }
         let mut sql = Sql::new("SELECT e.id, e.updated_at FROM endpoints e WHERE e.disabled = 0 AND e.app_id = ");
         sql.bind(app_id);
         let current: Vec<(String, Micros)> = sql
             .query()
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
@@ -51,16 +79,32 @@ impl EndpointCache {
         for chunk in stale.chunks(256) {
             let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.id IN "));
             sql.bind_list(chunk);
-            for row in sql.query().fetch_all(&mut **tx).await? {
+            for row in sql.query().fetch_all(&mut *conn).await? {
                 let ep = rows::endpoint(&row, keys)?;
                 fresh.insert(ep.id.clone(), Arc::new(ep));
             }
         }
+        let ids: Vec<String> = current.into_iter().map(|(id, _)| id).collect();
         let mut cached = self.by_id.lock().expect("endpoint cache lock");
+        let mut lists = self.lists.lock().expect("endpoint cache lock");
         if cached.len() + fresh.len() > MAX_ENTRIES {
             cached.clear();
+            lists.clear();
         }
         cached.extend(fresh);
-        Ok(current.iter().filter_map(|(id, _)| cached.get(id).cloned()).collect())
+        let found = ids.iter().filter_map(|id| cached.get(id).cloned()).collect();
+        lists.insert(app_id.to_owned(), (generation, ids));
+        Ok(found)
+    }
+
+    fn remembered(&self, app_id: &str, generation: u64) -> Option<Vec<Arc<EndpointRecord>>> {
+        // Locks are taken one at a time here; `active` holds both in the order by_id, lists.
+        let ids = {
+            let lists = self.lists.lock().expect("endpoint cache lock");
+            let (_, ids) = lists.get(app_id).filter(|(at, _)| *at == generation)?;
+            ids.clone()
+        };
+        let cached = self.by_id.lock().expect("endpoint cache lock");
+        ids.iter().map(|id| cached.get(id).cloned()).collect()
     }
 }

@@ -22,6 +22,7 @@ impl EndpointStore for SqlStore {
             .bind(e.updated_at)
             .push(")");
         sql.query().execute(&self.write).await?;
+        self.endpoints.invalidate();
         Ok(())
     }
 
@@ -82,7 +83,9 @@ impl EndpointStore for SqlStore {
             .push(", updated_at = ")
             .bind(e.updated_at);
         sql.push(" WHERE id = ").bind(&e.id);
-        expect_one(sql.query().execute(&self.write).await?)
+        let done = sql.query().execute(&self.write).await;
+        self.endpoints.invalidate();
+        expect_one(done?)
     }
 
     async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
@@ -101,6 +104,7 @@ impl EndpointStore for SqlStore {
                 .await?,
         )?;
         tx.commit().await?;
+        self.endpoints.invalidate();
         Ok(())
     }
 }

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 
 use super::SqlStore;
 use super::builder::{Sql, chunks};
@@ -25,11 +25,7 @@ impl MessageStore for SqlStore {
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
-        let mut tx = self.write.begin().await?;
-        let published = publish_in(&mut tx, &publishes, matches, &self.endpoints, &self.keys).await?;
-        super::deliveries::record_in(&mut tx, outcomes).await?;
-        tx.commit().await?;
-        Ok(published)
+        self.write_batch(&publishes, matches, outcomes).await
     }
 
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>> {
@@ -74,14 +70,16 @@ impl MessageStore for SqlStore {
     }
 }
 
-/// Inserts messages and their deliveries inside `tx`.
-async fn publish_in(
-    tx: &mut Transaction<'static, Any>,
+/// Routes each message (reading what it needs on `conn`) and returns the
+/// results with the statements that insert the messages and their deliveries.
+pub(super) async fn plan_publish(
+    conn: &mut AnyConnection,
     batch: &[NewMessage],
     matches: Matcher,
     cache: &EndpointCache,
     keys: &Keyring,
-) -> Result<Vec<Result<Published>>> {
+) -> Result<(Vec<Result<Published>>, Vec<Sql>)> {
+    let mut statements = Vec::new();
     let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
     let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
     let mut out = Vec::with_capacity(batch.len());
@@ -89,14 +87,14 @@ async fn publish_in(
         let m = &item.message;
         if let Some(event_id) = &m.event_id {
             let fresh = seen_event_ids.insert((m.app_id.clone(), event_id.clone()));
-            if !fresh || event_id_taken(tx, &m.app_id, event_id).await? {
+            if !fresh || event_id_taken(conn, &m.app_id, event_id).await? {
                 let detail = format!("a message with eventId {event_id} already exists");
                 out.push(Err(StoreError::Conflict(detail)));
                 continue;
             }
         }
         if !endpoints.contains_key(&m.app_id) {
-            let eps = cache.active(tx, &m.app_id, keys).await?;
+            let eps = cache.active(conn, &m.app_id, keys).await?;
             endpoints.insert(m.app_id.clone(), eps);
         }
         let message = Arc::new(m.clone());
@@ -151,7 +149,7 @@ async fn publish_in(
                 .bind(m.expires_at)
                 .push(")");
         }
-        sql.query().execute(&mut **tx).await?;
+        statements.push(sql);
     }
     // A message to deliver later is never leased: the scheduler picks it up when due.
     let rows: Vec<(&DeliveryTask, Option<&Lease>)> = stored
@@ -190,13 +188,13 @@ async fn publish_in(
                 .bind(m.created_at);
             sql.push(", ").bind(m.created_at).push(")");
         }
-        sql.query().execute(&mut **tx).await?;
+        statements.push(sql);
     }
-    Ok(out)
+    Ok((out, statements))
 }
 
-async fn event_id_taken(tx: &mut Transaction<'static, Any>, app_id: &str, event_id: &str) -> Result<bool> {
+async fn event_id_taken(conn: &mut AnyConnection, app_id: &str, event_id: &str) -> Result<bool> {
     let mut sql = Sql::new("SELECT 1 AS one FROM messages WHERE app_id = ");
     sql.bind(app_id).push(" AND event_id = ").bind(event_id);
-    Ok(sql.query().fetch_optional(&mut **tx).await?.is_some())
+    Ok(sql.query().fetch_optional(conn).await?.is_some())
 }

@@ -10,6 +10,7 @@ mod endpoints;
 mod messages;
 pub mod queries;
 mod rows;
+mod write;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -94,7 +95,7 @@ impl SqlStore {
                     backend,
                     keys,
                     url: url.to_owned(),
-                    endpoints: Default::default(),
+                    endpoints: Arc::new(endpoint_cache::EndpointCache::new(true)),
                 }
             }
             Backend::Postgres => {
@@ -109,7 +110,7 @@ impl SqlStore {
                     backend,
                     keys,
                     url: url.to_owned(),
-                    endpoints: Default::default(),
+                    endpoints: Arc::new(endpoint_cache::EndpointCache::new(false)),
                 }
             }
         };
