@@ -54,9 +54,22 @@ async fn application_lifecycle_by_id_and_uid() {
     let r = c.put("/api/v1/app/newco", json!({"name": "New"})).await;
     assert_eq!((r.status, r.body["uid"].as_str()), (201, Some("newco")));
 
+    // A renamed uid is found only under its new name (lookups are cached on the embedded store).
+    let r = c.patch("/api/v1/app/newco", json!({"uid": "newco2"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(c.get("/api/v1/app/newco").await.status, 404);
+    assert_eq!(c.get("/api/v1/app/newco2").await.body["name"], "New");
+
+    let msg = json!({"eventType": "x.y", "payload": {}});
+    assert_eq!(c.post("/api/v1/app/acme/msg", msg.clone()).await.status, 202);
     assert_eq!(c.delete("/api/v1/app/acme").await.status, 204);
     assert_eq!(c.get(&format!("/api/v1/app/{id}")).await.status, 404);
     assert_eq!(c.delete("/api/v1/app/acme").await.status, 404);
+    assert_eq!(
+        c.post("/api/v1/app/acme/msg", msg).await.status,
+        404,
+        "no publishing to a deleted application"
+    );
 }
 
 #[tokio::test]

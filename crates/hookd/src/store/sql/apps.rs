@@ -32,20 +32,30 @@ impl AppStore for SqlStore {
             .push(", ");
         sql.bind(a.created_at).push(", ").bind(a.updated_at).push(")");
         sql.query().execute(&self.write).await?;
+        self.apps.clear();
         Ok(())
     }
 
     async fn get_app(&self, id_or_uid: &str) -> Result<Option<AppRecord>> {
+        let ticket = match self.apps.get(id_or_uid) {
+            Ok(app) => return Ok(Some(app)),
+            Err(ticket) => ticket,
+        };
         let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE id = "));
         sql.bind(id_or_uid)
             .push(" OR uid = ")
             .bind(id_or_uid)
             .push(" ORDER BY (id = $1) DESC LIMIT 1");
-        sql.query()
+        let found = sql
+            .query()
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::app(&r))
-            .transpose()
+            .transpose()?;
+        if let Some(app) = &found {
+            self.apps.put(id_or_uid, app, ticket);
+        }
+        Ok(found)
     }
 
     async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>> {
@@ -66,7 +76,9 @@ impl AppStore for SqlStore {
             .push(", updated_at = ")
             .bind(a.updated_at);
         sql.push(" WHERE id = ").bind(&a.id);
-        expect_one(sql.query().execute(&self.write).await?)
+        let done = sql.query().execute(&self.write).await;
+        self.apps.clear();
+        expect_one(done?)
     }
 
     async fn delete_app(&self, id: &str) -> Result<()> {
@@ -83,6 +95,7 @@ impl AppStore for SqlStore {
         let mut sql = Sql::new("DELETE FROM applications WHERE id = ");
         expect_one(sql.bind(id).query().execute(&mut *tx).await?)?;
         tx.commit().await?;
+        self.apps.clear();
         self.endpoints.invalidate();
         Ok(())
     }

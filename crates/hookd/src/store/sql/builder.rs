@@ -96,9 +96,13 @@ impl Sql {
         self.push(")")
     }
 
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
     /// Appends `other` as a further statement (after `;`), its placeholders
     /// renumbered to follow this one's: SQLite then runs both in one call.
-    pub fn then(&mut self, other: &Sql) -> &mut Self {
+    pub fn then(&mut self, other: Sql) -> &mut Self {
         let offset = self.args.len();
         if !self.text.is_empty() {
             self.text.push_str(";\n");
@@ -114,7 +118,7 @@ impl Sql {
             rest = &rest[digits..];
         }
         self.text.push_str(rest);
-        self.args.extend(other.args.iter().cloned());
+        self.args.extend(other.args);
         self
     }
 
@@ -127,11 +131,17 @@ impl Sql {
     }
 
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(self.text.clone()));
-        for a in &self.args {
+        self.clone().into_query()
+    }
+
+    /// As [`Sql::query`], handing over the text and values rather than copying
+    /// them (a fan-out's inserts hold many thousands of values).
+    pub fn into_query(self) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.text));
+        for a in self.args {
             q = match a {
-                Arg::Text(s) => q.bind(s.clone()),
-                Arg::Int(v) => q.bind(*v),
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(v) => q.bind(v),
                 Arg::NullText => q.bind(None::<String>),
                 Arg::NullInt => q.bind(None::<i64>),
             };
@@ -140,38 +150,22 @@ impl Sql {
     }
 }
 
-/// Joins statements into as few scripts as keep each within `max_args` bound
-/// values (SQLite allows 32766 per statement it prepares).
-pub fn scripts(stmts: &[Sql], max_args: usize) -> Vec<Sql> {
-    let mut out: Vec<Sql> = Vec::new();
-    for s in stmts {
-        match out.last_mut() {
-            Some(cur) if cur.args.len() + s.args.len() <= max_args => {
-                cur.then(s);
-            }
-            _ => {
-                let mut next = Sql::default();
-                next.then(s);
-                out.push(next);
-            }
-        }
-    }
-    out
-}
-
 /// Splits rows for multi-row statements into chunks whose sizes are powers of
 /// two, at most `max`: few distinct statement shapes, each prepared once.
 pub fn chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let n = max.min(1 << rest.len().ilog2());
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        Some(chunk)
-    })
+    chunk_ranges(rows.len(), max).into_iter().map(move |r| &rows[r])
+}
+
+/// The index ranges of [`chunks`], for callers that own their rows.
+pub fn chunk_ranges(len: usize, max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < len {
+        let n = max.min(1 << (len - start).ilog2());
+        out.push(start..start + n);
+        start += n;
+    }
+    out
 }
 
 /// Builds `SELECT cols FROM … WHERE … AND key >/< after ORDER BY key LIMIT n`.
@@ -208,17 +202,12 @@ mod tests {
         a.bind(1).push(" WHERE id = ").bind("a").push(" OR id = $2");
         let mut b = Sql::new("INSERT INTO u VALUES (");
         b.bind(2).push(", ").bind("b").push(", $1)");
-        let joined = scripts(&[a, b], 100);
-        assert_eq!(joined.len(), 1);
+        a.then(b);
         assert_eq!(
-            joined[0].text,
+            a.text,
             "UPDATE t SET x = $1 WHERE id = $2 OR id = $2;\nINSERT INTO u VALUES ($3, $4, $3)"
         );
-        assert_eq!(joined[0].args.len(), 4);
-        let mut c = Sql::new("SELECT ");
-        c.bind(3).bind(4);
-        let split = scripts(&[joined[0].clone(), c], 5);
-        assert_eq!(split.len(), 2, "past the limit a new script starts");
+        assert_eq!(a.arg_count(), 4);
     }
 
     #[test]

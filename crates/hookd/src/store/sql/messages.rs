@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use super::SqlStore;
-use super::builder::{Sql, chunks};
+use super::builder::{Sql, chunk_ranges};
 use super::endpoint_cache::EndpointCache;
 use super::queries;
 use super::rows::{self, MESSAGE_COLS, opt_to_json};
@@ -70,16 +70,15 @@ impl MessageStore for SqlStore {
     }
 }
 
-/// Routes each message (reading what it needs on `conn`) and returns the
-/// results with the statements that insert the messages and their deliveries.
-pub(super) async fn plan_publish(
+/// Routes each message, reading what it needs on `conn`: the endpoints each
+/// goes to, or why it cannot be stored.
+pub(super) async fn route_batch(
     conn: &mut AnyConnection,
     batch: &[NewMessage],
     matches: Matcher,
     cache: &EndpointCache,
     keys: &Keyring,
-) -> Result<(Vec<Result<Published>>, Vec<Sql>)> {
-    let mut statements = Vec::new();
+) -> Result<Vec<Result<Published>>> {
     let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
     let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
     let mut out = Vec::with_capacity(batch.len());
@@ -115,12 +114,31 @@ pub(super) async fn plan_publish(
             .collect();
         out.push(Ok(Published { message, tasks }));
     }
+    Ok(out)
+}
+
+/// The statements that insert the stored messages and their deliveries, built
+/// one chunk at a time as they are taken, so that a large fan-out is never
+/// held as SQL all at once.
+pub(super) fn publish_statements<'a>(
+    batch: &'a [NewMessage],
+    published: &'a [Result<Published>],
+) -> impl Iterator<Item = Sql> + Send + 'a {
     let stored: Vec<(&NewMessage, &Published)> = batch
         .iter()
-        .zip(&out)
+        .zip(published)
         .filter_map(|(item, r)| r.as_ref().ok().map(|p| (item, p)))
         .collect();
-    for chunk in chunks(&stored, 64) {
+    // A message to deliver later is never leased: the scheduler picks it up when due.
+    let rows: Vec<(&DeliveryTask, Option<&Lease>)> = stored
+        .iter()
+        .flat_map(|&(item, p)| {
+            let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
+            p.tasks.iter().map(move |t| (t, lease))
+        })
+        .collect();
+    let messages = chunk_ranges(stored.len(), 64).into_iter().map(move |r| {
+        let chunk = &stored[r];
         let mut sql = Sql::new(
             "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
              created_at, expires_at) VALUES ",
@@ -149,17 +167,10 @@ pub(super) async fn plan_publish(
                 .bind(m.expires_at)
                 .push(")");
         }
-        statements.push(sql);
-    }
-    // A message to deliver later is never leased: the scheduler picks it up when due.
-    let rows: Vec<(&DeliveryTask, Option<&Lease>)> = stored
-        .iter()
-        .flat_map(|(item, p)| {
-            let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
-            p.tasks.iter().map(move |t| (t, lease))
-        })
-        .collect();
-    for chunk in chunks(&rows, 64) {
+        sql
+    });
+    let deliveries = chunk_ranges(rows.len(), 64).into_iter().map(move |r| {
+        let chunk = &rows[r];
         let mut sql = Sql::new(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
              next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
@@ -188,9 +199,9 @@ pub(super) async fn plan_publish(
                 .bind(m.created_at);
             sql.push(", ").bind(m.created_at).push(")");
         }
-        statements.push(sql);
-    }
-    Ok((out, statements))
+        sql
+    });
+    messages.chain(deliveries)
 }
 
 async fn event_id_taken(conn: &mut AnyConnection, app_id: &str, event_id: &str) -> Result<bool> {

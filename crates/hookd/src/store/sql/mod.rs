@@ -1,6 +1,7 @@
 //! The SQL store. One implementation for both backends through sqlx's `Any`
 //! driver; the few statements that differ ask [`SqlStore::backend`].
 
+mod app_cache;
 mod apps;
 mod auth;
 mod builder;
@@ -37,6 +38,7 @@ pub struct SqlStore {
     keys: Arc<Keyring>,
     url: String,
     endpoints: Arc<endpoint_cache::EndpointCache>,
+    apps: Arc<app_cache::AppCache>,
 }
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -96,6 +98,7 @@ impl SqlStore {
                     keys,
                     url: url.to_owned(),
                     endpoints: Arc::new(endpoint_cache::EndpointCache::new(true)),
+                    apps: Arc::new(app_cache::AppCache::new(true)),
                 }
             }
             Backend::Postgres => {
@@ -111,6 +114,7 @@ impl SqlStore {
                     keys,
                     url: url.to_owned(),
                     endpoints: Arc::new(endpoint_cache::EndpointCache::new(false)),
+                    apps: Arc::new(app_cache::AppCache::new(false)),
                 }
             }
         };

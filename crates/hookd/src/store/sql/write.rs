@@ -8,13 +8,18 @@
 use sqlx::{Acquire, AnyConnection};
 
 use super::SqlStore;
-use super::builder::{Sql, scripts};
+use super::builder::Sql;
 use super::deliveries::{live_deliveries, outcome_statements};
-use super::messages::plan_publish;
+use super::messages::{publish_statements, route_batch};
 use crate::store::{Backend, Matcher, NewMessage, Outcome, Published, Result};
 
-/// Bound values per SQLite script; SQLite allows 32766 per statement.
-const MAX_SCRIPT_ARGS: usize = 30_000;
+/// Bound values per call at most (SQLite allows 32766): a large fan-out goes in
+/// several calls of one transaction, so that its SQL is never held all at once.
+const MAX_SCRIPT_ARGS: usize = 8_192;
+/// Scripts with more values than this are prepared for one use only: sqlx keeps
+/// up to 100 prepared statements a connection, and large ones would hold
+/// megabytes each. The scripts of a steady stream of publishes are smaller.
+const CACHED_SCRIPT_ARGS: usize = 1_024;
 
 impl SqlStore {
     pub(super) async fn write_batch(
@@ -28,21 +33,19 @@ impl SqlStore {
             // One process owns the file and this is its only writing connection,
             // so what is read here is still true when the script runs.
             Backend::Sqlite => {
-                let (published, mut stmts) =
-                    plan_publish(&mut conn, publishes, matches, &self.endpoints, &self.keys).await?;
+                let published = route_batch(&mut conn, publishes, matches, &self.endpoints, &self.keys).await?;
                 let live = live_deliveries(&mut conn, self.backend, outcomes).await?;
-                stmts.extend(outcome_statements(outcomes, &live));
-                run_script(&mut conn, &stmts).await?;
+                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, &live));
+                run_script(&mut conn, stmts).await?;
                 published
             }
             Backend::Postgres => {
                 let mut tx = conn.begin().await?;
-                let (published, mut stmts) =
-                    plan_publish(&mut tx, publishes, matches, &self.endpoints, &self.keys).await?;
+                let published = route_batch(&mut tx, publishes, matches, &self.endpoints, &self.keys).await?;
                 let live = live_deliveries(&mut tx, self.backend, outcomes).await?;
-                stmts.extend(outcome_statements(outcomes, &live));
-                for s in &stmts {
-                    s.query().execute(&mut *tx).await?;
+                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, &live));
+                for s in stmts {
+                    s.into_query().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 published
@@ -56,34 +59,37 @@ impl SqlStore {
     }
 }
 
-/// Runs `stmts` in one SQLite transaction, in as few calls as the bound-value limit allows.
-async fn run_script(conn: &mut AnyConnection, stmts: &[Sql]) -> Result<()> {
-    if stmts.is_empty() {
+/// Runs `stmts` in one SQLite transaction: `BEGIN IMMEDIATE; …; COMMIT` in one
+/// call, or in several when the statements carry more than [`MAX_SCRIPT_ARGS`] values.
+async fn run_script(conn: &mut AnyConnection, stmts: impl Iterator<Item = Sql>) -> Result<()> {
+    let mut stmts = stmts.peekable();
+    if stmts.peek().is_none() {
         return Ok(());
     }
-    let mut parts = scripts(stmts, MAX_SCRIPT_ARGS);
-    let begin = Sql::new("BEGIN IMMEDIATE");
-    let commit = Sql::new("COMMIT");
-    let result = if parts.len() == 1 {
-        let mut all = begin;
-        all.then(&parts[0]).then(&commit);
-        all.query().execute(&mut *conn).await.map(drop)
-    } else {
-        parts.insert(0, begin);
-        parts.push(commit);
-        let mut r = Ok(());
-        for p in &parts {
-            r = p.query().execute(&mut *conn).await.map(drop);
-            if r.is_err() {
+    let mut part = Sql::new("BEGIN IMMEDIATE");
+    let mut result = Ok(());
+    for s in stmts {
+        if part.arg_count() > 0 && part.arg_count() + s.arg_count() > MAX_SCRIPT_ARGS {
+            result = execute(conn, std::mem::take(&mut part)).await;
+            if result.is_err() {
                 break;
             }
         }
-        r
-    };
+        part.then(s);
+    }
+    if result.is_ok() {
+        part.then(Sql::new("COMMIT"));
+        result = execute(conn, part).await;
+    }
     if let Err(e) = result {
         // Whatever ran is undone, and the connection is left outside any transaction.
         let _ = Sql::new("ROLLBACK").query().execute(&mut *conn).await;
         return Err(e.into());
     }
     Ok(())
+}
+
+async fn execute(conn: &mut AnyConnection, script: Sql) -> Result<(), sqlx::Error> {
+    let reuse = script.arg_count() <= CACHED_SCRIPT_ARGS;
+    script.into_query().persistent(reuse).execute(conn).await.map(drop)
 }
