@@ -456,3 +456,48 @@ async fn each_event_type_can_have_its_own_route() {
         r#"{"t":"SettingValueChanged"}"#
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_deleted_mid_attempt_loses_its_outcome_and_nothing_else() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("app").await;
+    let doomed = c.endpoint(&app, json!({"url": format!("{}/doomed", rx.url)})).await;
+    c.endpoint(&app, json!({"url": format!("{}/kept", rx.url)})).await;
+    rx.on(
+        "/doomed",
+        Behaviour {
+            statuses: vec![500],
+            delay: Duration::from_millis(500),
+            ..Default::default()
+        },
+    );
+    let first = c.publish(&app, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
+    rx.wait("/kept", 1).await;
+    // While /doomed is still answering, its endpoint (and so its delivery) goes.
+    let r = c
+        .delete(&format!(
+            "/api/v1/app/{app}/endpoint/{}",
+            doomed["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.status, 204);
+    rx.wait("/doomed", 1).await;
+    // The outcome that comes back is written with the next batch, which must still commit.
+    let second = c.publish(&app, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
+    let got = rx.wait("/kept", 2).await;
+    assert_eq!(got[1].headers["webhook-id"], second["id"].as_str().unwrap());
+    let attempts = c
+        .wait_for(
+            &format!("/api/v1/app/{app}/attempt/msg/{}", first["id"].as_str().unwrap()),
+            |b| b["data"].as_array().is_some_and(|a| a.len() == 1),
+        )
+        .await;
+    assert_eq!(
+        attempts["data"][0]["responseStatusCode"], 200,
+        "only the kept endpoint's attempt"
+    );
+    assert!(!s.log().contains("cannot be stored"), "{}", s.log());
+    assert!(!s.log().contains("writing its items one by one"), "{}", s.log());
+}

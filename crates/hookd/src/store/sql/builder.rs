@@ -96,6 +96,10 @@ impl Sql {
         self.push(")")
     }
 
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     pub fn arg_count(&self) -> usize {
         self.args.len()
     }

@@ -214,23 +214,15 @@ impl DeliveryStore for SqlStore {
     }
 }
 
-/// Which of the outcomes' deliveries still exist: one may have gone with its
-/// endpoint or application while it was in flight, and only those found get
-/// their attempts written. PostgreSQL locks them until the commit; on the
-/// embedded store the caller holds the only writing connection.
-pub(super) async fn live_deliveries(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    batch: &[Outcome],
-) -> Result<HashSet<String>> {
+/// Which of the outcomes' deliveries still exist (one may have gone with its
+/// endpoint or application while it was in flight), locked until the commit
+/// so that none goes before its attempt is written (PostgreSQL).
+pub(super) async fn live_deliveries(conn: &mut AnyConnection, batch: &[Outcome]) -> Result<HashSet<String>> {
     let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
     let mut live = HashSet::new();
     for chunk in ids.chunks(512) {
         let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
-        sql.bind_list(chunk);
-        if backend == Backend::Postgres {
-            sql.push(" FOR UPDATE");
-        }
+        sql.bind_list(chunk).push(" FOR UPDATE");
         for row in sql.query().fetch_all(&mut *conn).await? {
             live.insert(row.try_get::<String, _>("id")?);
         }
@@ -240,9 +232,14 @@ pub(super) async fn live_deliveries(
 
 /// The statements that record outcomes: each delivery's new state, its
 /// attempt, and its endpoint's failure streak (and maybe its auto-disable).
-pub(super) fn outcome_statements(batch: &[Outcome], live: &HashSet<String>) -> Vec<Sql> {
+/// `live`, when known, leaves out deliveries that are gone; the statements
+/// themselves also pass over them, so that the embedded store need not ask first.
+pub(super) fn outcome_statements(batch: &[Outcome], live: Option<&HashSet<String>>) -> Vec<Sql> {
     let mut out = Vec::new();
-    let batch: Vec<&Outcome> = batch.iter().filter(|o| live.contains(&o.delivery_id)).collect();
+    let batch: Vec<&Outcome> = batch
+        .iter()
+        .filter(|o| live.is_none_or(|l| l.contains(&o.delivery_id)))
+        .collect();
     if batch.is_empty() {
         return out;
     }
@@ -281,13 +278,17 @@ pub(super) fn outcome_statements(batch: &[Outcome], live: &HashSet<String>) -> V
         out.push(sql);
     }
     for chunk in chunks(&batch, 64) {
+        // Only for deliveries still there (the first value of each row names it).
         let mut sql = Sql::new(
             "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
-             response_headers, duration_ms, trigger_type, error, ssl_verification, created_at) VALUES ",
+             response_headers, duration_ms, trigger_type, error, ssl_verification, created_at) \
+             SELECT column2, column3, column4, column5, column6, column7, column8, column9, column10, \
+             column11, column12, column13, column14, column15 FROM (VALUES ",
         );
         for (i, o) in chunk.iter().enumerate() {
             let a = &o.attempt;
             sql.push(if i == 0 { "(" } else { ", (" });
+            sql.bind(&o.delivery_id).push(", ");
             sql.bind(&a.id)
                 .push(", ")
                 .bind(&a.app_id)
@@ -314,6 +315,7 @@ pub(super) fn outcome_statements(batch: &[Outcome], live: &HashSet<String>) -> V
                 .bind(a.created_at)
                 .push(")");
         }
+        sql.push(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)");
         out.push(sql);
     }
     // Per endpoint, only the last outcome of the batch decides its failure streak.

@@ -150,7 +150,7 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
         ..Default::default()
     };
     let now = crate::time::now();
-    [
+    let mut all: Vec<(&'static str, Sql)> = vec![
         ("claim", claim(backend, "node", now, now, 500)),
         ("messages", messages(app, &mf, &page)),
         ("messages, next page", messages(app, &mf, &later)),
@@ -163,8 +163,40 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
             "attempts by message",
             attempts(&by(AttemptScope::Message(msg.into())), &page),
         ),
-    ]
-    .into_iter()
-    .map(|(name, sql)| (name, sql.explain()))
-    .collect()
+    ];
+    // Recording an outcome for a delivery of the sample message to the sample endpoint.
+    let delivery = format!(
+        "dlv_{}{endpoint}",
+        msg.trim_start_matches("msg_").trim_start_matches('0')
+    );
+    let outcome = crate::store::Outcome {
+        attempt: crate::store::AttemptRecord {
+            id: "atmpt_sample".into(),
+            app_id: app.into(),
+            msg_id: msg.into(),
+            endpoint_id: endpoint.into(),
+            url: "https://example.com".into(),
+            status: crate::store::status::SUCCESS,
+            status_code: 200,
+            response: None,
+            response_headers: None,
+            duration_ms: 1,
+            trigger_type: 0,
+            error: None,
+            ssl_verification: true,
+            created_at: now,
+        },
+        delivery_id: delivery,
+        status: crate::store::status::SUCCESS,
+        next_attempt_at: None,
+        disable_if_failing_since: None,
+    };
+    // The endpoint's own update reads a small table; the check is about the large ones.
+    all.extend(
+        super::deliveries::outcome_statements(&[outcome], None)
+            .into_iter()
+            .filter(|s| !s.text().starts_with("UPDATE endpoints"))
+            .map(|s| ("record an outcome", s)),
+    );
+    all.into_iter().map(|(name, sql)| (name, sql.explain())).collect()
 }

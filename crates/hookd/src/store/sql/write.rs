@@ -31,19 +31,19 @@ impl SqlStore {
         let mut conn = self.write.acquire().await?;
         let published = match self.backend {
             // One process owns the file and this is its only writing connection,
-            // so what is read here is still true when the script runs.
+            // so what is read here is still true when the script runs; outcomes
+            // of deliveries that are gone are passed over by the statements.
             Backend::Sqlite => {
                 let published = route_batch(&mut conn, publishes, matches, &self.endpoints, &self.keys).await?;
-                let live = live_deliveries(&mut conn, self.backend, outcomes).await?;
-                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, &live));
+                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, None));
                 run_script(&mut conn, stmts).await?;
                 published
             }
             Backend::Postgres => {
                 let mut tx = conn.begin().await?;
                 let published = route_batch(&mut tx, publishes, matches, &self.endpoints, &self.keys).await?;
-                let live = live_deliveries(&mut tx, self.backend, outcomes).await?;
-                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, &live));
+                let live = live_deliveries(&mut tx, outcomes).await?;
+                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, Some(&live)));
                 for s in stmts {
                     s.into_query().execute(&mut *tx).await?;
                 }
