@@ -23,6 +23,9 @@ pub struct Row {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub peak_rss_mib: f64,
+    /// hookd's CPU time (user + system, all nodes) per delivery, in microseconds:
+    /// steadier than throughput on a machine shared with other work.
+    pub cpu_us_per_delivery: f64,
 }
 
 fn client() -> reqwest::Client {
@@ -174,6 +177,22 @@ impl Hookd {
         ids
     }
 
+    /// CPU seconds (user + system) the nodes have used so far.
+    fn cpu_secs(&self) -> f64 {
+        // SAFETY: sysconf only reads a constant of the running system.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let used = |pid: u32| -> f64 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+            (ticks(11) + ticks(12)) / tick
+        };
+        self.children.iter().map(|c| used(c.id())).sum()
+    }
+
     /// The largest peak resident memory of the nodes.
     fn peak_rss_mib(&self) -> f64 {
         let peak = |pid: u32| -> f64 {
@@ -233,20 +252,30 @@ async fn publish_one(h: &Hookd, app: &str, seq: u64, sent: &Sent) -> bool {
     }
 }
 
-/// Waits until `expected` deliveries arrived (or a minute passes) and measures.
-async fn settle(
-    name: &str,
-    h: &Hookd,
-    rx: &Receiver,
-    sent: &Sent,
-    expected: u64,
-    start: Instant,
-    publish_secs: f64,
-) -> Row {
+/// Where a phase began: its clock and hookd's CPU time.
+struct Began {
+    at: Instant,
+    cpu: f64,
+}
+
+impl Began {
+    fn now(h: &Hookd) -> Began {
+        Began {
+            at: Instant::now(),
+            cpu: h.cpu_secs(),
+        }
+    }
+}
+
+/// Waits until `expected` deliveries arrived (or two minutes pass) and measures.
+async fn settle(name: &str, h: &Hookd, rx: &Receiver, sent: &Sent, expected: u64, began: Began) -> Row {
+    let publish_secs = began.at.elapsed().as_secs_f64();
+    let start = began.at;
     let deadline = Instant::now() + Duration::from_secs(120);
     while rx.count() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let cpu = h.cpu_secs() - began.cpu;
     let log = rx.log.lock().unwrap();
     let sent = sent.lock().unwrap();
     let mut lat: Vec<f64> = Vec::with_capacity(log.count as usize);
@@ -277,6 +306,7 @@ async fn settle(
         p99_ms: pct(0.99),
         max_ms: lat.last().copied().unwrap_or(f64::NAN),
         peak_rss_mib: h.peak_rss_mib(),
+        cpu_us_per_delivery: cpu * 1e6 / delivered.max(1) as f64,
     }
 }
 
@@ -303,7 +333,7 @@ pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_
     let sent: Sent = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let seq = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
+    let began = Began::now(&h);
     let mut tasks = Vec::new();
     for _ in 0..opts.publishers {
         let (h, ids, sent, stop, seq) = (h.clone(), ids.clone(), sent.clone(), stop.clone(), seq.clone());
@@ -319,9 +349,8 @@ pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_
     for t in tasks {
         let _ = t.await;
     }
-    let publish_secs = start.elapsed().as_secs_f64();
     let expected = sent.lock().unwrap().len() as u64 * per_app as u64;
-    let row = settle(name, &h, rx, &sent, expected, start, publish_secs).await;
+    let row = settle(name, &h, rx, &sent, expected, began).await;
     rx.reset();
     row
 }
@@ -334,7 +363,7 @@ pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: 
     let sent: Sent = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let start = Instant::now();
+    let began = Began::now(&h);
     let total = (rate as f64 * secs.as_secs_f64()) as u64;
     let mut tasks = Vec::with_capacity(total as usize);
     for n in 0..total {
@@ -345,18 +374,9 @@ pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: 
     for t in tasks {
         let _ = t.await;
     }
-    let publish_secs = start.elapsed().as_secs_f64();
     let expected = sent.lock().unwrap().len() as u64;
-    let row = settle(
-        &format!("open loop {rate} msg/s, 1 endpoint"),
-        &h,
-        rx,
-        &sent,
-        expected,
-        start,
-        publish_secs,
-    )
-    .await;
+    let name = format!("open loop {rate} msg/s, 1 endpoint");
+    let row = settle(&name, &h, rx, &sent, expected, began).await;
     rx.reset();
     row
 }
