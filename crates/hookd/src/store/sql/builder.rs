@@ -5,6 +5,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
+use crate::store::Backend;
+
 #[derive(Clone, Debug)]
 pub enum Arg {
     Text(String),
@@ -138,6 +140,55 @@ impl Sql {
         self.clone().into_query()
     }
 
+    /// As [`Sql::into_query`], in the placeholder style that costs `backend`
+    /// least: SQLite looks every `$n` up by a linear scan of all of a
+    /// statement's parameters, once when preparing and again when binding, so a
+    /// statement with thousands of them takes quadratic time there. Its
+    /// anonymous `?` costs nothing to look up; each use binds its value again.
+    pub fn into_query_for(self, backend: Backend) -> Query<'static, Any, AnyArguments> {
+        match backend {
+            Backend::Sqlite => self.positional().into_query(),
+            Backend::Postgres => self.into_query(),
+        }
+    }
+
+    /// `$n` placeholders turned into `?`, with the values in order of use.
+    fn positional(self) -> Sql {
+        let mut uses = vec![0usize; self.args.len()];
+        let mut order = Vec::with_capacity(self.args.len());
+        let mut text = String::with_capacity(self.text.len());
+        let mut rest = self.text.as_str();
+        while let Some(at) = rest.find('$') {
+            text.push_str(&rest[..at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            match rest[..digits].parse::<usize>() {
+                Ok(n) if (1..=uses.len()).contains(&n) => {
+                    text.push('?');
+                    uses[n - 1] += 1;
+                    order.push(n - 1);
+                }
+                _ => text.push('$'),
+            }
+            rest = &rest[digits..];
+        }
+        text.push_str(rest);
+        let mut values: Vec<Option<Arg>> = self.args.into_iter().map(Some).collect();
+        let args = order
+            .into_iter()
+            .map(|i| {
+                uses[i] -= 1;
+                // The last use takes the value; earlier ones copy it.
+                if uses[i] == 0 {
+                    values[i].take().expect("taken at its last use only")
+                } else {
+                    values[i].clone().expect("taken at its last use only")
+                }
+            })
+            .collect();
+        Sql { text, args }
+    }
+
     /// As [`Sql::query`], handing over the text and values rather than copying
     /// them (a fan-out's inserts hold many thousands of values).
     pub fn into_query(self) -> Query<'static, Any, AnyArguments> {
@@ -212,6 +263,19 @@ mod tests {
             "UPDATE t SET x = $1 WHERE id = $2 OR id = $2;\nINSERT INTO u VALUES ($3, $4, $3)"
         );
         assert_eq!(a.arg_count(), 4);
+    }
+
+    #[test]
+    fn numbered_placeholders_become_anonymous_ones_in_order_of_use() {
+        let mut a = Sql::new("UPDATE t SET x = ");
+        a.bind(1)
+            .push(" WHERE id = ")
+            .bind("a")
+            .push(" OR parent = $1 OR cost = '$5'");
+        let p = a.positional();
+        assert_eq!(p.text, "UPDATE t SET x = ? WHERE id = ? OR parent = ? OR cost = '$5'");
+        let shown: Vec<String> = p.args.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(shown, ["Int(1)", "Text(\"a\")", "Int(1)"]);
     }
 
     #[test]

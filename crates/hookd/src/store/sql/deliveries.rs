@@ -20,7 +20,7 @@ use crate::time::{self, Micros};
 impl DeliveryStore for SqlStore {
     async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>> {
         let sql = queries::claim(self.backend, owner, now, lease_until, limit);
-        let claimed = sql.query().fetch_all(&self.write).await?;
+        let claimed = sql.into_query_for(self.backend).fetch_all(&self.write).await?;
         let ids: Vec<String> = claimed.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         self.load_tasks(&ids).await
     }
@@ -33,7 +33,7 @@ impl DeliveryStore for SqlStore {
                 .bind(owner)
                 .push(" AND id IN ")
                 .bind_list(chunk);
-            sql.query().execute(&self.write).await?;
+            sql.into_query_for(self.backend).execute(&self.write).await?;
         }
         Ok(())
     }
@@ -42,7 +42,7 @@ impl DeliveryStore for SqlStore {
         for chunk in ids.chunks(512) {
             let mut sql = Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ");
             sql.bind(owner).push(" AND id IN ").bind_list(chunk);
-            sql.query().execute(&self.write).await?;
+            sql.into_query_for(self.backend).execute(&self.write).await?;
         }
         Ok(())
     }
@@ -370,7 +370,8 @@ impl SqlStore {
         for chunk in ids.chunks(512) {
             let mut sql =
                 Sql::new("SELECT id, msg_id, endpoint_id, attempts, trigger_type FROM deliveries WHERE id IN ");
-            let rows = sql.bind_list(chunk).query().fetch_all(&self.write).await?;
+            sql.bind_list(chunk);
+            let rows = sql.into_query_for(self.backend).fetch_all(&self.write).await?;
             let mut msg_ids = HashSet::new();
             let mut ep_ids = HashSet::new();
             for r in &rows {
@@ -382,18 +383,18 @@ impl SqlStore {
             let mut sql = Sql::new(&format!(
                 "SELECT {MESSAGE_COLS}, m.payload FROM messages m WHERE m.id IN "
             ));
+            sql.bind_list(&msg_ids);
             let messages: HashMap<String, Arc<MessageRecord>> = sql
-                .bind_list(&msg_ids)
-                .query()
+                .into_query_for(self.backend)
                 .fetch_all(&self.write)
                 .await?
                 .iter()
                 .map(|r| rows::message(r).map(|m| (m.id.clone(), Arc::new(m))))
                 .collect::<Result<_>>()?;
             let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.id IN "));
+            sql.bind_list(&ep_ids);
             let endpoints: HashMap<String, Arc<EndpointRecord>> = sql
-                .bind_list(&ep_ids)
-                .query()
+                .into_query_for(self.backend)
                 .fetch_all(&self.write)
                 .await?
                 .iter()

@@ -79,9 +79,12 @@ impl SqlStore {
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 // FULL: every commit is fsynced before it returns, as the 202 promises.
+                                // temp_store: statement journals (kept while a statement of a larger
+                                // transaction runs, to undo it alone) stay in memory, not in a file.
                                 conn.execute(
                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                                     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                                     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
+                                     PRAGMA temp_store=MEMORY;",
                                 )
                                 .await?;
                                 Ok(())

@@ -91,5 +91,10 @@ async fn run_script(conn: &mut AnyConnection, stmts: impl Iterator<Item = Sql>) 
 
 async fn execute(conn: &mut AnyConnection, script: Sql) -> Result<(), sqlx::Error> {
     let reuse = script.arg_count() <= CACHED_SCRIPT_ARGS;
-    script.into_query().persistent(reuse).execute(conn).await.map(drop)
+    script
+        .into_query_for(Backend::Sqlite)
+        .persistent(reuse)
+        .execute(conn)
+        .await
+        .map(drop)
 }
