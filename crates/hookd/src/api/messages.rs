@@ -212,11 +212,11 @@ pub async fn publish_watched(
         created_at: now,
         expires_at: now + retention,
     };
-    let lease = state.engine.lease_for(1);
-    let leased = lease.is_some();
+    let lease_room = state.engine.room();
     let req = NewMessage {
         message,
-        lease,
+        lease: (lease_room > 0).then(|| state.engine.lease()),
+        lease_room,
         only_endpoint,
     };
     let Some(Written::Published(result)) = state.committer.submit(Write::Publish(req)).await else {
@@ -227,15 +227,23 @@ pub async fn publish_watched(
         e => e.into(),
     })?;
     let message = (*published.message).clone();
-    let sends_now = leased && deliver_at.is_none();
+    // The first `leased` deliveries are this node's to send now (as stored).
+    let leased = if deliver_at.is_none() {
+        lease_room.min(published.tasks.len())
+    } else {
+        0
+    };
     let mut waits = Vec::new();
     if watch {
-        let ids: Vec<String> = published.tasks.iter().map(|t| t.delivery_id.clone()).collect();
-        let rxs: Vec<_> = if sends_now {
-            state.engine.watch(&ids).into_iter().map(Some).collect()
-        } else {
-            ids.iter().map(|_| None).collect()
-        };
+        let ids: Vec<String> = published.tasks[..leased]
+            .iter()
+            .map(|t| t.delivery_id.clone())
+            .collect();
+        let rxs = state.engine.watch(&ids).into_iter().map(Some);
+        let rxs: Vec<_> = rxs
+            .chain(std::iter::repeat_with(|| None))
+            .take(published.tasks.len())
+            .collect();
         waits = published
             .tasks
             .iter()
@@ -247,12 +255,11 @@ pub async fn publish_watched(
             })
             .collect();
     }
-    if !published.tasks.is_empty() {
-        if sends_now {
-            state.engine.dispatch(published.tasks);
-        } else {
-            state.engine.announce();
-        }
+    let mut tasks = published.tasks;
+    let left = tasks.split_off(leased);
+    state.engine.dispatch(tasks);
+    if !left.is_empty() {
+        state.engine.announce();
     }
     Ok(Publication { message, waits })
 }

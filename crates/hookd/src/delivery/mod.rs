@@ -132,11 +132,14 @@ impl Engine {
         Ok(engine)
     }
 
-    /// A lease for `n` new deliveries if this node has room to send them now;
-    /// otherwise they are stored unleased and the scheduler finds them.
-    pub fn lease_for(&self, n: usize) -> Option<Lease> {
+    /// How many more deliveries this node can hold in memory now; new ones past
+    /// that are stored unleased and the scheduler finds them.
+    pub fn room(&self) -> usize {
+        if self.inner.stop.is_cancelled() {
+            return 0;
+        }
         let held = self.inner.held.lock().expect("held lock").len();
-        (held + n <= self.inner.cfg.max_queued && !self.inner.stop.is_cancelled()).then(|| self.lease())
+        self.inner.cfg.max_queued.saturating_sub(held)
     }
 
     /// A lease held by this node from now on.

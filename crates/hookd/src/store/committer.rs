@@ -26,38 +26,45 @@ pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> Committer {
 }
 
 async fn commit(store: &dyn Store, matches: Matcher, jobs: Vec<Write>) -> Vec<Written> {
+    let is_publish: Vec<bool> = jobs.iter().map(|j| matches!(j, Write::Publish(_))).collect();
     let mut publishes = Vec::new();
     let mut outcomes = Vec::new();
-    for job in &jobs {
+    for job in jobs {
         match job {
-            Write::Publish(p) => publishes.push(p.clone()),
-            Write::Outcome(o) => outcomes.push(o.clone()),
+            Write::Publish(p) => publishes.push(p),
+            Write::Outcome(o) => outcomes.push(o),
         }
     }
-    match store.write(publishes, matches, &outcomes).await {
+    match store.write(&publishes, matches, &outcomes).await {
         Ok(published) => {
             let mut published = published.into_iter();
-            jobs.iter()
-                .map(|job| match job {
-                    Write::Publish(_) => Written::Published(published.next().expect("one result per message")),
-                    Write::Outcome(_) => Written::Recorded(Ok(())),
+            is_publish
+                .iter()
+                .map(|&p| match p {
+                    true => Written::Published(published.next().expect("one result per message")),
+                    false => Written::Recorded(Ok(())),
                 })
                 .collect()
         }
-        Err(e) if jobs.len() > 1 => {
-            // One bad item must not fail the others: write each alone.
+        Err(e) if is_publish.len() > 1 => {
+            // One bad item must not fail the others: write each alone, in the order they came.
             tracing::warn!(error = %e, "a batched write failed; writing its items one by one");
-            let mut out = Vec::with_capacity(jobs.len());
-            for job in jobs {
+            let (mut publishes, mut outcomes) = (publishes.into_iter(), outcomes.into_iter());
+            let mut out = Vec::with_capacity(is_publish.len());
+            for p in is_publish {
+                let job = match p {
+                    true => Write::Publish(publishes.next().expect("as many as counted")),
+                    false => Write::Outcome(outcomes.next().expect("as many as counted")),
+                };
                 out.extend(Box::pin(commit(store, matches, vec![job])).await);
             }
             out
         }
-        Err(e) => jobs
-            .into_iter()
-            .map(|job| match job {
-                Write::Publish(_) => Written::Published(Err(e.clone_kind())),
-                Write::Outcome(_) => Written::Recorded(Err(e.clone_kind())),
+        Err(e) => is_publish
+            .iter()
+            .map(|&p| match p {
+                true => Written::Published(Err(e.clone_kind())),
+                false => Written::Recorded(Err(e.clone_kind())),
             })
             .collect(),
     }

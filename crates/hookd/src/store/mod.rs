@@ -96,7 +96,7 @@ pub trait MessageStore: Send + Sync {
     /// deliveries' new states. A reused `eventId` fails only its message.
     async fn write(
         &self,
-        publishes: Vec<NewMessage>,
+        publishes: &[NewMessage],
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>>;

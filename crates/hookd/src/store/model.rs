@@ -324,8 +324,12 @@ pub struct DeliveryTask {
 #[derive(Clone)]
 pub struct NewMessage {
     pub message: MessageRecord,
-    /// Deliveries are created leased to this node when it will send them at once.
+    /// Deliveries are created leased to this node when it will send them at
+    /// once: the first `lease_room` of them (the rest wait in the store for
+    /// whichever node has room, so that a large fan-out is not leased only to
+    /// be handed back).
     pub lease: Option<Lease>,
+    pub lease_room: usize,
     /// Send to this endpoint only, whatever its subscriptions (examples and tests).
     pub only_endpoint: Option<String>,
 }

@@ -21,11 +21,11 @@ use crate::time::Micros;
 impl MessageStore for SqlStore {
     async fn write(
         &self,
-        publishes: Vec<NewMessage>,
+        publishes: &[NewMessage],
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
-        self.write_batch(&publishes, matches, outcomes).await
+        self.write_batch(publishes, matches, outcomes).await
     }
 
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>> {
@@ -134,7 +134,8 @@ pub(super) fn publish_statements<'a>(
         .iter()
         .flat_map(|&(item, p)| {
             let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
-            p.tasks.iter().map(move |t| (t, lease))
+            let leased = move |i: usize| lease.filter(|_| i < item.lease_room);
+            p.tasks.iter().enumerate().map(move |(i, t)| (t, leased(i)))
         })
         .collect();
     let messages = chunk_ranges(stored.len(), 64).into_iter().map(move |r| {
