@@ -164,6 +164,7 @@ async fn expired_payloads_are_swept() {
             .submit(Write::Publish(NewMessage {
                 message,
                 lease: None,
+                lease_room: 0,
                 only_endpoint: None,
             }))
             .await;
