@@ -167,10 +167,10 @@ impl Sql {
                     text.push('?');
                     uses[n - 1] += 1;
                     order.push(n - 1);
+                    rest = &rest[digits..];
                 }
                 _ => text.push('$'),
             }
-            rest = &rest[digits..];
         }
         text.push_str(rest);
         let mut values: Vec<Option<Arg>> = self.args.into_iter().map(Some).collect();
