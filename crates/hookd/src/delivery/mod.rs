@@ -326,9 +326,16 @@ impl Engine {
     }
 
     fn forget(&self, ids: &[String]) {
+        let low_water = self.inner.cfg.max_queued / 2;
         let mut held = self.inner.held.lock().expect("held lock");
+        let before = held.len();
         for id in ids {
             held.remove(id);
+        }
+        // Work left in the store for lack of room (a large fan-out) is claimed
+        // while half the queue is still busy, not at the next poll or publish.
+        if before > low_water && held.len() <= low_water {
+            self.inner.wake.notify_one();
         }
     }
 

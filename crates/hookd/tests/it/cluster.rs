@@ -307,9 +307,20 @@ async fn nodes_started_together_migrate_once() {
         .args([url.as_str(), "-tAc", "SELECT count(*) FROM _sqlx_migrations"])
         .output()
         .unwrap();
+    // One version per number: a step that differs by database has a file for each.
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
         .unwrap()
-        .count();
+        .map(|f| {
+            f.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .split('_')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         migrations.to_string(),

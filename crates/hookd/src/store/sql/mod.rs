@@ -11,6 +11,8 @@ mod endpoints;
 mod messages;
 pub mod queries;
 mod rows;
+#[cfg(test)]
+mod upgrade_test;
 mod write;
 
 use std::borrow::Cow;
@@ -41,18 +43,45 @@ pub struct SqlStore {
     apps: Arc<app_cache::AppCache>,
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../../../migrations/0001_init.sql")),
-    (
+/// Each version's SQL, for SQLite and for PostgreSQL (the same text where the
+/// two agree), and whether it manages its own transaction.
+struct Step {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+    own_transaction: bool,
+}
+
+const fn shared(version: i64, name: &'static str, sql: &'static str) -> Step {
+    Step {
+        version,
+        name,
+        sqlite: sql,
+        postgres: sql,
+        own_transaction: false,
+    }
+}
+
+const MIGRATIONS: &[Step] = &[
+    shared(1, "init", include_str!("../../../migrations/0001_init.sql")),
+    shared(
         2,
         "attempt tls",
         include_str!("../../../migrations/0002_attempt_tls.sql"),
     ),
-    (
+    shared(
         3,
         "event type validation",
         include_str!("../../../migrations/0003_event_type_validation.sql"),
     ),
+    Step {
+        version: 4,
+        name: "lean embedded store",
+        sqlite: include_str!("../../../migrations/0004_lean_embedded.sqlite.sql"),
+        postgres: include_str!("../../../migrations/0004_lean_embedded.postgres.sql"),
+        own_transaction: true,
+    },
 ];
 
 impl SqlStore {
@@ -81,10 +110,13 @@ impl SqlStore {
                                 // FULL: every commit is fsynced before it returns, as the 202 promises.
                                 // temp_store: statement journals (kept while a statement of a larger
                                 // transaction runs, to undo it alone) stay in memory, not in a file.
+                                // wal_autocheckpoint: SQLite's default of 1,000 log pages is about
+                                // one commit of a large fan-out; ten times that lets a page that
+                                // many commits rewrite be copied back to the database once.
                                 conn.execute(
                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
                                      PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
-                                     PRAGMA temp_store=MEMORY;",
+                                     PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=10000;",
                                 )
                                 .await?;
                                 Ok(())
@@ -128,13 +160,17 @@ impl SqlStore {
     async fn migrate(&self) -> Result<()> {
         let migrations = MIGRATIONS
             .iter()
-            .map(|(v, name, sql)| {
+            .map(|step| {
+                let sql = match self.backend {
+                    Backend::Sqlite => step.sqlite,
+                    Backend::Postgres => step.postgres,
+                };
                 Migration::new(
-                    *v,
-                    Cow::Borrowed(*name),
+                    step.version,
+                    Cow::Borrowed(step.name),
                     MigrationType::Simple,
-                    AssertSqlSafe(*sql).into_sql_str(),
-                    false,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    step.own_transaction,
                 )
             })
             .collect::<Vec<_>>();

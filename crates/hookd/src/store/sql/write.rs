@@ -75,7 +75,7 @@ async fn run_script(conn: &mut AnyConnection, stmts: impl Iterator<Item = Sql>) 
                 break;
             }
         }
-        part.then(s);
+        part.then(s.rollback_on_conflict());
     }
     if result.is_ok() {
         part.then(Sql::new("COMMIT"));
