@@ -24,7 +24,13 @@ pub struct Clients {
     pub unverified: reqwest::Client,
 }
 
-pub fn build(policy: &AddressPolicy, ca_bundle: Option<&std::path::Path>) -> Result<Clients, ClientError> {
+/// `concurrency` is how many attempts may be under way at once: as many
+/// connections to one host may be kept open between attempts.
+pub fn build(
+    policy: &AddressPolicy,
+    ca_bundle: Option<&std::path::Path>,
+    concurrency: usize,
+) -> Result<Clients, ClientError> {
     // Idempotent: a second install (tests start many servers per process) is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = Vec::new();
@@ -34,7 +40,7 @@ pub fn build(policy: &AddressPolicy, ca_bundle: Option<&std::path::Path>) -> Res
         roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::Bundle(shown, e.to_string()))?;
     }
     let make = |verify: bool| {
-        let mut b = builder(policy).tls_danger_accept_invalid_certs(!verify);
+        let mut b = builder(policy, concurrency).tls_danger_accept_invalid_certs(!verify);
         for cert in &roots {
             b = b.add_root_certificate(cert.clone());
         }
@@ -46,13 +52,17 @@ pub fn build(policy: &AddressPolicy, ca_bundle: Option<&std::path::Path>) -> Res
     })
 }
 
-fn builder(policy: &AddressPolicy) -> reqwest::ClientBuilder {
+fn builder(policy: &AddressPolicy, concurrency: usize) -> reqwest::ClientBuilder {
+    // A smaller idle pool than the attempts under way closes connections after
+    // every burst and opens them again for the next: when many endpoints share
+    // a host (a fan-out to one customer's gateway), each attempt then paid for
+    // a new TCP (and TLS) connection and a socket left in TIME_WAIT.
     reqwest::Client::builder()
         .redirect(Policy::none())
         .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)
         .no_proxy()
 }

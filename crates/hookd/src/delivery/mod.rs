@@ -57,8 +57,11 @@ impl From<&Config> for EngineConfig {
             concurrency: c.concurrency,
             endpoint_concurrency: c.endpoint_concurrency,
             ca_bundle: c.ca_bundle.clone(),
-            // Each held task is a spawned future; past this, work waits in the store (bounded memory).
-            max_queued: (c.concurrency * 4).max(256),
+            // Each held task is a spawned future of about 2 KiB; past this, work
+            // waits in the store (bounded memory). Work taken back from the
+            // store costs a claim, so the bound is generous: a 1,000-endpoint
+            // fan-out fits in it whole.
+            max_queued: (c.concurrency * 4).max(2048),
         }
     }
 }
@@ -108,7 +111,7 @@ impl Engine {
         committer: Committer,
         policy: AddressPolicy,
     ) -> Result<Engine, client::ClientError> {
-        let clients = client::build(&policy, cfg.ca_bundle.as_deref())?;
+        let clients = client::build(&policy, cfg.ca_bundle.as_deref(), cfg.concurrency)?;
         let inner = Arc::new(Inner {
             node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
             in_flight: Semaphore::new(cfg.concurrency),

@@ -2,8 +2,9 @@
 //! that each fsynced transaction carries everything that arrived meanwhile.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::group_commit::GroupCommit;
+use super::group_commit::{GroupCommit, Patience};
 use super::{Matcher, NewMessage, Outcome, Published, Result, Store};
 
 pub enum Write {
@@ -18,8 +19,18 @@ pub enum Written {
 
 pub type Committer = GroupCommit<Write, Written>;
 
+/// Outcomes wait for company while publishers are being answered: nobody
+/// waits on an outcome but the engine, and a batch of them writes few more
+/// pages than one does. The bound keeps leases, memory and what the API shows
+/// of attempts close to current.
+const OUTCOMES: Patience<Write> = Patience {
+    may_wait: |w| matches!(w, Write::Outcome(_)),
+    gather: 128,
+    at_most: Duration::from_millis(20),
+};
+
 pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> Committer {
-    GroupCommit::spawn(512, move |jobs: Vec<Write>| {
+    GroupCommit::spawn(512, OUTCOMES, move |jobs: Vec<Write>| {
         let store = store.clone();
         async move { commit(&*store, matches, jobs).await }
     })

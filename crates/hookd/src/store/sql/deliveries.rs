@@ -2,6 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::SqlStore;
@@ -20,9 +21,9 @@ use crate::time::{self, Micros};
 impl DeliveryStore for SqlStore {
     async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>> {
         let sql = queries::claim(self.backend, owner, now, lease_until, limit);
-        let claimed = sql.into_query_for(self.backend).fetch_all(&self.write).await?;
-        let ids: Vec<String> = claimed.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
-        self.load_tasks(&ids).await
+        let mut conn = self.write.acquire().await?;
+        let claimed = sql.into_query_for(self.backend).fetch_all(&mut *conn).await?;
+        self.tasks_for(&mut conn, &claimed).await
     }
 
     async fn renew_leases(&self, owner: &str, ids: &[String], lease_until: Micros) -> Result<()> {
@@ -90,11 +91,12 @@ impl DeliveryStore for SqlStore {
         sql.push(
             " ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET \
              status = CASE WHEN deliveries.attempts = 0 THEN 1 ELSE 3 END, trigger_type = $6, \
-             next_attempt_at = $7, lease_until = $8, lease_owner = $9, updated_at = $7 RETURNING id",
+             next_attempt_at = $7, lease_until = $8, lease_owner = $9, updated_at = $7 RETURNING ",
         );
-        let row = sql.query().fetch_one(&self.write).await?;
-        let id: String = row.try_get("id")?;
-        self.load_tasks(&[id])
+        sql.push(queries::TASK_COLS);
+        let mut conn = self.write.acquire().await?;
+        let row = sql.query().fetch_one(&mut *conn).await?;
+        self.tasks_for(&mut conn, &[row])
             .await?
             .pop()
             .ok_or(crate::store::StoreError::NotFound)
@@ -364,17 +366,14 @@ pub(super) fn outcome_statements(batch: &[Outcome], live: Option<&HashSet<String
 }
 
 impl SqlStore {
-    /// Builds tasks for these deliveries, reading each message and endpoint once.
-    async fn load_tasks(&self, ids: &[String]) -> Result<Vec<DeliveryTask>> {
-        let mut tasks = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(512) {
-            let mut sql =
-                Sql::new("SELECT id, msg_id, endpoint_id, attempts, trigger_type FROM deliveries WHERE id IN ");
-            sql.bind_list(chunk);
-            let rows = sql.into_query_for(self.backend).fetch_all(&self.write).await?;
+    /// Builds tasks from delivery rows of [`queries::TASK_COLS`], reading each
+    /// message once and taking endpoints from the endpoint cache.
+    async fn tasks_for(&self, conn: &mut AnyConnection, rows: &[AnyRow]) -> Result<Vec<DeliveryTask>> {
+        let mut tasks = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(512) {
             let mut msg_ids = HashSet::new();
             let mut ep_ids = HashSet::new();
-            for r in &rows {
+            for r in chunk {
                 msg_ids.insert(r.try_get::<String, _>("msg_id")?);
                 ep_ids.insert(r.try_get::<String, _>("endpoint_id")?);
             }
@@ -386,21 +385,13 @@ impl SqlStore {
             sql.bind_list(&msg_ids);
             let messages: HashMap<String, Arc<MessageRecord>> = sql
                 .into_query_for(self.backend)
-                .fetch_all(&self.write)
+                .fetch_all(&mut *conn)
                 .await?
                 .iter()
                 .map(|r| rows::message(r).map(|m| (m.id.clone(), Arc::new(m))))
                 .collect::<Result<_>>()?;
-            let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.id IN "));
-            sql.bind_list(&ep_ids);
-            let endpoints: HashMap<String, Arc<EndpointRecord>> = sql
-                .into_query_for(self.backend)
-                .fetch_all(&self.write)
-                .await?
-                .iter()
-                .map(|r| rows::endpoint(r, &self.keys).map(|e| (e.id.clone(), Arc::new(e))))
-                .collect::<Result<_>>()?;
-            for r in &rows {
+            let endpoints = self.endpoints.by_ids(conn, &ep_ids, &self.keys).await?;
+            for r in chunk {
                 let (Some(message), Some(endpoint)) = (
                     messages.get(&r.try_get::<String, _>("msg_id")?),
                     endpoints.get(&r.try_get::<String, _>("endpoint_id")?),

@@ -60,13 +60,54 @@ impl EndpointCache {
         }
         let mut sql = Sql::new("SELECT e.id, e.updated_at FROM endpoints e WHERE e.disabled = 0 AND e.app_id = ");
         sql.bind(app_id);
-        let current: Vec<(String, Micros)> = sql
-            .query()
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
-            .collect::<Result<_>>()?;
+        let current = versions(conn, sql).await?;
+        let ids: Vec<String> = current.iter().map(|(id, _)| id.clone()).collect();
+        let mut cached = self.refresh(conn, current, keys).await?;
+        let found = ids.iter().filter_map(|id| cached.get(id).cloned()).collect();
+        let mut lists = self.lists.lock().expect("endpoint cache lock");
+        if cached.len() > MAX_ENTRIES {
+            cached.clear();
+            lists.clear();
+        }
+        lists.insert(app_id.to_owned(), (generation, ids));
+        Ok(found)
+    }
+
+    /// These endpoints (those that exist), current as of this connection's view:
+    /// only their versions are read, and in full only those that changed.
+    pub async fn by_ids(
+        &self,
+        conn: &mut AnyConnection,
+        ids: &[String],
+        keys: &Keyring,
+    ) -> Result<HashMap<String, Arc<EndpointRecord>>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(256) {
+            let mut sql = Sql::new("SELECT e.id, e.updated_at FROM endpoints e WHERE e.id IN ");
+            sql.bind_list(chunk);
+            let current = versions(conn, sql).await?;
+            let mut cached = self.refresh(conn, current, keys).await?;
+            found.extend(
+                chunk
+                    .iter()
+                    .filter_map(|id| Some((id.clone(), cached.get(id)?.clone()))),
+            );
+            if cached.len() > MAX_ENTRIES {
+                // Lists naming an endpoint no longer here are read again when next used.
+                cached.clear();
+            }
+        }
+        Ok(found)
+    }
+
+    /// Reads in full the endpoints of `current` that the cache lacks or holds
+    /// at another version, and returns the cache with them in it.
+    async fn refresh(
+        &self,
+        conn: &mut AnyConnection,
+        current: Vec<(String, Micros)>,
+        keys: &Keyring,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<EndpointRecord>>>> {
         let stale: Vec<String> = {
             let cached = self.by_id.lock().expect("endpoint cache lock");
             current
@@ -84,17 +125,9 @@ impl EndpointCache {
                 fresh.insert(ep.id.clone(), Arc::new(ep));
             }
         }
-        let ids: Vec<String> = current.into_iter().map(|(id, _)| id).collect();
         let mut cached = self.by_id.lock().expect("endpoint cache lock");
-        let mut lists = self.lists.lock().expect("endpoint cache lock");
-        if cached.len() + fresh.len() > MAX_ENTRIES {
-            cached.clear();
-            lists.clear();
-        }
         cached.extend(fresh);
-        let found = ids.iter().filter_map(|id| cached.get(id).cloned()).collect();
-        lists.insert(app_id.to_owned(), (generation, ids));
-        Ok(found)
+        Ok(cached)
     }
 
     fn remembered(&self, app_id: &str, generation: u64) -> Option<Vec<Arc<EndpointRecord>>> {
@@ -107,4 +140,14 @@ impl EndpointCache {
         let cached = self.by_id.lock().expect("endpoint cache lock");
         ids.iter().map(|id| cached.get(id).cloned()).collect()
     }
+}
+
+/// `(id, updated_at)` of the endpoints `sql` selects.
+async fn versions(conn: &mut AnyConnection, sql: Sql) -> Result<Vec<(String, Micros)>> {
+    sql.query()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
+        .collect()
 }

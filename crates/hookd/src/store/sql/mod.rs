@@ -63,6 +63,18 @@ const fn shared(version: i64, name: &'static str, sql: &'static str) -> Step {
     }
 }
 
+/// A step written once per database. Its SQLite side rebuilds tables, which
+/// needs foreign keys off and so its own transaction.
+const fn per_database(version: i64, name: &'static str, sqlite: &'static str, postgres: &'static str) -> Step {
+    Step {
+        version,
+        name,
+        sqlite,
+        postgres,
+        own_transaction: true,
+    }
+}
+
 const MIGRATIONS: &[Step] = &[
     shared(1, "init", include_str!("../../../migrations/0001_init.sql")),
     shared(
@@ -75,13 +87,18 @@ const MIGRATIONS: &[Step] = &[
         "event type validation",
         include_str!("../../../migrations/0003_event_type_validation.sql"),
     ),
-    Step {
-        version: 4,
-        name: "lean embedded store",
-        sqlite: include_str!("../../../migrations/0004_lean_embedded.sqlite.sql"),
-        postgres: include_str!("../../../migrations/0004_lean_embedded.postgres.sql"),
-        own_transaction: true,
-    },
+    per_database(
+        4,
+        "lean embedded store",
+        include_str!("../../../migrations/0004_lean_embedded.sqlite.sql"),
+        include_str!("../../../migrations/0004_lean_embedded.postgres.sql"),
+    ),
+    per_database(
+        5,
+        "clustered rows",
+        include_str!("../../../migrations/0005_clustered_rows.sqlite.sql"),
+        include_str!("../../../migrations/0005_clustered_rows.postgres.sql"),
+    ),
 ];
 
 impl SqlStore {

@@ -18,9 +18,12 @@ pub fn claim(backend: Backend, owner: &str, now: Micros, lease_until: Micros, li
         // Nodes claiming at once each take different rows instead of waiting on each other.
         sql.push(" FOR UPDATE OF d SKIP LOCKED");
     }
-    sql.push(") RETURNING id");
+    sql.push(") RETURNING ").push(TASK_COLS);
     sql
 }
+
+/// What a delivery row gives a task (`SqlStore::tasks_for` reads the rest).
+pub const TASK_COLS: &str = "id, msg_id, endpoint_id, attempts, trigger_type";
 
 fn payload_col(with_content: bool) -> &'static str {
     if with_content { "m.payload" } else { "NULL AS payload" }

@@ -1,5 +1,5 @@
 //! An embedded store made by an earlier version keeps every row through the
-//! table rebuilds of migration 4, and its constraints still hold afterwards.
+//! table rebuilds of migrations 4 and 5, and its constraints still hold afterwards.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -64,8 +64,11 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
         1
     );
     assert_eq!(count(db, "SELECT COUNT(*) FROM pragma_foreign_key_check").await, 0);
-    let deliveries = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'deliveries' AND sql LIKE '%WITHOUT ROWID'";
-    assert_eq!(count(db, deliveries).await, 1);
+    let clustered = "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('messages', 'deliveries', 'attempts') \
+                     AND sql LIKE '%WITHOUT ROWID'";
+    assert_eq!(count(db, clustered).await, 3);
+    let attempt = "SELECT COUNT(*) FROM attempts WHERE msg_id = 'msg_1' AND id = 'atmpt_1' AND response = 'ok'";
+    assert_eq!(count(db, attempt).await, 1);
 
     // An eventId is still unique per application; messages without one are not limited.
     let dup = "INSERT INTO messages VALUES ('msg_3', 'app_1', 't', 'evt_1', NULL, NULL, '{}', NULL, 3, 9)";
