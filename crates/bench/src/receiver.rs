@@ -1,6 +1,7 @@
 //! The receiver: answers 200 at once and records, per message, when it arrived.
+//! It shares the machine with hookd, so recording is a push onto a list;
+//! arrivals are matched to publishes once a phase is over.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -9,8 +10,8 @@ use axum::http::HeaderMap;
 
 #[derive(Default)]
 pub struct Log {
-    /// webhook-id -> arrival times (one per delivery of it).
-    pub arrivals: HashMap<String, Vec<Instant>>,
+    /// (webhook-id, arrival time), one per delivery.
+    pub arrivals: Vec<(String, Instant)>,
     pub count: u64,
 }
 
@@ -33,7 +34,7 @@ impl Receiver {
                     let mut log = rec.lock().unwrap();
                     log.count += 1;
                     if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-                        log.arrivals.entry(id.to_owned()).or_default().push(now);
+                        log.arrivals.push((id.to_owned(), now));
                     }
                     "ok"
                 }

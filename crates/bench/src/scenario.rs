@@ -222,33 +222,52 @@ impl Drop for Hookd {
     }
 }
 
-/// When each message was published (request sent), by message id.
-type Sent = Arc<Mutex<HashMap<String, Instant>>>;
+/// (message id, when its publish request was sent), one per accepted message.
+type Sent = Arc<Mutex<Vec<(String, Instant)>>>;
 
-async fn publish_one(h: &Hookd, app: &str, seq: u64, sent: &Sent) -> bool {
+/// The publish URLs of each application, one per node.
+fn publish_urls(h: &Hookd, apps: &[String]) -> Vec<Vec<String>> {
+    apps.iter()
+        .map(|app| {
+            h.urls
+                .iter()
+                .map(|node| format!("{node}/api/v1/app/{app}/msg?with_content=false"))
+                .collect()
+        })
+        .collect()
+}
+
+/// The publisher shares the machine with hookd, so it does little per
+/// message: the body is formatted, not built as a JSON tree, and of the
+/// answer only the id is read.
+async fn publish_one(h: &Hookd, urls: &[String], seq: u64, sent: &Sent) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Accepted<'a> {
+        #[serde(borrow)]
+        id: &'a str,
+    }
     let started = Instant::now();
-    let body = json!({"eventType": "bench.event", "payload": {"seq": seq, "data": "x".repeat(200)}});
+    let data = "x".repeat(200);
+    let body = format!(r#"{{"eventType":"bench.event","payload":{{"seq":{seq},"data":"{data}"}}}}"#);
     let r = h
         .http
-        .post(format!(
-            "{}/api/v1/app/{app}/msg?with_content=false",
-            h.urls[seq as usize % h.urls.len()]
-        ))
+        .post(&urls[seq as usize % urls.len()])
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
-        .body(body.to_string())
+        .body(body)
         .send()
         .await;
     let Ok(r) = r else { return false };
     if r.status().as_u16() != 202 {
         return false;
     }
-    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap_or_default()).unwrap_or_default();
-    if let Some(id) = v["id"].as_str() {
-        sent.lock().unwrap().insert(id.to_string(), started);
-        true
-    } else {
-        false
+    let bytes = r.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<Accepted>(&bytes) {
+        Ok(a) => {
+            sent.lock().unwrap().push((a.id.to_owned(), started));
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -278,14 +297,13 @@ async fn settle(name: &str, h: &Hookd, rx: &Receiver, sent: &Sent, expected: u64
     let cpu = h.cpu_secs() - began.cpu;
     let log = rx.log.lock().unwrap();
     let sent = sent.lock().unwrap();
+    let sent: HashMap<&str, Instant> = sent.iter().map(|(id, t)| (id.as_str(), *t)).collect();
     let mut lat: Vec<f64> = Vec::with_capacity(log.count as usize);
     let mut last = start;
-    for (id, times) in &log.arrivals {
-        if let Some(t0) = sent.get(id) {
-            for t in times {
-                lat.push(t.duration_since(*t0).as_secs_f64() * 1000.0);
-                last = last.max(*t);
-            }
+    for (id, t) in &log.arrivals {
+        if let Some(t0) = sent.get(id.as_str()) {
+            lat.push(t.duration_since(*t0).as_secs_f64() * 1000.0);
+            last = last.max(*t);
         }
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -328,7 +346,8 @@ pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_
         filter,
     } = shape;
     let h = Arc::new(Hookd::start(opts, bin));
-    let ids = Arc::new(h.setup(rx, apps, per_app, filter.as_ref()).await);
+    let ids = h.setup(rx, apps, per_app, filter.as_ref()).await;
+    let urls = Arc::new(publish_urls(&h, &ids));
     rx.reset();
     let sent: Sent = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -336,11 +355,11 @@ pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_
     let began = Began::now(&h);
     let mut tasks = Vec::new();
     for _ in 0..opts.publishers {
-        let (h, ids, sent, stop, seq) = (h.clone(), ids.clone(), sent.clone(), stop.clone(), seq.clone());
+        let (h, urls, sent, stop, seq) = (h.clone(), urls.clone(), sent.clone(), stop.clone(), seq.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let n = seq.fetch_add(1, Ordering::Relaxed);
-                publish_one(&h, &ids[n as usize % ids.len()], n, &sent).await;
+                publish_one(&h, &urls[n as usize % urls.len()], n, &sent).await;
             }
         }));
     }
@@ -358,7 +377,8 @@ pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_
 /// Publishes at a fixed rate, whatever hookd's answers take: latency under a set load.
 pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: Duration) -> Row {
     let h = Arc::new(Hookd::start(opts, bin));
-    let ids = Arc::new(h.setup(rx, 1, 1, None).await);
+    let ids = h.setup(rx, 1, 1, None).await;
+    let urls = Arc::new(publish_urls(&h, &ids));
     rx.reset();
     let sent: Sent = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
@@ -368,8 +388,8 @@ pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: 
     let mut tasks = Vec::with_capacity(total as usize);
     for n in 0..total {
         tick.tick().await;
-        let (h, ids, sent) = (h.clone(), ids.clone(), sent.clone());
-        tasks.push(tokio::spawn(async move { publish_one(&h, &ids[0], n, &sent).await }));
+        let (h, urls, sent) = (h.clone(), urls.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move { publish_one(&h, &urls[0], n, &sent).await }));
     }
     for t in tasks {
         let _ = t.await;

@@ -38,7 +38,10 @@ static LAST: Mutex<Option<KsuidMs>> = Mutex::new(None);
 
 /// A new id of the given kind, ordered after every id this process made before.
 pub fn new(kind: Kind) -> String {
-    let fresh = KsuidMs::new(None::<std::time::SystemTime>, None);
+    // The payload comes from the thread's generator (seeded from the OS):
+    // the KSUID crate's own asks the kernel for every id, three per message.
+    let payload: [u8; 15] = rand::random();
+    let fresh = KsuidMs::new(None::<std::time::SystemTime>, Some(&payload));
     let mut last = LAST.lock().expect("id lock");
     let id = match *last {
         Some(prev) if fresh.timestamp_raw() <= prev.timestamp_raw() => {

@@ -1,6 +1,7 @@
 //! A small statement builder: SQL text with `$n` placeholders, which both
 //! SQLite and PostgreSQL accept, and the values bound to them.
 
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
@@ -56,6 +57,16 @@ impl From<Option<i64>> for Arg {
     }
 }
 
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Arg::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Arg::NullText | Arg::NullInt => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
 #[derive(Default, Debug, Clone)]
 pub struct Sql {
     text: String,
@@ -106,30 +117,30 @@ impl Sql {
         self.args.len()
     }
 
-    /// Appends `other` as a further statement (after `;`), its placeholders
-    /// renumbered to follow this one's: SQLite then runs both in one call.
-    pub fn then(&mut self, other: Sql) -> &mut Self {
-        let offset = self.args.len();
-        if !self.text.is_empty() {
-            self.text.push_str(";\n");
-        }
-        let mut rest = other.text.as_str();
-        while let Some(at) = rest.find('$') {
-            self.text.push_str(&rest[..=at]);
-            rest = &rest[at + 1..];
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if let Ok(n) = rest[..digits].parse::<usize>() {
-                self.text.push_str(&(n + offset).to_string());
-            }
-            rest = &rest[digits..];
-        }
-        self.text.push_str(rest);
-        self.args.extend(other.args);
-        self
+    pub fn args(&self) -> &[Arg] {
+        &self.args
     }
 
-    /// For SQLite's write script: an `INSERT` becomes `INSERT OR ROLLBACK`, so a
-    /// conflict ends the whole transaction (as any error of the script does).
+    /// The text with `$n` written `?n`, which SQLite binds by number directly
+    /// (it looks a `$n` up by name among all of a statement's parameters).
+    pub fn numbered_text(&self) -> String {
+        let mut text = String::with_capacity(self.text.len());
+        let mut rest = self.text.as_str();
+        while let Some(at) = rest.find('$') {
+            text.push_str(&rest[..at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let numbered = rest[..digits]
+                .parse::<usize>()
+                .is_ok_and(|n| (1..=self.args.len()).contains(&n));
+            text.push(if numbered { '?' } else { '$' });
+        }
+        text.push_str(rest);
+        text
+    }
+
+    /// For SQLite's group commits: an `INSERT` becomes `INSERT OR ROLLBACK`, so a
+    /// conflict ends the whole transaction (as any other error there does).
     /// With the embedded schema's deferred foreign keys, no statement can then
     /// fail alone, and SQLite keeps no statement journal: a copy of every page a
     /// multi-row statement touches, which was a fifth of the writer's time in a
@@ -265,20 +276,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_join_with_renumbered_placeholders() {
-        let mut a = Sql::new("UPDATE t SET x = ");
-        a.bind(1).push(" WHERE id = ").bind("a").push(" OR id = $2");
-        let mut b = Sql::new("INSERT INTO u VALUES (");
-        b.bind(2).push(", ").bind("b").push(", $1)");
-        a.then(b);
-        assert_eq!(
-            a.text,
-            "UPDATE t SET x = $1 WHERE id = $2 OR id = $2;\nINSERT INTO u VALUES ($3, $4, $3)"
-        );
-        assert_eq!(a.arg_count(), 4);
-    }
-
-    #[test]
     fn numbered_placeholders_become_anonymous_ones_in_order_of_use() {
         let mut a = Sql::new("UPDATE t SET x = ");
         a.bind(1)
@@ -289,6 +286,19 @@ mod tests {
         assert_eq!(p.text, "UPDATE t SET x = ? WHERE id = ? OR parent = ? OR cost = '$5'");
         let shown: Vec<String> = p.args.iter().map(|a| format!("{a:?}")).collect();
         assert_eq!(shown, ["Int(1)", "Text(\"a\")", "Int(1)"]);
+    }
+
+    #[test]
+    fn numbered_placeholders_keep_their_numbers() {
+        let mut a = Sql::new("UPDATE t SET x = ");
+        a.bind(1)
+            .push(" WHERE id = ")
+            .bind("a")
+            .push(" OR parent = $1 OR cost = '$5'");
+        assert_eq!(
+            a.numbered_text(),
+            "UPDATE t SET x = ?1 WHERE id = ?2 OR parent = ?1 OR cost = '$5'"
+        );
     }
 
     #[test]

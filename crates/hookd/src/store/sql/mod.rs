@@ -11,6 +11,7 @@ mod endpoints;
 mod messages;
 pub mod queries;
 mod rows;
+mod sqlite_writer;
 #[cfg(test)]
 mod upgrade_test;
 mod write;
@@ -41,6 +42,8 @@ pub struct SqlStore {
     url: String,
     endpoints: Arc<endpoint_cache::EndpointCache>,
     apps: Arc<app_cache::AppCache>,
+    /// The embedded store's group commits (set once migrated).
+    writer: Option<Arc<sqlite_writer::SqliteWriter>>,
 }
 
 /// Each version's SQL, for SQLite and for PostgreSQL (the same text where the
@@ -113,7 +116,7 @@ impl SqlStore {
         let opts: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Unavailable(e.to_string()))?;
-        let store = match backend {
+        let mut store = match backend {
             Backend::Sqlite => {
                 let pool = |max| {
                     AnyPoolOptions::new()
@@ -151,6 +154,7 @@ impl SqlStore {
                     url: url.to_owned(),
                     endpoints: Arc::new(endpoint_cache::EndpointCache::new(true)),
                     apps: Arc::new(app_cache::AppCache::new(true)),
+                    writer: None,
                 }
             }
             Backend::Postgres => {
@@ -167,10 +171,18 @@ impl SqlStore {
                     url: url.to_owned(),
                     endpoints: Arc::new(endpoint_cache::EndpointCache::new(false)),
                     apps: Arc::new(app_cache::AppCache::new(false)),
+                    writer: None,
                 }
             }
         };
         store.migrate().await?;
+        if backend == Backend::Sqlite {
+            let file = url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let writer = sqlite_writer::SqliteWriter::open(file.get_filename())?;
+            store.writer = Some(Arc::new(writer));
+        }
         Ok(store)
     }
 
