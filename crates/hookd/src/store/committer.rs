@@ -30,10 +30,19 @@ const OUTCOMES: Patience<Write> = Patience {
 };
 
 pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> Committer {
-    GroupCommit::spawn(512, OUTCOMES, move |jobs: Vec<Write>| {
-        let store = store.clone();
-        async move { commit(&*store, matches, jobs).await }
-    })
+    let idle = store.clone();
+    GroupCommit::spawn(
+        512,
+        OUTCOMES,
+        move |jobs: Vec<Write>| {
+            let store = store.clone();
+            async move { commit(&*store, matches, jobs).await }
+        },
+        move || {
+            let store = idle.clone();
+            async move { store.write_idle().await }
+        },
+    )
 }
 
 async fn commit(store: &dyn Store, matches: Matcher, jobs: Vec<Write>) -> Vec<Written> {

@@ -166,3 +166,46 @@ async fn endpoint_lifecycle_and_validation() {
     assert_eq!(c.get(&format!("{base}/{id}")).await.status, 404);
     assert_eq!(c.get("/api/v1/app/nope/endpoint").await.status, 404);
 }
+
+/// The embedded store keeps its writing connection while group commits come
+/// back to back; an endpoint created under a steady stream of publishes must
+/// still get its turn, and the messages after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endpoint_created_under_steady_publishing_gets_the_next_messages() {
+    let s = Server::start(&[]);
+    let rx = crate::harness::Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("busy").await;
+    c.endpoint(&app, json!({"url": format!("{}/a", rx.url)})).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut publishers = Vec::new();
+    for _ in 0..8 {
+        let (c, app, stop) = (c.clone(), app.clone(), stop.clone());
+        publishers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.publish(&app, json!({"eventType": "tick", "payload": {}})).await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    // Publishing is under way before the endpoint is created.
+    rx.wait("/a", 50).await;
+    c.endpoint(&app, json!({"url": format!("{}/b", rx.url)})).await;
+    let marker = c.publish(&app, json!({"eventType": "marker", "payload": {}})).await;
+    let marker = marker["id"].as_str().unwrap().to_string();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Fails after a minute if the marker never reaches the new endpoint.
+    rx.wait_until(|log| {
+        log.iter()
+            .any(|r| r.path == "/b" && r.headers.get("webhook-id") == Some(&marker))
+    })
+    .await;
+    let mut published = 0;
+    for p in publishers {
+        published += p.await.unwrap();
+    }
+    assert!(published > 50, "the publishers kept going: {published}");
+}

@@ -113,10 +113,6 @@ impl Sql {
         &self.text
     }
 
-    pub fn arg_count(&self) -> usize {
-        self.args.len()
-    }
-
     pub fn args(&self) -> &[Arg] {
         &self.args
     }

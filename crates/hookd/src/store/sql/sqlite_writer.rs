@@ -1,54 +1,40 @@
-//! The embedded store's group-committed transactions, run on a thread that
-//! owns its own SQLite connection.
+//! The embedded store's group-committed transactions, run on a SQLite
+//! connection of their own.
 //!
 //! Through sqlx each transaction was one script whose text changed with the
 //! mix of publishes and outcomes in it, so SQLite parsed it again nearly every
 //! time, and each of its statements sent its result back across threads. Here
-//! every statement shape is prepared once and kept, and a transaction is one
-//! hand-off each way.
+//! every statement shape is prepared once and kept.
+//!
+//! The transaction runs on the thread of the task that asks for it, not on a
+//! thread of its own: waking a sleeping thread took a third of a millisecond
+//! on a busy machine, every commit, while publishers waited. On tokio's
+//! multi-threaded runtime `block_in_place` first hands the thread's other
+//! tasks to another thread, so nothing waits behind the fsync.
 //!
 //! Callers hold the sqlx writing connection while a transaction runs here, so
 //! the two never write at once and what was read there still holds.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc as mpsc_async, oneshot};
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::builder::Sql;
-use crate::store::{Result, StoreError};
+use crate::store::Result;
 
 /// Distinct statement shapes kept prepared: chunked multi-row inserts and
 /// padded `IN` lists come in powers of two, about forty shapes in a steady
 /// stream of publishes; the large ones of a fan-out are fewer but bigger.
 const PREPARED: usize = 48;
 
-/// Bound values handed over at once, at most: a large fan-out's statements
-/// follow one group at a time, so that they are never all held as SQL.
-const GROUP_ARGS: usize = 8_192;
-
-/// What follows a transaction's first group of statements.
-enum Part {
-    Statements(Vec<Sql>),
-    /// Everything was sent: commit. Without it the transaction is rolled back.
-    Commit,
-}
-
-struct Job {
-    first: Vec<Sql>,
-    /// The rest, when the first group was not all of it.
-    rest: Option<mpsc_async::Receiver<Part>>,
-    done: oneshot::Sender<Result<()>>,
-}
-
 pub struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    conn: Mutex<Connection>,
 }
 
 impl SqliteWriter {
-    /// Opens a connection to the database file at `path` (already migrated)
-    /// and starts the thread that runs transactions on it.
+    /// Opens a connection to the database file at `path` (already migrated).
     pub fn open(path: &Path) -> Result<SqliteWriter> {
         let conn = Connection::open_with_flags(
             path,
@@ -61,92 +47,42 @@ impl SqliteWriter {
              PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=10000;",
         )?;
         conn.set_prepared_statement_cache_capacity(PREPARED);
-        let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("hookd-sqlite-writer".into())
-            .spawn(move || {
-                let mut conn = conn;
-                // Ends when the store, and with it the sender, is dropped.
-                for job in rx {
-                    let _ = job.done.send(transaction(&mut conn, job.first, job.rest));
-                }
-            })
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(SqliteWriter { jobs })
+        Ok(SqliteWriter { conn: Mutex::new(conn) })
     }
 
     /// Runs `stmts` in one transaction: all of them are committed, or none.
-    pub async fn run(&self, stmts: impl Iterator<Item = Sql>) -> Result<()> {
+    /// They are built one at a time as they run, so that a large fan-out is
+    /// never held as SQL all at once.
+    pub fn run(&self, stmts: impl Iterator<Item = Sql>) -> Result<()> {
         let mut stmts = stmts.peekable();
-        let first = next_group(&mut stmts);
-        if first.is_empty() {
+        if stmts.peek().is_none() {
             return Ok(());
         }
-        let (done, answer) = oneshot::channel();
-        let gone = || StoreError::Unavailable("the SQLite writer has stopped".into());
-        if stmts.peek().is_none() {
-            self.jobs
-                .send(Job {
-                    first,
-                    rest: None,
-                    done,
-                })
-                .map_err(|_| gone())?;
-            return answer.await.map_err(|_| gone())?;
-        }
-        let (parts, rest) = mpsc_async::channel(2);
-        self.jobs
-            .send(Job {
-                first,
-                rest: Some(rest),
-                done,
-            })
-            .map_err(|_| gone())?;
-        loop {
-            let group = next_group(&mut stmts);
-            let part = if group.is_empty() {
-                Part::Commit
-            } else {
-                Part::Statements(group)
-            };
-            let last = matches!(part, Part::Commit);
-            // A failed send means the writer gave up on an error, which `answer` holds.
-            if parts.send(part).await.is_err() || last {
-                break;
-            }
-        }
-        answer.await.map_err(|_| gone())?
+        blocking(|| {
+            // A panic part-way leaves the connection as it was; `transaction` starts clean.
+            let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            transaction(&mut conn, stmts)
+        })
     }
 }
 
-fn next_group(stmts: &mut impl Iterator<Item = Sql>) -> Vec<Sql> {
-    let mut group = Vec::new();
-    let mut args = 0;
-    for s in stmts.by_ref() {
-        args += s.arg_count();
-        group.push(s);
-        if args >= GROUP_ARGS {
-            break;
-        }
+/// Runs `f`, which blocks on the disk, without holding up the runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        // A single-threaded runtime (unit tests) has no other thread to hand its tasks to.
+        _ => f(),
     }
-    group
 }
 
-fn transaction(conn: &mut Connection, first: Vec<Sql>, rest: Option<mpsc_async::Receiver<Part>>) -> Result<()> {
+fn transaction(conn: &mut Connection, mut stmts: impl Iterator<Item = Sql>) -> Result<()> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
     conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
-    let result = statements(conn, first).and_then(|()| {
-        if let Some(mut rest) = rest {
-            loop {
-                match rest.blocking_recv() {
-                    Some(Part::Statements(group)) => statements(conn, group)?,
-                    Some(Part::Commit) => break,
-                    None => return Err(StoreError::Unavailable("a write was abandoned part-way".into())),
-                }
-            }
-        }
-        conn.prepare_cached("COMMIT")?.raw_execute()?;
-        Ok(())
-    });
+    let result = stmts
+        .try_for_each(|s| statement(conn, s))
+        .and_then(|()| Ok(conn.prepare_cached("COMMIT")?.raw_execute().map(drop)?));
     if result.is_err() && !conn.is_autocommit() {
         // Whatever ran is undone, and the connection is left outside any transaction.
         let _ = conn.execute_batch("ROLLBACK");
@@ -154,15 +90,13 @@ fn transaction(conn: &mut Connection, first: Vec<Sql>, rest: Option<mpsc_async::
     result
 }
 
-fn statements(conn: &Connection, stmts: Vec<Sql>) -> Result<()> {
-    for s in stmts {
-        // `INSERT OR ROLLBACK`: see `Sql::rollback_on_conflict`.
-        let s = s.rollback_on_conflict();
-        let mut prepared = conn.prepare_cached(&s.numbered_text())?;
-        for (i, arg) in s.args().iter().enumerate() {
-            prepared.raw_bind_parameter(i + 1, arg)?;
-        }
-        prepared.raw_execute()?;
+fn statement(conn: &Connection, s: Sql) -> Result<()> {
+    // `INSERT OR ROLLBACK`: see `Sql::rollback_on_conflict`.
+    let s = s.rollback_on_conflict();
+    let mut prepared = conn.prepare_cached(&s.numbered_text())?;
+    for (i, arg) in s.args().iter().enumerate() {
+        prepared.raw_bind_parameter(i + 1, arg)?;
     }
+    prepared.raw_execute()?;
     Ok(())
 }

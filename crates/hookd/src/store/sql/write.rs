@@ -1,33 +1,58 @@
 //! The one write transaction: publishes and attempt outcomes together (see
 //! `store::committer`). Everything that must be read is read first; the writes
 //! are then a list of statements. PostgreSQL runs them one by one in a
-//! transaction. The embedded store hands them to its writer thread
-//! (`sqlite_writer`) in one go, while it holds the pool's writing connection.
+//! transaction. The embedded store runs them on a SQLite connection of their
+//! own (`sqlite_writer`) while it holds the pool's writing connection, which
+//! it keeps from one commit to the next while they come back to back.
 
-use sqlx::Acquire;
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire, Any};
+use tokio::sync::Mutex;
 
 use super::SqlStore;
 use super::deliveries::{live_deliveries, outcome_statements};
 use super::messages::{publish_statements, route_batch};
 use crate::store::{Backend, Matcher, NewMessage, Outcome, Published, Result};
 
+/// How long the committer keeps the embedded store's writing connection
+/// while group commits come back to back. sqlx tests a connection on its way
+/// back to the pool with a round trip to its worker thread, and waiting for
+/// that was a sixth of each commit; other writers wait at most this long
+/// (plus a commit) for their turn.
+const KEEP_AT_MOST: Duration = Duration::from_millis(10);
+
+/// The pool's writing connection while the committer keeps it, and since when.
+#[derive(Default)]
+pub(super) struct KeptWrite(Mutex<Option<(PoolConnection<Any>, Instant)>>);
+
 impl SqlStore {
+    /// Returns a kept writing connection to the pool.
+    pub(super) async fn let_go_of_write(&self) {
+        self.kept_write.0.lock().await.take();
+    }
+
     pub(super) async fn write_batch(
         &self,
         publishes: &[NewMessage],
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
-        let mut conn = self.write.acquire().await?;
+        let mut kept = self.kept_write.0.lock().await;
+        let (mut conn, since) = match kept.take() {
+            Some(k) => k,
+            None => (self.write.acquire().await?, Instant::now()),
+        };
         let published = match self.backend {
             // One process owns the file and this is its only writing connection,
-            // so what is read here is still true when the script runs; outcomes
+            // so what is read here is still true when the statements run; outcomes
             // of deliveries that are gone are passed over by the statements.
             Backend::Sqlite => {
                 let published = route_batch(&mut conn, publishes, matches, &self.endpoints, &self.keys).await?;
                 let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, None));
                 let writer = self.writer.as_ref().expect("the embedded store has its writer");
-                writer.run(stmts).await?;
+                writer.run(stmts)?;
                 published
             }
             Backend::Postgres => {
@@ -42,6 +67,9 @@ impl SqlStore {
                 published
             }
         };
+        if self.backend == Backend::Sqlite && since.elapsed() < KEEP_AT_MOST {
+            *kept = Some((conn, since));
+        }
         if outcomes.iter().any(|o| o.disable_if_failing_since.is_some()) {
             // A failure may have disabled its endpoint.
             self.endpoints.invalidate();
