@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Deliveries in flight at once to one endpoint.
     #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY")]
     pub endpoint_concurrency: Option<usize>,
+    /// Threads that make deliveries, at a lower priority than the API's; 0
+    /// runs deliveries on the API's threads.
+    #[arg(long, env = "HOOKD_DELIVERY_THREADS")]
+    pub delivery_threads: Option<usize>,
     /// Seconds a client may take to send a request's headers; also how long an
     /// idle keep-alive connection stays open.
     #[arg(long, env = "HOOKD_HEADER_TIMEOUT")]
@@ -127,6 +131,7 @@ struct FileConfig {
     poll_interval: Option<f64>,
     concurrency: Option<usize>,
     endpoint_concurrency: Option<usize>,
+    delivery_threads: Option<usize>,
     ca_bundle: Option<PathBuf>,
     header_timeout: Option<f64>,
 }
@@ -149,6 +154,7 @@ pub struct Config {
     pub poll_interval: Duration,
     pub concurrency: usize,
     pub endpoint_concurrency: usize,
+    pub delivery_threads: usize,
     pub ca_bundle: Option<PathBuf>,
     pub header_timeout: Duration,
 }
@@ -233,6 +239,9 @@ impl Config {
                 args.endpoint_concurrency.or(file.endpoint_concurrency),
                 32,
             )?,
+            // Two: one delivered less when the machine had work to spare, and
+            // let deliveries fall behind (more memory) when it had none.
+            delivery_threads: args.delivery_threads.or(file.delivery_threads).unwrap_or(2),
             ca_bundle: args.ca_bundle.or(file.ca_bundle),
             header_timeout: secs(
                 "header_timeout",

@@ -31,7 +31,7 @@ pub enum ServerError {
     #[error("server: {0}")]
     Serve(std::io::Error),
     #[error("delivery: {0}")]
-    Client(#[from] crate::delivery::ClientError),
+    Delivery(#[from] crate::delivery::StartError),
     #[error("keys: {0}")]
     Keys(#[from] crate::security::keyring::KeyError),
 }

@@ -11,6 +11,7 @@ mod gate;
 pub mod retry;
 mod scheduler;
 pub mod sign;
+mod threads;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +31,15 @@ use crate::store::committer::{Committer, Write, Written};
 use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
 use crate::time::{self, Micros};
 
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot start the delivery threads: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub retry_schedule: Vec<Duration>,
@@ -40,6 +50,8 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     pub concurrency: usize,
     pub endpoint_concurrency: usize,
+    /// Threads of their own for deliveries (0: the caller's runtime).
+    pub delivery_threads: usize,
     pub ca_bundle: Option<std::path::PathBuf>,
     /// Tasks held in memory at most; beyond it new work waits in the store.
     pub max_queued: usize,
@@ -56,6 +68,7 @@ impl From<&Config> for EngineConfig {
             poll_interval: c.poll_interval,
             concurrency: c.concurrency,
             endpoint_concurrency: c.endpoint_concurrency,
+            delivery_threads: c.delivery_threads,
             ca_bundle: c.ca_bundle.clone(),
             // Each held task is a spawned future of about 2 KiB; past this, work
             // waits in the store (bounded memory). Work taken back from the
@@ -102,6 +115,8 @@ struct Inner {
     next_due: Mutex<Option<Micros>>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// Where attempts run; `None` runs them on the runtime that starts them.
+    threads: Option<threads::DeliveryThreads>,
 }
 
 impl Engine {
@@ -110,8 +125,9 @@ impl Engine {
         store: Arc<dyn Store>,
         committer: Committer,
         policy: AddressPolicy,
-    ) -> Result<Engine, client::ClientError> {
+    ) -> Result<Engine, StartError> {
         let clients = client::build(&policy, cfg.ca_bundle.as_deref(), cfg.concurrency)?;
+        let threads = threads::DeliveryThreads::start(cfg.delivery_threads)?;
         let inner = Arc::new(Inner {
             node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
             in_flight: Semaphore::new(cfg.concurrency),
@@ -128,6 +144,7 @@ impl Engine {
             next_due: Mutex::new(None),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            threads,
         });
         let engine = Engine { inner };
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
@@ -169,7 +186,11 @@ impl Engine {
                 }
             }
             let engine = self.clone();
-            self.inner.tasks.spawn(async move { engine.run(task).await });
+            let attempt = async move { engine.run(task).await };
+            match &self.inner.threads {
+                Some(threads) => self.inner.tasks.spawn_on(attempt, threads.handle()),
+                None => self.inner.tasks.spawn(attempt),
+            };
         }
         if !surplus.is_empty() {
             self.unwatch(&surplus);

@@ -14,6 +14,7 @@ mod rows;
 mod sqlite_writer;
 #[cfg(test)]
 mod upgrade_test;
+mod wal_vfs;
 mod write;
 
 use std::borrow::Cow;
