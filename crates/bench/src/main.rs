@@ -69,10 +69,13 @@ async fn main() {
             .map(|u| u.split('@').next_back().unwrap_or(u))
             .unwrap_or("embedded SQLite")
     );
-    // The receiver's direct capacity is measured again before every phase: the
-    // machine's speed drifts within a run, and each ratio is taken against the
-    // baseline measured next to it.
-    let direct_secs = secs / 2;
+    // The receiver's direct capacity is measured again around every phase, a
+    // quarter of its length before and after: the machine's speed drifts within
+    // a run, and something else on it now and then takes a third of the
+    // receiver's capacity for a few seconds. Each ratio is taken against the
+    // larger of the two, the receiver's capacity when nothing interfered.
+    let direct_secs = secs / 4;
+    let baseline = async |rx: &receiver::Receiver, concurrency| scenario::direct(rx, concurrency, direct_secs).await;
     let concurrency = opts.publishers.max(16);
     let mut rows = Vec::new();
     let shape = |name, apps, per_app, filter| scenario::Shape {
@@ -93,13 +96,15 @@ async fn main() {
     ];
     for (key, phase) in phases {
         if run(key) {
-            let direct = scenario::direct(&rx, concurrency, direct_secs).await;
-            rows.push((direct, scenario::closed_loop(&opts, &hookd, &rx, phase, secs).await));
+            let before = baseline(&rx, concurrency).await;
+            let row = scenario::closed_loop(&opts, &hookd, &rx, phase, secs).await;
+            rows.push((before.max(baseline(&rx, concurrency).await), row));
         }
     }
     if run("open") {
-        let direct = scenario::direct(&rx, concurrency, direct_secs).await;
-        rows.push((direct, scenario::open_loop(&opts, &hookd, &rx, opts.rate, secs).await));
+        let before = baseline(&rx, concurrency).await;
+        let row = scenario::open_loop(&opts, &hookd, &rx, opts.rate, secs).await;
+        rows.push((before.max(baseline(&rx, concurrency).await), row));
     }
     println!();
     println!(
