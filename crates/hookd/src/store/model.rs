@@ -298,6 +298,24 @@ pub struct AttemptFilter {
     pub with_content: bool,
 }
 
+impl AttemptFilter {
+    /// All attempts in `scope`, without their response bodies.
+    pub fn all(scope: AttemptScope) -> Self {
+        AttemptFilter {
+            scope,
+            endpoint_id: None,
+            status: None,
+            status_code_class: None,
+            event_types: None,
+            channel: None,
+            tag: None,
+            before: None,
+            after: None,
+            with_content: false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct DeliveryState {
     pub status: i64,

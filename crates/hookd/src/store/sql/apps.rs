@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use super::SqlStore;
 use super::builder::{Sql, paginate};
+use super::deferred::MESSAGES_BY_APP;
 use super::rows::{self, APP_COLS, EVENT_TYPE_COLS, opt_to_json, to_json};
 use crate::store::{AppRecord, AppStore, EventTypeRecord, Page, Result, StoreError};
 
@@ -88,7 +89,10 @@ impl AppStore for SqlStore {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
             sql.bind(id).query().execute(&mut *tx).await?;
         }
-        for table in ["messages", "endpoints", "tokens"] {
+        let mut sql = Sql::new("DELETE FROM messages WHERE ");
+        MESSAGES_BY_APP.push_owned_by(&mut sql, self.backend, id);
+        sql.query().execute(&mut *tx).await?;
+        for table in ["endpoints", "tokens"] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
             sql.bind(id).query().execute(&mut *tx).await?;
         }

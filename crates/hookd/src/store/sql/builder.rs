@@ -149,9 +149,14 @@ impl Sql {
     }
 
     /// The same statement under `EXPLAIN`, with the same arguments.
-    pub fn explain(&self) -> Sql {
+    /// The statement's plan, as each database describes it.
+    pub fn explain(&self, backend: Backend) -> Sql {
+        let explain = match backend {
+            Backend::Sqlite => "EXPLAIN QUERY PLAN",
+            Backend::Postgres => "EXPLAIN",
+        };
         Sql {
-            text: format!("EXPLAIN {}", self.text),
+            text: format!("{explain} {}", self.text),
             args: self.args.clone(),
         }
     }

@@ -117,34 +117,12 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64> {
-        let mut sql = Sql::new("UPDATE deliveries SET status = ");
-        sql.bind(status::SENDING)
-            .push(", trigger_type = ")
-            .bind(trigger::MANUAL);
-        sql.push(", next_attempt_at = ")
-            .bind(time::now())
-            .push(", updated_at = $3, lease_until = NULL, lease_owner = NULL");
-        sql.push(" WHERE endpoint_id = ")
-            .bind(endpoint_id)
-            .push(" AND status = ")
-            .bind(status::FAIL);
-        sql.push(" AND created_at >= ").bind(since);
-        if let Some(until) = until {
-            sql.push(" AND created_at <= ").bind(until);
-        }
+        let sql = queries::recover(self.backend, endpoint_id, time::now(), since, until);
         Ok(sql.query().execute(&self.write).await?.rows_affected())
     }
 
     async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats> {
-        let mut sql = Sql::new("SELECT status, COUNT(*) AS n FROM deliveries WHERE endpoint_id = ");
-        sql.bind(endpoint_id);
-        if let Some(since) = since {
-            sql.push(" AND created_at >= ").bind(since);
-        }
-        if let Some(until) = until {
-            sql.push(" AND created_at <= ").bind(until);
-        }
-        sql.push(" GROUP BY status");
+        let sql = queries::endpoint_stats(self.backend, endpoint_id, since, until);
         let mut stats = Stats::default();
         for row in sql.query().fetch_all(&self.read).await? {
             let n: i64 = row.try_get("n")?;
@@ -165,7 +143,7 @@ impl DeliveryStore for SqlStore {
         filter: &MessageFilter,
         page: &Page,
     ) -> Result<Vec<(MessageRecord, DeliveryState)>> {
-        let sql = queries::endpoint_messages(endpoint_id, filter, page);
+        let sql = queries::endpoint_messages(self.backend, endpoint_id, filter, page);
         let rows = sql.query().fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| Ok((rows::message(r)?, rows::delivery_state(r)?)))
@@ -186,7 +164,7 @@ impl DeliveryStore for SqlStore {
     }
 
     async fn list_attempts(&self, f: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>> {
-        let sql = queries::attempts(f, page);
+        let sql = queries::attempts(self.backend, f, page);
         let rows = sql.query().fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| {

@@ -3,6 +3,7 @@ use async_trait::async_trait;
 use super::SqlStore;
 use super::apps::expect_one;
 use super::builder::{Sql, paginate};
+use super::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT};
 use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
 use crate::security::keyring::Keyring;
 use crate::store::{EndpointRecord, EndpointStore, Page, Result};
@@ -90,9 +91,13 @@ impl EndpointStore for SqlStore {
 
     async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        for table in ["attempts", "deliveries"] {
-            let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE endpoint_id = "));
-            sql.bind(id).query().execute(&mut *tx).await?;
+        for (table, by_endpoint) in [
+            ("attempts", ATTEMPTS_BY_ENDPOINT),
+            ("deliveries", DELIVERIES_BY_ENDPOINT),
+        ] {
+            let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE "));
+            by_endpoint.push_owned_by(&mut sql, self.backend, id);
+            sql.query().execute(&mut *tx).await?;
         }
         let mut sql = Sql::new("DELETE FROM endpoints WHERE app_id = ");
         expect_one(

@@ -49,7 +49,7 @@ impl MessageStore for SqlStore {
     }
 
     async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>> {
-        let sql = queries::messages(app_id, filter, page);
+        let sql = queries::messages(self.backend, app_id, filter, page);
         sql.query()
             .fetch_all(&self.read)
             .await?

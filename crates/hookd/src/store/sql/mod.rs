@@ -5,6 +5,9 @@ mod app_cache;
 mod apps;
 mod auth;
 mod builder;
+mod deferred;
+#[cfg(test)]
+mod deferred_test;
 mod deliveries;
 mod endpoint_cache;
 mod endpoints;
@@ -104,6 +107,12 @@ const MIGRATIONS: &[Step] = &[
         "clustered rows",
         include_str!("../../../migrations/0005_clustered_rows.sqlite.sql"),
         include_str!("../../../migrations/0005_clustered_rows.postgres.sql"),
+    ),
+    per_database(
+        6,
+        "deferred indexes",
+        include_str!("../../../migrations/0006_deferred_indexes.sqlite.sql"),
+        include_str!("../../../migrations/0006_deferred_indexes.postgres.sql"),
     ),
 ];
 

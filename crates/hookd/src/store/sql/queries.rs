@@ -2,8 +2,9 @@
 //! plan check (`tests/it/cluster.rs`) EXPLAINs exactly the same text.
 
 use super::builder::{Sql, json_array_contains, paginate};
+use super::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP, union_page};
 use super::rows::{ATTEMPT_COLS, MESSAGE_COLS};
-use crate::store::{AttemptFilter, AttemptScope, Backend, MessageFilter, Page};
+use crate::store::{AttemptFilter, AttemptScope, Backend, MessageFilter, Page, status, trigger};
 use crate::time::Micros;
 
 /// Leases up to `limit` due deliveries of enabled endpoints to `owner`.
@@ -30,44 +31,158 @@ fn payload_col(with_content: bool) -> &'static str {
 }
 
 /// An application's messages.
-pub fn messages(app_id: &str, filter: &MessageFilter, page: &Page) -> Sql {
+pub fn messages(backend: Backend, app_id: &str, filter: &MessageFilter, page: &Page) -> Sql {
     let payload = payload_col(filter.with_content);
-    let mut sql = Sql::new(&format!(
-        "SELECT {MESSAGE_COLS}, {payload} FROM messages m WHERE m.app_id = "
-    ));
-    sql.bind(app_id);
-    filter_messages(&mut sql, filter);
-    paginate(&mut sql, "m.id", page);
-    sql
+    let cols = format!("SELECT {MESSAGE_COLS}, {payload}");
+    let arm = |sql: &mut Sql, indexed: bool| {
+        let key = if indexed {
+            sql.push(&cols)
+                .push(" FROM messages_by_app x JOIN messages m ON m.id = x.id WHERE x.app_id = ");
+            "x.id"
+        } else {
+            sql.push(&cols).push(" FROM messages m WHERE ");
+            if backend == Backend::Sqlite {
+                sql.push(&MESSAGES_BY_APP.tail("m")).push(" AND ");
+            }
+            sql.push("m.app_id = ");
+            "m.id"
+        };
+        sql.bind(app_id);
+        filter_messages(sql, filter);
+        key
+    };
+    by_owner(backend, page, arm)
 }
 
 /// The messages sent to an endpoint, with their delivery state there.
-pub fn endpoint_messages(endpoint_id: &str, filter: &MessageFilter, page: &Page) -> Sql {
+pub fn endpoint_messages(backend: Backend, endpoint_id: &str, filter: &MessageFilter, page: &Page) -> Sql {
     let payload = payload_col(filter.with_content);
-    let mut sql = Sql::new(&format!(
-        "SELECT {MESSAGE_COLS}, {payload}, d.status AS d_status, d.next_attempt_at AS d_next_attempt_at \
-         FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE d.endpoint_id = "
-    ));
-    sql.bind(endpoint_id);
-    filter_messages(&mut sql, filter);
-    if let Some(s) = filter.status {
-        sql.push(" AND d.status = ").bind(s);
+    let cols =
+        format!("SELECT {MESSAGE_COLS}, {payload}, d.status AS d_status, d.next_attempt_at AS d_next_attempt_at");
+    let arm = |sql: &mut Sql, indexed: bool| {
+        let key = if indexed {
+            sql.push(&cols).push(
+                " FROM deliveries_by_endpoint x JOIN deliveries d ON d.id = x.id \
+                 JOIN messages m ON m.id = x.msg_id WHERE x.endpoint_id = ",
+            );
+            "x.msg_id"
+        } else {
+            sql.push(&cols)
+                .push(" FROM deliveries d JOIN messages m ON m.id = d.msg_id WHERE ");
+            if backend == Backend::Sqlite {
+                sql.push(&DELIVERIES_BY_ENDPOINT.tail("d")).push(" AND ");
+            }
+            sql.push("d.endpoint_id = ");
+            // Sorted here, not read in order through the (msg_id, endpoint_id)
+            // index: that would read the whole table for a page of its tail.
+            if backend == Backend::Sqlite {
+                "+d.msg_id"
+            } else {
+                "d.msg_id"
+            }
+        };
+        sql.bind(endpoint_id);
+        filter_messages(sql, filter);
+        if let Some(s) = filter.status {
+            sql.push(" AND d.status = ").bind(s);
+        }
+        key
+    };
+    by_owner(backend, page, arm)
+}
+
+/// A page of an application's or endpoint's rows: on PostgreSQL through its
+/// index, on SQLite through its deferred index and tail (`deferred`). `arm`
+/// pushes one side's query up to its conditions and returns the key to page by.
+fn by_owner(backend: Backend, page: &Page, mut arm: impl FnMut(&mut Sql, bool) -> &'static str) -> Sql {
+    match backend {
+        Backend::Sqlite => union_page(page, arm),
+        Backend::Postgres => {
+            let mut sql = Sql::default();
+            let key = arm(&mut sql, false);
+            paginate(&mut sql, key, page);
+            sql
+        }
     }
-    paginate(&mut sql, "d.msg_id", page);
+}
+
+/// Queues an endpoint's failed deliveries made in a period again.
+pub fn recover(backend: Backend, endpoint_id: &str, now: Micros, since: Micros, until: Option<Micros>) -> Sql {
+    let mut sql = Sql::new("UPDATE deliveries SET status = ");
+    sql.bind(status::SENDING)
+        .push(", trigger_type = ")
+        .bind(trigger::MANUAL);
+    sql.push(", next_attempt_at = ")
+        .bind(now)
+        .push(", updated_at = $3, lease_until = NULL, lease_owner = NULL WHERE ");
+    DELIVERIES_BY_ENDPOINT.push_owned_by(&mut sql, backend, endpoint_id);
+    sql.push(" AND status = ").bind(status::FAIL);
+    sql.push(" AND created_at >= ").bind(since);
+    if let Some(until) = until {
+        sql.push(" AND created_at <= ").bind(until);
+    }
+    sql
+}
+
+/// How many of an endpoint's deliveries (made in a period) are in each status.
+pub fn endpoint_stats(backend: Backend, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Sql {
+    let mut sql = Sql::new("SELECT status, COUNT(*) AS n FROM deliveries WHERE ");
+    DELIVERIES_BY_ENDPOINT.push_owned_by(&mut sql, backend, endpoint_id);
+    if let Some(since) = since {
+        sql.push(" AND created_at >= ").bind(since);
+    }
+    if let Some(until) = until {
+        sql.push(" AND created_at <= ").bind(until);
+    }
+    sql.push(" GROUP BY status");
     sql
 }
 
 /// Attempts of an endpoint or of a message.
-pub fn attempts(f: &AttemptFilter, page: &Page) -> Sql {
-    let mut sql = Sql::new(&format!("SELECT {ATTEMPT_COLS} FROM attempts a"));
+pub fn attempts(backend: Backend, f: &AttemptFilter, page: &Page) -> Sql {
     let by_message = f.event_types.is_some() || f.channel.is_some() || f.tag.is_some();
-    if by_message {
-        sql.push(" JOIN messages m ON m.id = a.msg_id");
-    }
-    match &f.scope {
-        AttemptScope::Endpoint(id) => sql.push(" WHERE a.endpoint_id = ").bind(id),
-        AttemptScope::Message(id) => sql.push(" WHERE a.msg_id = ").bind(id),
+    let join_message = if by_message {
+        " JOIN messages m ON m.id = a.msg_id"
+    } else {
+        ""
     };
+    let arm = |sql: &mut Sql, indexed: bool| {
+        sql.push(&format!("SELECT {ATTEMPT_COLS} FROM "));
+        let key = match &f.scope {
+            AttemptScope::Endpoint(id) if indexed => {
+                sql.push("attempts_by_endpoint x JOIN attempts a ON a.msg_id = x.msg_id AND a.id = x.id")
+                    .push(join_message)
+                    .push(" WHERE x.endpoint_id = ")
+                    .bind(id);
+                "x.id"
+            }
+            AttemptScope::Endpoint(id) => {
+                sql.push("attempts a").push(join_message).push(" WHERE ");
+                if backend == Backend::Sqlite {
+                    sql.push(&ATTEMPTS_BY_ENDPOINT.tail("a")).push(" AND ");
+                }
+                sql.push("a.endpoint_id = ").bind(id);
+                "a.id"
+            }
+            AttemptScope::Message(id) => {
+                sql.push("attempts a")
+                    .push(join_message)
+                    .push(" WHERE a.msg_id = ")
+                    .bind(id);
+                "a.id"
+            }
+        };
+        attempt_conditions(sql, f, by_message);
+        key
+    };
+    match f.scope {
+        AttemptScope::Endpoint(_) => by_owner(backend, page, arm),
+        // A message's attempts are found by the table's own key.
+        AttemptScope::Message(_) => by_owner(Backend::Postgres, page, arm),
+    }
+}
+
+fn attempt_conditions(sql: &mut Sql, f: &AttemptFilter, by_message: bool) {
     if let Some(ep) = &f.endpoint_id {
         sql.push(" AND a.endpoint_id = ").bind(ep);
     }
@@ -93,7 +208,7 @@ pub fn attempts(f: &AttemptFilter, page: &Page) -> Sql {
             tag: f.tag.clone(),
             ..Default::default()
         };
-        filter_messages(&mut sql, &mf);
+        filter_messages(sql, &mf);
     }
     if let Some(before) = f.before {
         sql.push(" AND a.created_at < ").bind(before);
@@ -101,8 +216,6 @@ pub fn attempts(f: &AttemptFilter, page: &Page) -> Sql {
     if let Some(after) = f.after {
         sql.push(" AND a.created_at > ").bind(after);
     }
-    paginate(&mut sql, "a.id", page);
-    sql
 }
 
 /// Appends the conditions of `f` on the message table aliased `m`.
@@ -137,16 +250,8 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
         ..page.clone()
     };
     let by = |scope| AttemptFilter {
-        scope,
-        endpoint_id: None,
-        status: None,
-        status_code_class: None,
-        event_types: None,
-        channel: None,
-        tag: None,
-        before: None,
-        after: None,
         with_content: true,
+        ..AttemptFilter::all(scope)
     };
     let mf = MessageFilter {
         with_content: true,
@@ -155,16 +260,18 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
     let now = crate::time::now();
     let mut all: Vec<(&'static str, Sql)> = vec![
         ("claim", claim(backend, "node", now, now, 500)),
-        ("messages", messages(app, &mf, &page)),
-        ("messages, next page", messages(app, &mf, &later)),
-        ("endpoint messages", endpoint_messages(endpoint, &mf, &page)),
+        ("messages", messages(backend, app, &mf, &page)),
+        ("messages, next page", messages(backend, app, &mf, &later)),
+        ("endpoint messages", endpoint_messages(backend, endpoint, &mf, &page)),
+        ("endpoint stats", endpoint_stats(backend, endpoint, Some(0), None)),
+        ("recover", recover(backend, endpoint, now, 0, Some(now))),
         (
             "attempts by endpoint",
-            attempts(&by(AttemptScope::Endpoint(endpoint.into())), &page),
+            attempts(backend, &by(AttemptScope::Endpoint(endpoint.into())), &page),
         ),
         (
             "attempts by message",
-            attempts(&by(AttemptScope::Message(msg.into())), &page),
+            attempts(backend, &by(AttemptScope::Message(msg.into())), &page),
         ),
     ];
     // Recording an outcome for a delivery of the sample message to the sample endpoint.
@@ -201,5 +308,7 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
             .filter(|s| !s.text().starts_with("UPDATE endpoints"))
             .map(|s| ("record an outcome", s)),
     );
-    all.into_iter().map(|(name, sql)| (name, sql.explain())).collect()
+    all.into_iter()
+        .map(|(name, sql)| (name, sql.explain(backend)))
+        .collect()
 }

@@ -17,21 +17,29 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::builder::Sql;
+use super::deferred::{self, CATCH_UP_EVERY};
 use super::wal_vfs;
 use crate::store::{Result, StoreError};
 
 /// Distinct statement shapes kept prepared: chunked multi-row inserts and
 /// padded `IN` lists come in powers of two, about forty shapes in a steady
 /// stream of publishes; the large ones of a fan-out are fewer but bigger.
-const PREPARED: usize = 48;
+const PREPARED: usize = 54;
 
 pub struct SqliteWriter {
-    conn: Mutex<Connection>,
+    conn: Mutex<Writing>,
+}
+
+struct Writing {
+    conn: Connection,
+    /// When the deferred indexes were last brought up to date.
+    caught_up: Instant,
 }
 
 impl SqliteWriter {
@@ -52,7 +60,12 @@ impl SqliteWriter {
             return Err(StoreError::Unavailable("the writer needs synchronous=FULL".into()));
         }
         conn.set_prepared_statement_cache_capacity(PREPARED);
-        Ok(SqliteWriter { conn: Mutex::new(conn) })
+        Ok(SqliteWriter {
+            conn: Mutex::new(Writing {
+                conn,
+                caught_up: Instant::now(),
+            }),
+        })
     }
 
     /// Runs `stmts` in one transaction: all of them are committed, or none.
@@ -65,8 +78,14 @@ impl SqliteWriter {
         }
         blocking(|| {
             // A panic part-way leaves the connection as it was; `transaction` starts clean.
-            let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-            transaction(&mut conn, stmts)
+            let mut w = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            // The deferred indexes catch up inside a group commit: one fsync fewer
+            // than a transaction of their own.
+            let catch_up = w.caught_up.elapsed() >= CATCH_UP_EVERY;
+            if catch_up {
+                w.caught_up = Instant::now();
+            }
+            transaction(&mut w.conn, stmts, catch_up)
         })
     }
 }
@@ -80,19 +99,32 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-fn transaction(conn: &mut Connection, mut stmts: impl Iterator<Item = Sql>) -> Result<()> {
+fn transaction(conn: &mut Connection, mut stmts: impl Iterator<Item = Sql>, catch_up: bool) -> Result<()> {
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
     let result = stmts
         .try_for_each(|s| statement(conn, s))
+        .and_then(|()| match catch_up {
+            true => catch_up_indexes(conn),
+            false => Ok(()),
+        })
         .and_then(|()| Ok(conn.prepare_cached("COMMIT")?.raw_execute().map(drop)?));
     if result.is_err() && !conn.is_autocommit() {
         // Whatever ran is undone, and the connection is left outside any transaction.
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+fn catch_up_indexes(conn: &Connection) -> Result<()> {
+    for index in deferred::ALL {
+        for text in index.catch_up() {
+            conn.prepare_cached(&text)?.raw_execute()?;
+        }
+    }
+    Ok(())
 }
 
 fn statement(conn: &Connection, s: Sql) -> Result<()> {

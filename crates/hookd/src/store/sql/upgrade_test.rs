@@ -1,5 +1,6 @@
 //! An embedded store made by an earlier version keeps every row through the
-//! table rebuilds of migrations 4 and 5, and its constraints still hold afterwards.
+//! table rebuilds of migrations 4 and 5 and finds them through the deferred
+//! indexes of 6, and its constraints still hold afterwards.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -69,6 +70,13 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
     assert_eq!(count(db, clustered).await, 3);
     let attempt = "SELECT COUNT(*) FROM attempts WHERE msg_id = 'msg_1' AND id = 'atmpt_1' AND response = 'ok'";
     assert_eq!(count(db, attempt).await, 1);
+    // Migration 6 indexed the rows there were and set its marks past them.
+    assert_eq!(count(db, "SELECT COUNT(*) FROM messages_by_app").await, 2);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM deliveries_by_endpoint").await, 2);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM attempts_by_endpoint").await, 1);
+    let marks = "SELECT COUNT(*) FROM index_marks WHERE (name, upto) IN \
+                 (VALUES ('messages', 'msg_2'), ('deliveries', 'dlv_2'), ('attempts', 'msg_1'))";
+    assert_eq!(count(db, marks).await, 3);
 
     // An eventId is still unique per application; messages without one are not limited.
     let dup = "INSERT INTO messages VALUES ('msg_3', 'app_1', 't', 'evt_1', NULL, NULL, '{}', NULL, 3, 9)";
@@ -85,6 +93,9 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
         "SELECT COUNT(*) FROM messages",
         "SELECT COUNT(*) FROM deliveries",
         "SELECT COUNT(*) FROM attempts",
+        "SELECT COUNT(*) FROM messages_by_app",
+        "SELECT COUNT(*) FROM deliveries_by_endpoint",
+        "SELECT COUNT(*) FROM attempts_by_endpoint",
     ] {
         assert_eq!(count(db, table).await, 0, "{table}");
     }
