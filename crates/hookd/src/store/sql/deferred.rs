@@ -22,7 +22,7 @@ use crate::store::{Backend, Page};
 /// per application or endpoint that had messages meanwhile (against one per
 /// message and index in every commit before); the tail that queries scan
 /// holds at most this long's rows.
-pub const CATCH_UP_EVERY: Duration = Duration::from_millis(200);
+pub const CATCH_UP_EVERY: Duration = Duration::from_millis(500);
 
 /// One deferred index.
 pub struct Deferred {
