@@ -26,19 +26,27 @@ pub enum Command {
     RotateKey(ServeArgs),
 }
 
-pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    match cli.command {
-        Command::Serve(args) => server::serve(Config::resolve(args)?).await?,
-        Command::AdminToken(args) => {
-            let cfg = Config::resolve(args)?;
-            let (store, _lock) = server::open_store(&cfg, false).await?;
-            let token = server::issue_admin_token(&store).await?;
-            println!("{token}");
+/// Runs the command on a runtime sized by its configuration.
+pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let (Command::Serve(args) | Command::AdminToken(args) | Command::RotateKey(args)) = &cli.command;
+    let cfg = Config::resolve(args.clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.api_threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(_) => server::serve(cfg).await?,
+            Command::AdminToken(_) => {
+                let (store, _lock) = server::open_store(&cfg, false).await?;
+                let token = server::issue_admin_token(&store).await?;
+                println!("{token}");
+            }
+            Command::RotateKey(_) => {
+                let (key_id, n) = server::rotate_key(&cfg).await?;
+                println!("{n} secrets sealed under key {key_id}");
+            }
         }
-        Command::RotateKey(args) => {
-            let (key_id, n) = server::rotate_key(&Config::resolve(args)?).await?;
-            println!("{n} secrets sealed under key {key_id}");
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
