@@ -3,6 +3,7 @@
 //! what the same receiver takes when driven directly by the same HTTP client,
 //! measured in the same run: the ratio is the figure that survives a noisy machine.
 
+mod compare;
 mod receiver;
 mod scenario;
 
@@ -14,9 +15,14 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Benchmark hookd against a local receiver")]
 pub struct Opts {
-    /// The hookd binary (default: next to this one).
+    /// The hookd binary (default: next to this one). Given more than once,
+    /// the builds take turns in every phase, for comparing them on a machine
+    /// whose speed drifts (see `compare`).
     #[arg(long)]
-    pub hookd: Option<PathBuf>,
+    pub hookd: Vec<PathBuf>,
+    /// Times each phase is run (each build in turn, every time).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Seconds each closed-loop phase publishes for.
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,
@@ -42,15 +48,17 @@ pub struct Opts {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = Opts::parse();
-    let hookd = opts.hookd.clone().unwrap_or_else(|| {
-        let me = std::env::current_exe().expect("own path");
-        me.with_file_name("hookd")
-    });
-    assert!(
-        hookd.exists(),
-        "{} not found: run `cargo build --release --workspace` first",
-        hookd.display()
-    );
+    let builds: Vec<PathBuf> = match opts.hookd.is_empty() {
+        true => vec![std::env::current_exe().expect("own path").with_file_name("hookd")],
+        false => opts.hookd.clone(),
+    };
+    for hookd in &builds {
+        assert!(
+            hookd.exists(),
+            "{} not found: run `cargo build --release --workspace` first",
+            hookd.display()
+        );
+    }
     let rx = receiver::Receiver::start().await;
     let run = |name: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == name);
     let secs = Duration::from_secs_f64(opts.seconds);
@@ -94,36 +102,34 @@ async fn main() {
         ("ten", shape("fan-out 1 -> 10", 1, 10, None)),
         ("filtered", shape("fan-out 1 -> 10, filtered", 1, 10, Some(passing))),
     ];
-    for (key, phase) in phases {
-        if run(key) {
-            let before = baseline(&rx, concurrency).await;
-            let row = scenario::closed_loop(&opts, &hookd, &rx, phase, secs).await;
-            rows.push((before.max(baseline(&rx, concurrency).await), row));
+    // `None` is the open-loop phase.
+    let all = phases
+        .iter()
+        .map(|(key, shape)| (*key, Some(shape)))
+        .chain([("open", None)]);
+    let chosen: Vec<(&str, Option<&scenario::Shape>)> = all.filter(|(key, _)| run(key)).collect();
+    for round in 0..opts.rounds {
+        for (_, phase) in &chosen {
+            for (build, hookd) in builds.iter().enumerate() {
+                let before = baseline(&rx, concurrency).await;
+                let row = match phase {
+                    Some(shape) => scenario::closed_loop(&opts, hookd, &rx, (*shape).clone(), secs).await,
+                    None => scenario::open_loop(&opts, hookd, &rx, opts.rate, secs).await,
+                };
+                let direct = before.max(baseline(&rx, concurrency).await);
+                rows.push(compare::Run {
+                    round,
+                    build,
+                    direct,
+                    row,
+                });
+            }
         }
     }
-    if run("open") {
-        let before = baseline(&rx, concurrency).await;
-        let row = scenario::open_loop(&opts, &hookd, &rx, opts.rate, secs).await;
-        rows.push((before.max(baseline(&rx, concurrency).await), row));
-    }
     println!();
-    println!(
-        "| scenario | direct req/s | published msg/s | delivered req/s | hookd/direct | p50 ms | p99 ms | max ms | peak RSS MiB | hookd CPU µs/delivery |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (direct, r) in rows {
-        println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.1}% | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
-            r.name,
-            direct,
-            r.published_per_s,
-            r.delivered_per_s,
-            100.0 * r.delivered_per_s / direct,
-            r.p50_ms,
-            r.p99_ms,
-            r.max_ms,
-            r.peak_rss_mib,
-            r.cpu_us_per_delivery
-        );
+    compare::print_rows(&rows, &builds);
+    if builds.len() > 1 || opts.rounds > 1 {
+        println!();
+        compare::print_summary(&rows, &builds);
     }
 }

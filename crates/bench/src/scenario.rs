@@ -329,6 +329,7 @@ async fn settle(name: &str, h: &Hookd, rx: &Receiver, sent: &Sent, expected: u64
 }
 
 /// What a closed-loop phase publishes to.
+#[derive(Clone)]
 pub struct Shape<'a> {
     pub name: &'a str,
     pub apps: usize,

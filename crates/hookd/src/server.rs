@@ -32,6 +32,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("delivery: {0}")]
     Delivery(#[from] crate::delivery::StartError),
+    #[error("cannot start the committer: {0}")]
+    Committer(std::io::Error),
     #[error("keys: {0}")]
     Keys(#[from] crate::security::keyring::KeyError),
 }
@@ -114,7 +116,8 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     }
 
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
-    let committer = crate::store::committer::spawn(store.clone(), crate::routing::matches);
+    let committer =
+        crate::store::committer::spawn(store.clone(), crate::routing::matches).map_err(ServerError::Committer)?;
     let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), committer.clone(), policy)?;
     let stop = CancellationToken::new();
     let waker = engine.clone();

@@ -1,11 +1,20 @@
 //! The write path: publishes and attempt outcomes share one group commit, so
 //! that each fsynced transaction carries everything that arrived meanwhile.
+//!
+//! On the embedded store the committer has a thread of its own, with a
+//! single-threaded runtime: each transaction holds its thread for the whole
+//! commit, fsync included. On the API's runtime that took `block_in_place`,
+//! which hands the thread's runtime core to another thread at every commit,
+//! a thread wake-up during which the API's other work waited; the API then ran
+//! on one core's worth of threads, so that happened about a thousand times a
+//! second. Under load the committer's thread never sleeps: the next batch is
+//! waiting when a commit ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::group_commit::{GroupCommit, Patience};
-use super::{Matcher, NewMessage, Outcome, Published, Result, Store};
+use super::{Backend, Matcher, NewMessage, Outcome, Published, Result, Store};
 
 pub enum Write {
     Publish(NewMessage),
@@ -29,9 +38,10 @@ const OUTCOMES: Patience<Write> = Patience {
     at_most: Duration::from_millis(20),
 };
 
-pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> Committer {
+pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> std::io::Result<Committer> {
+    let own_thread = store.backend() == Backend::Sqlite;
     let idle = store.clone();
-    GroupCommit::spawn(
+    let (gc, run) = GroupCommit::start(
         512,
         OUTCOMES,
         move |jobs: Vec<Write>| {
@@ -42,7 +52,18 @@ pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> Committer {
             let store = idle.clone();
             async move { store.write_idle().await }
         },
-    )
+    );
+    if !own_thread {
+        // PostgreSQL's commits wait on the network, not on a thread.
+        tokio::spawn(run);
+        return Ok(gc);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The thread ends when the last handle is dropped and every answer is sent.
+    std::thread::Builder::new()
+        .name("hookd-commit".into())
+        .spawn(move || runtime.block_on(run))?;
+    Ok(gc)
 }
 
 async fn commit(store: &dyn Store, matches: Matcher, jobs: Vec<Write>) -> Vec<Written> {

@@ -36,7 +36,25 @@ impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
     /// Starts the committing task. `commit` gets the requests of one
     /// transaction (at most `max_batch` at once, plus held-back ones) and must
     /// answer each, in order. `idle` runs whenever nothing is left to write.
-    pub fn spawn<F, Fut, I, IFut>(max_batch: usize, patience: Patience<Req>, mut commit: F, mut idle: I) -> Self
+    pub fn spawn<F, Fut, I, IFut>(max_batch: usize, patience: Patience<Req>, commit: F, idle: I) -> Self
+    where
+        F: FnMut(Vec<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Vec<Resp>> + Send,
+        I: FnMut() -> IFut + Send + 'static,
+        IFut: Future<Output = ()> + Send,
+    {
+        let (gc, run) = Self::start(max_batch, patience, commit, idle);
+        tokio::spawn(run);
+        gc
+    }
+
+    /// As [`GroupCommit::spawn`], but returns the committing loop for the caller to run.
+    pub fn start<F, Fut, I, IFut>(
+        max_batch: usize,
+        patience: Patience<Req>,
+        mut commit: F,
+        mut idle: I,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static)
     where
         F: FnMut(Vec<Req>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<Resp>> + Send,
@@ -44,7 +62,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
         IFut: Future<Output = ()> + Send,
     {
         let (tx, mut rx) = mpsc::channel::<Job<Req, Resp>>(max_batch * 4);
-        tokio::spawn(async move {
+        let run = async move {
             let mut incoming = Vec::with_capacity(max_batch);
             let mut now: Vec<Job<Req, Resp>> = Vec::new();
             let mut held: Vec<Job<Req, Resp>> = Vec::new();
@@ -83,8 +101,8 @@ impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
                     let _ = waiter.send(resp);
                 }
             }
-        });
-        GroupCommit { tx }
+        };
+        (GroupCommit { tx }, run)
     }
 
     /// Queues a request and waits for its answer; `None` once the committer has stopped.

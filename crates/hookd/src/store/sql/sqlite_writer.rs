@@ -8,9 +8,10 @@
 //!
 //! The transaction runs on the thread of the task that asks for it, not on a
 //! thread of its own: waking a sleeping thread took a third of a millisecond
-//! on a busy machine, every commit, while publishers waited. On tokio's
-//! multi-threaded runtime `block_in_place` first hands the thread's other
-//! tasks to another thread, so nothing waits behind the fsync.
+//! on a busy machine, every commit, while publishers waited. The committer
+//! has a thread to itself (`store::committer`); called from tokio's
+//! multi-threaded runtime, `block_in_place` first hands the thread's other
+//! tasks to another thread, so that nothing waits behind the fsync.
 //!
 //! Callers hold the sqlx writing connection while a transaction runs here, so
 //! the two never write at once and what was read there still holds.
