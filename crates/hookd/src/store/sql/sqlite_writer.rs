@@ -8,10 +8,9 @@
 //!
 //! The transaction runs on the thread of the task that asks for it, not on a
 //! thread of its own: waking a sleeping thread took a third of a millisecond
-//! on a busy machine, every commit, while publishers waited. The committer
-//! has a thread to itself (`store::committer`); called from tokio's
-//! multi-threaded runtime, `block_in_place` first hands the thread's other
-//! tasks to another thread, so that nothing waits behind the fsync.
+//! on a busy machine, every commit, while publishers waited. That task is the
+//! committer, which has a thread to itself (`store::committer`), so blocking
+//! it for the commit, fsync included, holds up nothing else.
 //!
 //! Callers hold the sqlx writing connection while a transaction runs here, so
 //! the two never write at once and what was read there still holds.
@@ -21,7 +20,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::builder::Sql;
 use super::deferred::{self, CATCH_UP_EVERY};
@@ -77,26 +75,15 @@ impl SqliteWriter {
         if stmts.peek().is_none() {
             return Ok(());
         }
-        blocking(|| {
-            // A panic part-way leaves the connection as it was; `transaction` starts clean.
-            let mut w = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-            // The deferred indexes catch up inside a group commit: one fsync fewer
-            // than a transaction of their own.
-            let catch_up = w.caught_up.elapsed() >= CATCH_UP_EVERY;
-            if catch_up {
-                w.caught_up = Instant::now();
-            }
-            transaction(&mut w.conn, stmts, catch_up)
-        })
-    }
-}
-
-/// Runs `f`, which blocks on the disk, without holding up the runtime's other tasks.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        // A single-threaded runtime (unit tests) has no other thread to hand its tasks to.
-        _ => f(),
+        // A panic part-way leaves the connection as it was; `transaction` starts clean.
+        let mut w = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // The deferred indexes catch up inside a group commit: one fsync fewer
+        // than a transaction of their own.
+        let catch_up = w.caught_up.elapsed() >= CATCH_UP_EVERY;
+        if catch_up {
+            w.caught_up = Instant::now();
+        }
+        transaction(&mut w.conn, stmts, catch_up)
     }
 }
 
