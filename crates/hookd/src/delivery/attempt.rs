@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::retry::{self, Next};
+use super::urls::Urls;
 use super::{EngineConfig, sign};
 use crate::ids::{self, Kind};
 use crate::security::ssrf::{self, AddressPolicy};
@@ -23,6 +24,7 @@ pub struct Response {
 /// unless the endpoint turned that off).
 pub async fn send(
     client: &reqwest::Client,
+    urls: &Urls,
     policy: &AddressPolicy,
     cfg: &EngineConfig,
     task: &DeliveryTask,
@@ -38,7 +40,13 @@ pub async fn send(
         error: Some(error),
         duration: started.elapsed(),
     };
-    let url = match url::Url::parse(&crate::routing::fill_url(&ep.url, msg)) {
+    let filled = crate::routing::fill_url(&ep.url, msg);
+    // A templated URL differs per message: kept, it would only churn the cache.
+    let parsed = match filled == ep.url {
+        true => urls.parse(&filled),
+        false => url::Url::parse(&filled),
+    };
+    let url = match parsed {
         Ok(u) => u,
         Err(e) => return failed(format!("invalid URL: {e}")),
     };

@@ -12,6 +12,7 @@ pub mod retry;
 mod scheduler;
 pub mod sign;
 mod threads;
+mod urls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -100,6 +101,7 @@ struct Inner {
     /// This process's name as a lease owner.
     node_id: String,
     clients: client::Clients,
+    urls: urls::Urls,
     policy: AddressPolicy,
     gates: gate::Gates,
     in_flight: Semaphore,
@@ -135,6 +137,7 @@ impl Engine {
             cfg,
             store,
             clients,
+            urls: urls::Urls::default(),
             policy,
             held: Mutex::new(HashSet::new()),
             watchers: Mutex::new(HashMap::new()),
@@ -214,7 +217,7 @@ impl Engine {
             Some(false) => &inner.clients.unverified,
             _ => &inner.clients.verifying,
         };
-        attempt::send(client, &inner.policy, &inner.cfg, task).await
+        attempt::send(client, &inner.urls, &inner.policy, &inner.cfg, task).await
     }
 
     /// Tells this node's scheduler that work is waiting in the store.

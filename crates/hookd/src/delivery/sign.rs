@@ -48,12 +48,9 @@ pub fn headers(ep: &EndpointRecord, msg_id: &str, body: &[u8], now: Micros) -> H
         HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),
     );
     let id = HeaderValue::try_from(msg_id).expect("ids are ASCII");
-    for prefix in ["webhook", "svix"] {
-        h.insert(HeaderName::try_from(format!("{prefix}-id")).expect("valid"), id.clone());
-        h.insert(
-            HeaderName::try_from(format!("{prefix}-timestamp")).expect("valid"),
-            HeaderValue::from(ts),
-        );
+    for (id_name, ts_name) in [("webhook-id", "webhook-timestamp"), ("svix-id", "svix-timestamp")] {
+        h.insert(HeaderName::from_static(id_name), id.clone());
+        h.insert(HeaderName::from_static(ts_name), HeaderValue::from(ts));
     }
     let sig = ep.options.signature.clone().unwrap_or_default();
     match sig.scheme {
