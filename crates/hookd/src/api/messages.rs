@@ -161,7 +161,7 @@ fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
 /// with a receiver for its first attempt (`None` when another node or a later
 /// time will make it).
 pub struct Publication {
-    pub message: MessageRecord,
+    pub message: Arc<MessageRecord>,
     pub waits: Vec<Waiting>,
 }
 
@@ -177,7 +177,7 @@ pub async fn publish(
     app: &AppRecord,
     m: MessageIn,
     only_endpoint: Option<String>,
-) -> ApiResult<MessageRecord> {
+) -> ApiResult<Arc<MessageRecord>> {
     Ok(publish_watched(state, app, m, only_endpoint, false).await?.message)
 }
 
@@ -214,7 +214,7 @@ pub async fn publish_watched(
     };
     let lease_room = state.engine.room();
     let req = NewMessage {
-        message,
+        message: Arc::new(message),
         lease: (lease_room > 0).then(|| state.engine.lease()),
         lease_room,
         only_endpoint,
@@ -226,7 +226,7 @@ pub async fn publish_watched(
         StoreError::Conflict(d) => ApiError::Conflict(d),
         e => e.into(),
     })?;
-    let message = (*published.message).clone();
+    let message = published.message.clone();
     // The first `leased` deliveries are this node's to send now (as stored).
     let leased = if deliver_at.is_none() {
         lease_room.min(published.tasks.len())

@@ -34,8 +34,13 @@ use crate::delivery::Engine;
 use crate::store::Store;
 use crate::store::committer::Committer;
 
+/// What every handler reaches, behind one pointer: axum clones the state for
+/// each extractor and layer of every request, and a struct of six `Arc`s made
+/// that a sixth of the API thread's own work on a publish.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub engine: Engine,
     pub cfg: Arc<Config>,
@@ -44,17 +49,24 @@ pub struct AppState {
     pub contracts: Arc<crate::contracts::Contracts>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn Store>, engine: Engine, committer: Committer, cfg: Arc<Config>) -> AppState {
         let tokens = Arc::new(auth::TokenCache::new(cfg.admin_token.as_ref().map(|t| t.expose())));
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             engine,
             cfg,
             committer,
             tokens,
             contracts: Arc::default(),
-        }
+        }))
     }
 
     /// Largest request body: the payload limit and room for the message around it.

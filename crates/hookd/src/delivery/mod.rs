@@ -259,28 +259,32 @@ impl Engine {
         drop(permits);
         let outcome = attempt::outcome(&inner.cfg, &task, resp);
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");
-        self.record(&outcome).await;
-        self.settled(&outcome);
+        let report = self.report_of(&outcome);
+        let next_due = outcome.next_attempt_at;
+        self.record(outcome).await;
+        self.settled(&task.delivery_id, next_due, report);
     }
 
     /// Writes an outcome, waiting out a database outage: until it is stored it
     /// exists only here. If it cannot be stored at all, the lease runs out and
     /// the delivery is attempted again.
-    async fn record(&self, outcome: &Outcome) {
+    async fn record(&self, outcome: Outcome) {
+        let mut outcome = Box::new(outcome);
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.inner.committer.submit(Write::Outcome(outcome.clone())).await {
+            match self.inner.committer.submit(Write::Outcome(outcome)).await {
                 Some(Written::Recorded(Ok(()))) | None => return,
-                Some(Written::Recorded(Err(StoreError::Unavailable(e)))) => {
+                Some(Written::Recorded(Err((StoreError::Unavailable(e), back)))) => {
                     static SAID: crate::log_limit::Every = crate::log_limit::Every::new(Duration::from_secs(10));
                     if SAID.ready() {
                         tracing::warn!(error = %e, "database unavailable; outcomes kept in memory until it is back");
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    outcome = back;
                 }
-                Some(Written::Recorded(Err(e))) => {
-                    tracing::error!(error = %e, delivery = %outcome.delivery_id, "outcome cannot be stored");
+                Some(Written::Recorded(Err((e, back)))) => {
+                    tracing::error!(error = %e, delivery = %back.delivery_id, "outcome cannot be stored");
                     return;
                 }
                 Some(Written::Published(_)) => unreachable!("an outcome is answered as recorded"),
@@ -317,33 +321,37 @@ impl Engine {
         self.inner.watching.store(w.len(), Ordering::Release);
     }
 
-    fn report(&self, outcome: &Outcome) {
+    /// What a publisher waiting on this delivery will be told, taken before
+    /// the outcome goes to the writer; `None` when nobody waits on anything.
+    fn report_of(&self, outcome: &Outcome) -> Option<AttemptReport> {
         if self.inner.watching.load(Ordering::Acquire) == 0 {
-            return;
+            return None;
         }
-        let tx = {
-            let mut w = self.inner.watchers.lock().expect("watchers lock");
-            let tx = w.remove(&outcome.delivery_id);
-            self.inner.watching.store(w.len(), Ordering::Release);
-            tx
-        };
-        if let Some(tx) = tx {
-            let a = &outcome.attempt;
-            let _ = tx.send(AttemptReport {
-                attempt_id: a.id.clone(),
-                success: a.status == crate::store::status::SUCCESS,
-                status_code: a.status_code,
-                duration_ms: a.duration_ms,
-                error: a.error.clone(),
-            });
-        }
+        let a = &outcome.attempt;
+        Some(AttemptReport {
+            attempt_id: a.id.clone(),
+            success: a.status == crate::store::status::SUCCESS,
+            status_code: a.status_code,
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+        })
     }
 
     /// Called once an outcome is durable.
-    fn settled(&self, outcome: &Outcome) {
-        self.report(outcome);
-        self.forget(std::slice::from_ref(&outcome.delivery_id));
-        if let Some(due) = outcome.next_attempt_at {
+    fn settled(&self, delivery_id: &str, next_due: Option<Micros>, report: Option<AttemptReport>) {
+        if let Some(report) = report {
+            let tx = {
+                let mut w = self.inner.watchers.lock().expect("watchers lock");
+                let tx = w.remove(delivery_id);
+                self.inner.watching.store(w.len(), Ordering::Release);
+                tx
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(report);
+            }
+        }
+        self.forget(&[delivery_id]);
+        if let Some(due) = next_due {
             let mut next = self.inner.next_due.lock().expect("next_due lock");
             if next.is_none_or(|n| due < n) {
                 *next = Some(due);
@@ -352,12 +360,12 @@ impl Engine {
         }
     }
 
-    fn forget(&self, ids: &[String]) {
+    fn forget(&self, ids: &[impl std::borrow::Borrow<str>]) {
         let low_water = self.inner.cfg.max_queued / 2;
         let mut held = self.inner.held.lock().expect("held lock");
         let before = held.len();
         for id in ids {
-            held.remove(id);
+            held.remove(id.borrow());
         }
         // Work left in the store for lack of room (a large fan-out) is claimed
         // while half the queue is still busy, not at the next poll or publish.

@@ -18,12 +18,13 @@ use super::{Backend, Matcher, NewMessage, Outcome, Published, Result, Store};
 
 pub enum Write {
     Publish(NewMessage),
-    Outcome(Outcome),
+    Outcome(Box<Outcome>),
 }
 
 pub enum Written {
     Published(Result<Published>),
-    Recorded(Result<()>),
+    /// An outcome that could not be written comes back, for the caller to try again.
+    Recorded(std::result::Result<(), (super::StoreError, Box<Outcome>)>),
 }
 
 pub type Committer = GroupCommit<Write, Written>;
@@ -73,7 +74,7 @@ async fn commit(store: &dyn Store, matches: Matcher, jobs: Vec<Write>) -> Vec<Wr
     for job in jobs {
         match job {
             Write::Publish(p) => publishes.push(p),
-            Write::Outcome(o) => outcomes.push(o),
+            Write::Outcome(o) => outcomes.push(*o),
         }
     }
     match store.write(&publishes, matches, &outcomes).await {
@@ -95,18 +96,24 @@ async fn commit(store: &dyn Store, matches: Matcher, jobs: Vec<Write>) -> Vec<Wr
             for p in is_publish {
                 let job = match p {
                     true => Write::Publish(publishes.next().expect("as many as counted")),
-                    false => Write::Outcome(outcomes.next().expect("as many as counted")),
+                    false => Write::Outcome(Box::new(outcomes.next().expect("as many as counted"))),
                 };
                 out.extend(Box::pin(commit(store, matches, vec![job])).await);
             }
             out
         }
-        Err(e) => is_publish
-            .iter()
-            .map(|&p| match p {
-                true => Written::Published(Err(e.clone_kind())),
-                false => Written::Recorded(Err(e.clone_kind())),
-            })
-            .collect(),
+        Err(e) => {
+            let mut outcomes = outcomes.into_iter();
+            is_publish
+                .iter()
+                .map(|&p| match p {
+                    true => Written::Published(Err(e.clone_kind())),
+                    false => {
+                        let back = outcomes.next().expect("as many as counted");
+                        Written::Recorded(Err((e.clone_kind(), Box::new(back))))
+                    }
+                })
+                .collect()
+        }
     }
 }

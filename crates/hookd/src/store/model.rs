@@ -341,7 +341,7 @@ pub struct DeliveryTask {
 
 #[derive(Clone)]
 pub struct NewMessage {
-    pub message: MessageRecord,
+    pub message: Arc<MessageRecord>,
     /// Deliveries are created leased to this node when it will send them at
     /// once: the first `lease_room` of them (the rest wait in the store for
     /// whichever node has room, so that a large fan-out is not leased only to

@@ -162,7 +162,7 @@ async fn expired_payloads_are_swept() {
         ids.push(message.id.clone());
         let done = committer
             .submit(Write::Publish(NewMessage {
-                message,
+                message: std::sync::Arc::new(message),
                 lease: None,
                 lease_room: 0,
                 only_endpoint: None,

@@ -90,7 +90,7 @@ impl Sql {
     pub fn bind(&mut self, v: impl Into<Arg>) -> &mut Self {
         self.args.push(v.into());
         self.text.push('$');
-        self.text.push_str(&self.args.len().to_string());
+        self.text.push_str(itoa::Buffer::new().format(self.args.len()));
         self
     }
 

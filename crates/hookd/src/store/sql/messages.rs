@@ -100,7 +100,7 @@ pub(super) async fn route_batch(
             let eps = cache.active(conn, &m.app_id, keys).await?;
             endpoints.insert(m.app_id.clone(), eps);
         }
-        let message = Arc::new(m.clone());
+        let message = item.message.clone();
         let candidate = crate::routing::Candidate::new(m);
         let tasks = endpoints[&m.app_id]
             .iter()
