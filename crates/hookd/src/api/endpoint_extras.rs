@@ -33,8 +33,8 @@ const SENSITIVE: [&str; 6] = [
 
 pub fn check_headers(c: &mut Checks, loc: &[&str], headers: &BTreeMap<String, String>) {
     for (name, value) in headers {
-        let valid = reqwest::header::HeaderName::try_from(name.as_str()).is_ok()
-            && reqwest::header::HeaderValue::try_from(value.as_str()).is_ok();
+        let valid = axum::http::header::HeaderName::try_from(name.as_str()).is_ok()
+            && axum::http::header::HeaderValue::try_from(value.as_str()).is_ok();
         c.check(valid, loc, format!("invalid header {name:?}"));
         c.check(
             !is_reserved_header(name),

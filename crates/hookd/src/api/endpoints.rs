@@ -183,7 +183,7 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
     check_secret(&mut c, &["body", "secret"], e);
     if let Some(sig) = &e.options.signature {
         if let Some(h) = &sig.header {
-            let ok = reqwest::header::HeaderName::try_from(h.as_str()).is_ok() && !is_reserved_header(h);
+            let ok = axum::http::header::HeaderName::try_from(h.as_str()).is_ok() && !is_reserved_header(h);
             c.check(
                 ok,
                 &["body", "signature", "header"],

@@ -3,6 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use axum::http::Method;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use super::client::HttpClient;
 use super::retry::{self, Next};
 use super::urls::Urls;
 use super::{EngineConfig, sign};
@@ -23,7 +28,7 @@ pub struct Response {
 /// Sends the request for `task` once, on `client` (which checks certificates
 /// unless the endpoint turned that off).
 pub async fn send(
-    client: &reqwest::Client,
+    client: &HttpClient,
     urls: &Urls,
     policy: &AddressPolicy,
     cfg: &EngineConfig,
@@ -60,37 +65,49 @@ pub async fn send(
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .unwrap_or(cfg.attempt_timeout);
 
-    let request = client.post(url).headers(headers).body(body).timeout(timeout);
-    let mut resp = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return failed(describe(&e, timeout)),
+    let mut request = axum::http::Request::new(Full::new(Bytes::from(body)));
+    *request.method_mut() = Method::POST;
+    *request.headers_mut() = headers;
+    *request.uri_mut() = match url.as_str().parse() {
+        Ok(uri) => uri,
+        Err(e) => return failed(format!("invalid URL: {e}")),
     };
-    let status_code = resp.status().as_u16();
+    let exchange = async {
+        let resp = client.request(request).await.map_err(|e| chain(&e))?;
+        let (parts, mut incoming) = resp.into_parts();
+        let mut body = Vec::new();
+        let mut error = None;
+        while let Some(frame) = incoming.frame().await {
+            match frame {
+                Ok(frame) => {
+                    let Ok(chunk) = frame.into_data() else { continue };
+                    let room = cfg.response_body_limit.saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if chunk.len() > room {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    error = Some(chain(&e));
+                    break;
+                }
+            }
+        }
+        Ok::<_, String>((parts, body, error))
+    };
+    let (parts, body, mut error) = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return failed(e),
+        Err(_) => return failed(timed_out(timeout)),
+    };
+    let status_code = parts.status.as_u16();
     let mut out_headers = BTreeMap::new();
-    for (name, value) in resp.headers() {
+    for (name, value) in &parts.headers {
         let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
         out_headers
             .entry(name.as_str().to_owned())
             .and_modify(|old: &mut String| *old = format!("{old}, {v}"))
             .or_insert(v);
-    }
-    let mut body = Vec::new();
-    let mut error = None;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = cfg.response_body_limit.saturating_sub(body.len());
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if chunk.len() > room {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(describe(&e, timeout));
-                break;
-            }
-        }
     }
     if (300..400).contains(&status_code) {
         let to = out_headers.get("location").cloned().unwrap_or_default();
@@ -105,13 +122,14 @@ pub async fn send(
     }
 }
 
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {:.1} s", timeout.as_secs_f64())
+}
+
 /// The error's whole chain, which holds the useful part (refused address, DNS, TLS).
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        return format!("timed out after {:.1} s", timeout.as_secs_f64());
-    }
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
