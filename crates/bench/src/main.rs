@@ -1,8 +1,10 @@
 //! hookd's benchmark. It starts a receiver and the release `hookd` binary on
 //! this machine, and reports, for each scenario, what hookd delivered beside
-//! what the same receiver takes when driven directly by the same HTTP client,
-//! measured in the same run: the ratio is the figure that survives a noisy machine.
+//! what the same receiver takes when driven directly by a client as lean as
+//! hookd's own (`client`), measured in the same run: the ratio is the figure
+//! that survives a noisy machine.
 
+mod client;
 mod compare;
 mod receiver;
 mod scenario;
@@ -46,7 +48,6 @@ pub struct Opts {
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = Opts::parse();
     let builds: Vec<PathBuf> = match opts.hookd.is_empty() {
         true => vec![std::env::current_exe().expect("own path").with_file_name("hookd")],

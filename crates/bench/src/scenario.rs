@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::Opts;
+use crate::client::Http;
 use crate::receiver::Receiver;
 
 const TOKEN: &str = "bench-admin-token";
@@ -28,22 +29,12 @@ pub struct Row {
     pub cpu_us_per_delivery: f64,
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
 /// Requests per second the receiver takes from `concurrency` clients posting directly.
 pub async fn direct(rx: &Receiver, concurrency: usize, secs: Duration) -> f64 {
-    let http = client();
+    let http = Http::new(None);
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let body = json!({"seq": 1, "kind": "direct"}).to_string();
+    let body = hyper::body::Bytes::from(json!({"seq": 1, "kind": "direct"}).to_string());
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (http, stop, done, url, body) = (
@@ -55,13 +46,8 @@ pub async fn direct(rx: &Receiver, concurrency: usize, secs: Duration) -> f64 {
         );
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let r = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                if r.is_ok_and(|r| r.status().is_success()) {
+                let r = http.post_json(&url, body.clone()).await;
+                if r.is_ok_and(|r| (200..300).contains(&r.status)) {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -83,7 +69,7 @@ struct Hookd {
     children: Vec<Child>,
     urls: Vec<String>,
     url: String,
-    http: reqwest::Client,
+    http: Http,
     database: Option<(String, String)>,
     _dirs: Vec<tempfile::TempDir>,
 }
@@ -138,7 +124,7 @@ impl Hookd {
             url: urls[0].clone(),
             children,
             urls,
-            http: client(),
+            http: Http::new(Some(TOKEN)),
             database,
             _dirs: dirs,
         }
@@ -147,15 +133,11 @@ impl Hookd {
     async fn post(&self, path: &str, body: &Value) -> Value {
         let r = self
             .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+            .post_json(&format!("{}{path}", self.url), body.to_string())
             .await
             .expect("hookd answers");
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+        assert!((200..300).contains(&r.status), "{path}: {}", r.status);
+        serde_json::from_slice(&r.body).unwrap()
     }
 
     /// Creates `apps` applications with `per_app` endpoints each, each with
@@ -249,20 +231,12 @@ async fn publish_one(h: &Hookd, urls: &[String], seq: u64, sent: &Sent) -> bool 
     let started = Instant::now();
     let data = "x".repeat(200);
     let body = format!(r#"{{"eventType":"bench.event","payload":{{"seq":{seq},"data":"{data}"}}}}"#);
-    let r = h
-        .http
-        .post(&urls[seq as usize % urls.len()])
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await;
+    let r = h.http.post_json(&urls[seq as usize % urls.len()], body).await;
     let Ok(r) = r else { return false };
-    if r.status().as_u16() != 202 {
+    if r.status != 202 {
         return false;
     }
-    let bytes = r.bytes().await.unwrap_or_default();
-    match serde_json::from_slice::<Accepted>(&bytes) {
+    match serde_json::from_slice::<Accepted>(&r.body) {
         Ok(a) => {
             sent.lock().unwrap().push((a.id.to_owned(), started));
             true

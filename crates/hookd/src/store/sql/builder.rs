@@ -81,6 +81,14 @@ impl Sql {
         }
     }
 
+    /// A whole statement whose placeholders `$1`…`$n` take `args` in order.
+    pub fn fixed(text: &str, args: Vec<Arg>) -> Self {
+        Sql {
+            text: text.to_owned(),
+            args,
+        }
+    }
+
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self

@@ -194,32 +194,13 @@ impl DeliveryStore for SqlStore {
     }
 }
 
-/// Which of the outcomes' deliveries still exist (one may have gone with its
-/// endpoint or application while it was in flight), locked until the commit
-/// so that none goes before its attempt is written (PostgreSQL).
-pub(super) async fn live_deliveries(conn: &mut AnyConnection, batch: &[Outcome]) -> Result<HashSet<String>> {
-    let ids: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
-    let mut live = HashSet::new();
-    for chunk in ids.chunks(512) {
-        let mut sql = Sql::new("SELECT id FROM deliveries WHERE id IN ");
-        sql.bind_list(chunk).push(" FOR UPDATE");
-        for row in sql.query().fetch_all(&mut *conn).await? {
-            live.insert(row.try_get::<String, _>("id")?);
-        }
-    }
-    Ok(live)
-}
-
 /// The statements that record outcomes: each delivery's new state, its
 /// attempt, and its endpoint's failure streak (and maybe its auto-disable).
-/// `live`, when known, leaves out deliveries that are gone; the statements
-/// themselves also pass over them, so that the embedded store need not ask first.
-pub(super) fn outcome_statements(batch: &[Outcome], live: Option<&HashSet<String>>) -> Vec<Sql> {
+/// The statements pass over deliveries that are gone, so that the embedded
+/// store need not ask first.
+pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
     let mut out = Vec::new();
-    let batch: Vec<&Outcome> = batch
-        .iter()
-        .filter(|o| live.is_none_or(|l| l.contains(&o.delivery_id)))
-        .collect();
+    let batch: Vec<&Outcome> = batch.iter().collect();
     if batch.is_empty() {
         return out;
     }
@@ -298,39 +279,35 @@ pub(super) fn outcome_statements(batch: &[Outcome], live: Option<&HashSet<String
         sql.push(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)");
         out.push(sql);
     }
-    // Per endpoint, only the last outcome of the batch decides its failure streak.
-    let mut last: HashMap<&str, &Outcome> = HashMap::new();
-    let mut had_success: HashSet<&str> = HashSet::new();
-    for o in &batch {
-        if o.attempt.status == status::SUCCESS {
-            had_success.insert(&o.attempt.endpoint_id);
-        }
-        last.insert(&o.attempt.endpoint_id, o);
-    }
     let mut healthy = Vec::new();
-    for (ep, o) in last {
-        if o.attempt.status == status::SUCCESS {
-            healthy.push(ep.to_string());
-            continue;
-        }
-        let mut sql = if had_success.contains(ep) {
+    for streak in streaks(&batch) {
+        let (endpoint_id, failed_at, restart, disable_if_failing_since) = match streak {
+            Streak::Healthy(ep) => {
+                healthy.push(ep.to_owned());
+                continue;
+            }
+            Streak::Failing {
+                endpoint_id,
+                failed_at,
+                restart,
+                disable_if_failing_since,
+            } => (endpoint_id, failed_at, restart, disable_if_failing_since),
+        };
+        let mut sql = if restart {
             Sql::new("UPDATE endpoints SET first_failure_at = ")
         } else {
             Sql::new("UPDATE endpoints SET first_failure_at = COALESCE(first_failure_at, ")
         };
-        sql.bind(o.attempt.created_at).push(if had_success.contains(ep) {
-            " WHERE id = "
-        } else {
-            ") WHERE id = "
-        });
-        sql.bind(ep);
+        sql.bind(failed_at)
+            .push(if restart { " WHERE id = " } else { ") WHERE id = " });
+        sql.bind(endpoint_id);
         out.push(sql);
-        if let Some(since) = o.disable_if_failing_since {
+        if let Some(since) = disable_if_failing_since {
             let mut sql = Sql::new("UPDATE endpoints SET disabled = 1, updated_at = ");
             sql.bind(now)
                 .push(" WHERE disabled = 0 AND first_failure_at < ")
                 .bind(since);
-            sql.push(" AND id = ").bind(ep);
+            sql.push(" AND id = ").bind(endpoint_id);
             out.push(sql);
         }
     }
@@ -341,6 +318,46 @@ pub(super) fn outcome_statements(batch: &[Outcome], live: Option<&HashSet<String
         out.push(sql);
     }
     out
+}
+
+/// What a batch of outcomes does to one endpoint's failure streak.
+pub(super) enum Streak<'a> {
+    /// Its last outcome in the batch succeeded: the streak ends.
+    Healthy(&'a str),
+    /// Its last outcome failed: the streak began at `failed_at`, or earlier
+    /// if it was already failing, unless the batch also had a success for it
+    /// (`restart`). It is disabled if the streak began before `disable_if_failing_since`.
+    Failing {
+        endpoint_id: &'a str,
+        failed_at: Micros,
+        restart: bool,
+        disable_if_failing_since: Option<Micros>,
+    },
+}
+
+/// Per endpoint, only the last outcome of the batch decides its failure
+/// streak; in order of endpoint id, so that concurrent writers lock endpoint
+/// rows in the same order.
+pub(super) fn streaks<'a>(batch: &[&'a Outcome]) -> Vec<Streak<'a>> {
+    let mut last: std::collections::BTreeMap<&str, &Outcome> = Default::default();
+    let mut had_success: HashSet<&str> = HashSet::new();
+    for o in batch {
+        if o.attempt.status == status::SUCCESS {
+            had_success.insert(&o.attempt.endpoint_id);
+        }
+        last.insert(&o.attempt.endpoint_id, o);
+    }
+    last.into_iter()
+        .map(|(ep, o)| match o.attempt.status == status::SUCCESS {
+            true => Streak::Healthy(ep),
+            false => Streak::Failing {
+                endpoint_id: ep,
+                failed_at: o.attempt.created_at,
+                restart: had_success.contains(ep),
+                disable_if_failing_since: o.disable_if_failing_since,
+            },
+        })
+        .collect()
 }
 
 impl SqlStore {

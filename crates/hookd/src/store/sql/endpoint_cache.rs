@@ -45,31 +45,51 @@ impl EndpointCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The application's enabled endpoints, as of this connection's view.
+    /// Each application's enabled endpoints, as of this connection's view,
+    /// read in one query for all the applications the cache cannot answer.
     pub async fn active(
         &self,
         conn: &mut AnyConnection,
-        app_id: &str,
+        app_ids: &[&str],
         keys: &Keyring,
-    ) -> Result<Vec<Arc<EndpointRecord>>> {
+    ) -> Result<HashMap<String, Vec<Arc<EndpointRecord>>>> {
         let generation = self.generation.load(Ordering::Acquire);
-        if self.sole_writer
-            && let Some(found) = self.remembered(app_id, generation)
-        {
-            return Ok(found);
+        let mut found = HashMap::with_capacity(app_ids.len());
+        let mut unknown = Vec::new();
+        for &app_id in app_ids {
+            match self.sole_writer.then(|| self.remembered(app_id, generation)).flatten() {
+                Some(eps) => {
+                    found.insert(app_id.to_owned(), eps);
+                }
+                None => unknown.push(app_id.to_owned()),
+            }
         }
-        let mut sql = Sql::new("SELECT e.id, e.updated_at FROM endpoints e WHERE e.disabled = 0 AND e.app_id = ");
-        sql.bind(app_id);
-        let current = versions(conn, sql).await?;
-        let ids: Vec<String> = current.iter().map(|(id, _)| id.clone()).collect();
-        let mut cached = self.refresh(conn, current, keys).await?;
-        let found = ids.iter().filter_map(|id| cached.get(id).cloned()).collect();
-        let mut lists = self.lists.lock().expect("endpoint cache lock");
-        if cached.len() > MAX_ENTRIES {
-            cached.clear();
-            lists.clear();
+        for chunk in unknown.chunks(256) {
+            let mut sql =
+                Sql::new("SELECT e.id, e.app_id, e.updated_at FROM endpoints e WHERE e.disabled = 0 AND e.app_id IN ");
+            sql.bind_list(chunk).push(" ORDER BY e.app_id, e.id");
+            let rows = sql.query().fetch_all(&mut *conn).await?;
+            let mut lists: HashMap<String, Vec<String>> = chunk.iter().map(|a| (a.clone(), Vec::new())).collect();
+            let mut current = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id: String = r.try_get("id")?;
+                lists.entry(r.try_get("app_id")?).or_default().push(id.clone());
+                current.push((id, r.try_get("updated_at")?));
+            }
+            let mut cached = self.refresh(conn, current, keys).await?;
+            let mut remembered = self.lists.lock().expect("endpoint cache lock");
+            if cached.len() > MAX_ENTRIES {
+                cached.clear();
+                remembered.clear();
+            }
+            for (app_id, ids) in lists {
+                found.insert(
+                    app_id.clone(),
+                    ids.iter().filter_map(|id| cached.get(id).cloned()).collect(),
+                );
+                remembered.insert(app_id, (generation, ids));
+            }
         }
-        lists.insert(app_id.to_owned(), (generation, ids));
         Ok(found)
     }
 

@@ -1,5 +1,4 @@
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
@@ -12,8 +11,8 @@ use super::rows::{self, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::security::keyring::Keyring;
 use crate::store::{
-    DeliveryTask, EndpointRecord, Lease, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome,
-    Page, Published, Result, StoreError, status, trigger,
+    DeliveryTask, Lease, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome, Page, Published,
+    Result, StoreError, status, trigger,
 };
 use crate::time::Micros;
 
@@ -74,6 +73,16 @@ impl MessageStore for SqlStore {
     }
 }
 
+/// How a batch's reused `eventId`s are found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum EventIds {
+    /// Asked for here, message by message, before anything is written.
+    Read,
+    /// Left to the insert, which skips them (`ON CONFLICT DO NOTHING`); only
+    /// repeats within the batch are found here.
+    AtInsert,
+}
+
 /// Routes each message, reading what it needs on `conn`: the endpoints each
 /// goes to, or why it cannot be stored.
 pub(super) async fn route_batch(
@@ -82,28 +91,33 @@ pub(super) async fn route_batch(
     matches: Matcher,
     cache: &EndpointCache,
     keys: &Keyring,
+    event_ids: EventIds,
 ) -> Result<Vec<Result<Published>>> {
-    let mut endpoints: HashMap<String, Vec<Arc<EndpointRecord>>> = HashMap::new();
-    let mut seen_event_ids: HashSet<(String, String)> = HashSet::new();
+    let mut apps: Vec<&str> = batch.iter().map(|n| n.message.app_id.as_str()).collect();
+    apps.sort_unstable();
+    apps.dedup();
+    let endpoints = if apps.is_empty() {
+        HashMap::new()
+    } else {
+        cache.active(conn, &apps, keys).await?
+    };
+    let mut seen_event_ids: HashSet<(&str, &str)> = HashSet::new();
     let mut out = Vec::with_capacity(batch.len());
     for item in batch {
         let m = &item.message;
         if let Some(event_id) = &m.event_id {
-            let fresh = seen_event_ids.insert((m.app_id.clone(), event_id.clone()));
-            if !fresh || event_id_taken(conn, &m.app_id, event_id).await? {
-                let detail = format!("a message with eventId {event_id} already exists");
-                out.push(Err(StoreError::Conflict(detail)));
+            let fresh = seen_event_ids.insert((&m.app_id, event_id));
+            if !fresh || (event_ids == EventIds::Read && event_id_taken(conn, &m.app_id, event_id).await?) {
+                out.push(Err(event_id_conflict(event_id)));
                 continue;
             }
         }
-        if !endpoints.contains_key(&m.app_id) {
-            let eps = cache.active(conn, &m.app_id, keys).await?;
-            endpoints.insert(m.app_id.clone(), eps);
-        }
         let message = item.message.clone();
         let candidate = crate::routing::Candidate::new(m);
-        let tasks = endpoints[&m.app_id]
-            .iter()
+        let tasks = endpoints
+            .get(&m.app_id)
+            .into_iter()
+            .flatten()
             .filter(|ep| match &item.only_endpoint {
                 Some(only) => &ep.id == only,
                 None => matches(ep, &candidate),
@@ -121,6 +135,29 @@ pub(super) async fn route_batch(
     Ok(out)
 }
 
+pub(super) fn event_id_conflict(event_id: &str) -> StoreError {
+    StoreError::Conflict(format!("a message with eventId {event_id} already exists"))
+}
+
+/// The deliveries to insert for the stored messages of a batch, each with the
+/// lease it is created under. A message to deliver later is never leased: the
+/// scheduler picks it up when due.
+pub(super) fn delivery_rows<'a>(
+    batch: &'a [NewMessage],
+    published: &'a [Result<Published>],
+) -> Vec<(&'a DeliveryTask, Option<&'a Lease>)> {
+    batch
+        .iter()
+        .zip(published)
+        .filter_map(|(item, r)| r.as_ref().ok().map(|p| (item, p)))
+        .flat_map(|(item, p)| {
+            let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
+            let leased = move |i: usize| lease.filter(|_| i < item.lease_room);
+            p.tasks.iter().enumerate().map(move |(i, t)| (t, leased(i)))
+        })
+        .collect()
+}
+
 /// The statements that insert the stored messages and their deliveries, built
 /// one chunk at a time as they are taken, so that a large fan-out is never
 /// held as SQL all at once.
@@ -128,27 +165,15 @@ pub(super) fn publish_statements<'a>(
     batch: &'a [NewMessage],
     published: &'a [Result<Published>],
 ) -> impl Iterator<Item = Sql> + Send + 'a {
-    let stored: Vec<(&NewMessage, &Published)> = batch
-        .iter()
-        .zip(published)
-        .filter_map(|(item, r)| r.as_ref().ok().map(|p| (item, p)))
-        .collect();
-    // A message to deliver later is never leased: the scheduler picks it up when due.
-    let rows: Vec<(&DeliveryTask, Option<&Lease>)> = stored
-        .iter()
-        .flat_map(|&(item, p)| {
-            let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
-            let leased = move |i: usize| lease.filter(|_| i < item.lease_room);
-            p.tasks.iter().enumerate().map(move |(i, t)| (t, leased(i)))
-        })
-        .collect();
+    let stored: Vec<&Published> = published.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let rows = delivery_rows(batch, published);
     let messages = chunk_ranges(stored.len(), 64).into_iter().map(move |r| {
         let chunk = &stored[r];
         let mut sql = Sql::new(
             "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
              created_at, expires_at) VALUES ",
         );
-        for (i, (_, p)) in chunk.iter().enumerate() {
+        for (i, p) in chunk.iter().enumerate() {
             let m = &p.message;
             sql.push(if i == 0 { "(" } else { ", (" });
             sql.bind(&m.id)

@@ -12,12 +12,14 @@ mod deliveries;
 mod endpoint_cache;
 mod endpoints;
 mod messages;
+mod pg_write;
 pub mod queries;
+#[cfg(test)]
+mod rollback_test;
 mod rows;
 mod sqlite_writer;
 #[cfg(test)]
 mod upgrade_test;
-mod wal_vfs;
 mod write;
 
 use std::borrow::Cow;

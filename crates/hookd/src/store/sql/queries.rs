@@ -301,13 +301,16 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
         next_attempt_at: None,
         disable_if_failing_since: None,
     };
-    // The endpoint's own update reads a small table; the check is about the large ones.
-    all.extend(
-        super::deliveries::outcome_statements(&[outcome], None)
-            .into_iter()
-            .filter(|s| !s.text().starts_with("UPDATE endpoints"))
-            .map(|s| ("record an outcome", s)),
-    );
+    match backend {
+        // The endpoint's own update reads a small table; the check is about the large ones.
+        Backend::Sqlite => all.extend(
+            super::deliveries::outcome_statements(&[outcome])
+                .into_iter()
+                .filter(|s| !s.text().starts_with("UPDATE endpoints"))
+                .map(|s| ("record an outcome", s)),
+        ),
+        Backend::Postgres => all.push(("group commit", super::pg_write::sample(&outcome))),
+    }
     all.into_iter()
         .map(|(name, sql)| (name, sql.explain(backend)))
         .collect()

@@ -23,8 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::builder::Sql;
 use super::deferred::{self, CATCH_UP_EVERY};
-use super::wal_vfs;
-use crate::store::{Result, StoreError};
+use crate::store::Result;
 
 /// Distinct statement shapes kept prepared: chunked multi-row inserts and
 /// padded `IN` lists come in powers of two, about forty shapes in a steady
@@ -45,19 +44,13 @@ impl SqliteWriter {
     /// Opens a connection to the database file at `path` (already migrated).
     pub fn open(path: &Path) -> Result<SqliteWriter> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        wal_vfs::register().map_err(StoreError::Unavailable)?;
-        let conn = Connection::open_with_flags_and_vfs(path, flags, wal_vfs::NAME)?;
+        let conn = Connection::open_with_flags(path, flags)?;
         // The same settings as the pool's connections (see `SqlStore::open`):
         // FULL fsyncs every commit before it returns, as the 202 promises.
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
              PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=10000;",
         )?;
-        // The log VFS relies on every commit syncing the log (see `wal_vfs`).
-        let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-        if synchronous < 2 {
-            return Err(StoreError::Unavailable("the writer needs synchronous=FULL".into()));
-        }
         conn.set_prepared_statement_cache_capacity(PREPARED);
         Ok(SqliteWriter {
             conn: Mutex::new(Writing {

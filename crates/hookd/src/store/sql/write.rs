@@ -1,19 +1,19 @@
 //! The one write transaction: publishes and attempt outcomes together (see
 //! `store::committer`). Everything that must be read is read first; the writes
-//! are then a list of statements. PostgreSQL runs them one by one in a
-//! transaction. The embedded store runs them on a SQLite connection of their
-//! own (`sqlite_writer`) while it holds the pool's writing connection, which
-//! it keeps from one commit to the next while they come back to back.
+//! are then a list of statements, which the embedded store runs on a SQLite
+//! connection of their own (`sqlite_writer`) while it holds the pool's writing
+//! connection, which it keeps from one commit to the next while they come
+//! back to back. PostgreSQL writes a batch in one statement (`pg_write`).
 
 use std::time::{Duration, Instant};
 
+use sqlx::Any;
 use sqlx::pool::PoolConnection;
-use sqlx::{Acquire, Any};
 use tokio::sync::Mutex;
 
 use super::SqlStore;
-use super::deliveries::{live_deliveries, outcome_statements};
-use super::messages::{publish_statements, route_batch};
+use super::deliveries::outcome_statements;
+use super::messages::{EventIds, publish_statements, route_batch};
 use crate::store::{Backend, Matcher, NewMessage, Outcome, Published, Result};
 
 /// How long the committer keeps the embedded store's writing connection
@@ -39,40 +39,45 @@ impl SqlStore {
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
+        let published = match self.backend {
+            Backend::Sqlite => self.write_sqlite(publishes, matches, outcomes).await?,
+            Backend::Postgres => self.write_postgres(publishes, matches, outcomes).await?,
+        };
+        if outcomes.iter().any(|o| o.disable_if_failing_since.is_some()) {
+            // A failure may have disabled its endpoint.
+            self.endpoints.invalidate();
+        }
+        Ok(published)
+    }
+
+    /// One process owns the file and this is its only writing connection, so
+    /// what is read here is still true when the statements run; outcomes of
+    /// deliveries that are gone are passed over by the statements.
+    async fn write_sqlite(
+        &self,
+        publishes: &[NewMessage],
+        matches: Matcher,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Result<Published>>> {
         let mut kept = self.kept_write.0.lock().await;
         let (mut conn, since) = match kept.take() {
             Some(k) => k,
             None => (self.write.acquire().await?, Instant::now()),
         };
-        let published = match self.backend {
-            // One process owns the file and this is its only writing connection,
-            // so what is read here is still true when the statements run; outcomes
-            // of deliveries that are gone are passed over by the statements.
-            Backend::Sqlite => {
-                let published = route_batch(&mut conn, publishes, matches, &self.endpoints, &self.keys).await?;
-                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, None));
-                let writer = self.writer.as_ref().expect("the embedded store has its writer");
-                writer.run(stmts)?;
-                published
-            }
-            Backend::Postgres => {
-                let mut tx = conn.begin().await?;
-                let published = route_batch(&mut tx, publishes, matches, &self.endpoints, &self.keys).await?;
-                let live = live_deliveries(&mut tx, outcomes).await?;
-                let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes, Some(&live)));
-                for s in stmts {
-                    s.into_query().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                published
-            }
-        };
-        if self.backend == Backend::Sqlite && since.elapsed() < KEEP_AT_MOST {
+        let published = route_batch(
+            &mut conn,
+            publishes,
+            matches,
+            &self.endpoints,
+            &self.keys,
+            EventIds::Read,
+        )
+        .await?;
+        let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes));
+        let writer = self.writer.as_ref().expect("the embedded store has its writer");
+        writer.run(stmts)?;
+        if since.elapsed() < KEEP_AT_MOST {
             *kept = Some((conn, since));
-        }
-        if outcomes.iter().any(|o| o.disable_if_failing_since.is_some()) {
-            // A failure may have disabled its endpoint.
-            self.endpoints.invalidate();
         }
         Ok(published)
     }

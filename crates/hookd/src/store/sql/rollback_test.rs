@@ -1,0 +1,132 @@
+//! A group commit that spills pages to the log and then rolls back must leave
+//! nothing behind, even when the log restarted just before it and another
+//! connection (the pool's, or another process such as `hookd rotate-key`)
+//! commits right after it. The store's writer connection uses SQLite's own
+//! VFS: this test guards against a log-writing shortcut coming back.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::SqlStore;
+use crate::security::keyring::{Keyring, new_key_text};
+use crate::store::{AppRecord, AppStore, EndpointStore, MessageRecord, MessageStore, NewMessage, test_endpoint};
+
+/// Rows of about 3 KB, so that a batch is larger than the writer's page cache.
+const BIG: usize = 3000;
+
+fn message(id: &str, app_id: &str) -> NewMessage {
+    NewMessage {
+        message: Arc::new(MessageRecord {
+            id: id.into(),
+            app_id: app_id.into(),
+            event_type: "t".into(),
+            event_id: None,
+            channels: None,
+            tags: None,
+            payload: Some(format!("\"{}\"", "x".repeat(BIG))),
+            deliver_at: None,
+            created_at: 1,
+            expires_at: i64::MAX,
+        }),
+        lease: None,
+        lease_room: 0,
+        only_endpoint: None,
+    }
+}
+
+fn app(id: &str) -> AppRecord {
+    AppRecord {
+        id: id.into(),
+        uid: None,
+        name: id.into(),
+        throttle_rate: None,
+        metadata: Default::default(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn integrity(conn: &Connection) -> String {
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn a_spilled_rollback_leaves_the_log_and_the_database_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookd.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let keys = Arc::new(Keyring::from_key_text(&new_key_text()).unwrap());
+    let store = SqlStore::open(&url, keys.clone()).await.unwrap();
+    store.create_app(&app("app_1")).await.unwrap();
+    store
+        .create_endpoint(&crate::store::EndpointRecord {
+            secret: "whsec_c2VjcmV0".into(),
+            ..test_endpoint()
+        })
+        .await
+        .unwrap();
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("PRAGMA busy_timeout=10000;").unwrap();
+
+    for round in 0..3 {
+        // The log starts again from its first frame.
+        other
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+            .unwrap();
+        // About 3 MB of messages and their deliveries, more than the writer's
+        // page cache holds, and one message of an application that does not
+        // exist: the foreign key fails at the commit and all of it rolls back.
+        let mut batch: Vec<NewMessage> = (0..1000)
+            .map(|i| message(&format!("msg_{round}_{i:04}"), "app_1"))
+            .collect();
+        batch.push(message(&format!("msg_{round}_orphan"), "app_missing"));
+        let matches: crate::store::Matcher = |_, _| true;
+        assert!(store.write(&batch, matches, &[]).await.is_err(), "round {round}");
+        store.write_idle().await;
+
+        // Another connection commits right after, over where the rolled-back
+        // frames would have gone.
+        let tx = other.unchecked_transaction().unwrap();
+        for i in 0..100 {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                (format!("k_{round}_{i}"), "y".repeat(BIG)),
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+
+        // The writer goes on, and what it writes lands.
+        let kept = [message(&format!("msg_{round}_kept"), "app_1")];
+        let published = store.write(&kept, matches, &[]).await.unwrap();
+        assert_eq!(published[0].as_ref().unwrap().tasks.len(), 1);
+        store.write_idle().await;
+        assert_eq!(integrity(&other), "ok", "round {round}");
+    }
+    assert_eq!(count(&other, "messages"), 3);
+    assert_eq!(count(&other, "deliveries"), 3);
+    assert_eq!(count(&other, "settings WHERE key LIKE 'k_%'"), 300);
+    drop(other);
+    store.close().await;
+
+    // After a restart, every row is where it belongs.
+    let store = SqlStore::open(&url, keys).await.unwrap();
+    let page = crate::store::Page {
+        limit: 10,
+        after: None,
+        descending: false,
+    };
+    let listed = store.list_messages("app_1", &Default::default(), &page).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["msg_0_kept", "msg_1_kept", "msg_2_kept"]);
+    store.close().await;
+    let fresh = Connection::open(&path).unwrap();
+    assert_eq!(integrity(&fresh), "ok");
+    assert_eq!(count(&fresh, "settings WHERE key LIKE 'k_%'"), 300);
+}
