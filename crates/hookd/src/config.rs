@@ -1,26 +1,33 @@
-//! Server configuration. Each setting comes from its flag, else its `HOOKD_*`
-//! variable (clap reads both), else `hookd.toml`, else the default.
+//! Server configuration: the defaults in `config.default.toml` (built into
+//! the binary), then `hookd.toml`, then `HOOKD_*` variables, then flags, each
+//! layer over the one before, merged by figment. clap reads a flag or, in its
+//! absence, its variable, so the last layer is clap's.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// Every setting with its default and what it does.
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("invalid {path}: {source}")]
-    Toml { path: PathBuf, source: toml::de::Error },
+    #[error("invalid configuration: {0}")]
+    Layers(Box<figment::Error>),
     #[error("invalid value for {name}: {detail}")]
     Invalid { name: &'static str, detail: String },
 }
 
 /// A setting that must not show up in logs or `Debug` output.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Redacted(pub String);
 
@@ -44,101 +51,122 @@ impl Redacted {
 }
 
 /// Flags of `hookd serve` (and of the commands that open the store).
-#[derive(Args, Debug, Default, Clone)]
+#[derive(Args, Debug, Default, Clone, Serialize)]
 pub struct ServeArgs {
     /// Address the API listens on.
     #[arg(long, env = "HOOKD_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// Directory for the embedded store and key files.
     #[arg(long, env = "HOOKD_DATA_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// `sqlite://…` or `postgres://…`; default: SQLite in the data directory.
     #[arg(long, env = "HOOKD_DATABASE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
     /// The operator's bearer token. Generated and printed once when absent.
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Redacted>,
     /// Keys that seal secrets at rest, base64 of 32 bytes, comma-separated, the
     /// sealing key first; default: the key file `main.key` in the data directory.
     #[arg(long, env = "HOOKD_MAIN_KEY", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub main_key: Option<Redacted>,
     /// Comma-separated CIDRs that deliveries may reach although not public.
     #[arg(long, env = "HOOKD_ALLOW_NETWORKS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_networks: Option<Vec<IpNet>>,
     /// Base URL under which users reach this server (used in portal links).
     #[arg(long, env = "HOOKD_PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     /// Retry delays in seconds, comma-separated.
     #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_schedule: Option<Vec<f64>>,
     /// Seconds an attempt may take before it counts as failed.
     #[arg(long, env = "HOOKD_ATTEMPT_TIMEOUT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_timeout: Option<f64>,
     /// Largest accepted message payload, in bytes.
     #[arg(long, env = "HOOKD_MAX_PAYLOAD_BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_payload_bytes: Option<usize>,
     /// Bytes of each response body kept in the attempt log.
     #[arg(long, env = "HOOKD_RESPONSE_BODY_LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_body_limit: Option<usize>,
     /// Seconds of continuous failure after which an endpoint is disabled.
     #[arg(long, env = "HOOKD_DISABLE_AFTER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disable_after: Option<f64>,
     /// Seconds a node holds a claimed delivery before others may take it over.
     #[arg(long, env = "HOOKD_LEASE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<f64>,
     /// Seconds between looks for due retries made by other nodes.
     #[arg(long, env = "HOOKD_POLL_INTERVAL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_interval: Option<f64>,
     /// Deliveries in flight at once, over all endpoints.
     #[arg(long, env = "HOOKD_CONCURRENCY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
     /// Deliveries in flight at once to one endpoint.
     #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_concurrency: Option<usize>,
     /// Threads that make deliveries, at a lower priority than the API's; 0
-    /// runs deliveries on the API's threads.
+    /// runs deliveries on the API's threads; default one per core.
     #[arg(long, env = "HOOKD_DELIVERY_THREADS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_threads: Option<usize>,
     /// Threads that serve the API and write the store; default half the
     /// cores, at least one.
     #[arg(long, env = "HOOKD_API_THREADS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_threads: Option<usize>,
     /// Seconds a client may take to send a request's headers; also how long an
     /// idle keep-alive connection stays open.
     #[arg(long, env = "HOOKD_HEADER_TIMEOUT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub header_timeout: Option<f64>,
     /// PEM file of extra CA certificates that deliveries trust (besides the system's).
     #[arg(long, env = "HOOKD_CA_BUNDLE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<PathBuf>,
     /// Path of an optional TOML file with the same settings (snake_case keys).
     #[arg(long, env = "HOOKD_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 }
 
-/// The same settings as read from `hookd.toml`.
-#[derive(Deserialize, Default, Debug)]
+/// The settings once merged, as the layers name them.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
+struct Settings {
+    listen: SocketAddr,
+    data_dir: PathBuf,
     database_url: Option<String>,
     admin_token: Option<Redacted>,
     main_key: Option<Redacted>,
-    allow_networks: Option<Vec<IpNet>>,
+    allow_networks: Vec<IpNet>,
     public_url: Option<String>,
-    retry_schedule: Option<Vec<f64>>,
-    attempt_timeout: Option<f64>,
-    max_payload_bytes: Option<usize>,
-    response_body_limit: Option<usize>,
-    disable_after: Option<f64>,
-    lease: Option<f64>,
-    poll_interval: Option<f64>,
-    concurrency: Option<usize>,
-    endpoint_concurrency: Option<usize>,
+    retry_schedule: Vec<f64>,
+    attempt_timeout: f64,
+    max_payload_bytes: usize,
+    response_body_limit: usize,
+    disable_after: f64,
+    lease: f64,
+    poll_interval: f64,
+    concurrency: usize,
+    endpoint_concurrency: usize,
     delivery_threads: Option<usize>,
     api_threads: Option<usize>,
     ca_bundle: Option<PathBuf>,
-    header_timeout: Option<f64>,
+    header_timeout: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -150,26 +178,40 @@ pub struct Config {
     pub main_key: Option<Redacted>,
     pub allow_networks: Vec<IpNet>,
     pub public_url: String,
+    pub max_payload_bytes: usize,
+    pub api_threads: usize,
+    pub header_timeout: Duration,
+    pub delivery: DeliveryConfig,
+}
+
+/// The settings of the delivery engine.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
     pub retry_schedule: Vec<Duration>,
     pub attempt_timeout: Duration,
-    pub max_payload_bytes: usize,
     pub response_body_limit: usize,
     pub disable_after: Duration,
     pub lease: Duration,
     pub poll_interval: Duration,
     pub concurrency: usize,
     pub endpoint_concurrency: usize,
-    pub delivery_threads: usize,
-    pub api_threads: usize,
+    /// Threads of their own for deliveries (0: the caller's runtime).
+    pub threads: usize,
     pub ca_bundle: Option<PathBuf>,
-    pub header_timeout: Duration,
 }
 
-pub const DEFAULT_RETRY_SCHEDULE: [f64; 7] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
+impl DeliveryConfig {
+    /// Tasks held in memory at most; beyond it new work waits in the store.
+    /// Each is a spawned future of about 2 KiB, and work taken back from the
+    /// store costs a claim, so the bound is generous: a 1,000-endpoint fan-out
+    /// fits in it whole.
+    pub fn max_queued(&self) -> usize {
+        (self.concurrency * 4).max(2048)
+    }
+}
 
-fn half_the_cores() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 2).max(1)
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn secs(name: &'static str, v: f64) -> Result<Duration, ConfigError> {
@@ -179,91 +221,67 @@ fn secs(name: &'static str, v: f64) -> Result<Duration, ConfigError> {
     })
 }
 
+fn positive(name: &'static str, v: usize) -> Result<usize, ConfigError> {
+    match v {
+        0 => Err(ConfigError::Invalid {
+            name,
+            detail: "must be at least 1".into(),
+        }),
+        n => Ok(n),
+    }
+}
+
 impl Config {
     pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
-        let file = load_file(args.config.as_deref())?;
-        let data_dir = args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./hookd-data"));
-        let listen = args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| ([127, 0, 0, 1], 8071).into());
-        let database_url = args
+        let mut layers = Figment::from(Toml::string(DEFAULTS));
+        match args.config.as_deref() {
+            Some(path) => {
+                // Named explicitly, it must be there.
+                std::fs::metadata(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                layers = layers.merge(Toml::file_exact(path));
+            }
+            None if Path::new("hookd.toml").exists() => layers = layers.merge(Toml::file_exact("hookd.toml")),
+            None => {}
+        }
+        let s: Settings = layers
+            .merge(Serialized::defaults(&args))
+            .extract()
+            .map_err(|e| ConfigError::Layers(Box::new(e)))?;
+        let database_url = s
             .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hookd.db").display()));
-        let schedule = args
-            .retry_schedule
-            .or(file.retry_schedule)
-            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_vec());
-        let retry_schedule = schedule
-            .into_iter()
-            .map(|s| secs("retry_schedule", s))
-            .collect::<Result<_, _>>()?;
-        let positive = |name, v: Option<usize>, default: usize| match v.unwrap_or(default) {
-            0 => Err(ConfigError::Invalid {
-                name,
-                detail: "must be at least 1".into(),
-            }),
-            n => Ok(n),
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", s.data_dir.join("hookd.db").display()));
+        let delivery = DeliveryConfig {
+            retry_schedule: s
+                .retry_schedule
+                .into_iter()
+                .map(|v| secs("retry_schedule", v))
+                .collect::<Result<_, _>>()?,
+            attempt_timeout: secs("attempt_timeout", s.attempt_timeout)?,
+            response_body_limit: s.response_body_limit,
+            disable_after: secs("disable_after", s.disable_after)?,
+            lease: secs("lease", s.lease)?,
+            poll_interval: secs("poll_interval", s.poll_interval)?,
+            concurrency: positive("concurrency", s.concurrency)?,
+            endpoint_concurrency: positive("endpoint_concurrency", s.endpoint_concurrency)?,
+            threads: s.delivery_threads.unwrap_or_else(cores),
+            ca_bundle: s.ca_bundle,
         };
         Ok(Config {
-            public_url: args
-                .public_url
-                .or(file.public_url)
-                .unwrap_or_else(|| format!("http://{listen}")),
-            listen,
+            public_url: s.public_url.unwrap_or_else(|| format!("http://{}", s.listen)),
+            listen: s.listen,
             database_url,
-            admin_token: args.admin_token.or(file.admin_token),
-            main_key: args.main_key.or(file.main_key),
-            allow_networks: args.allow_networks.or(file.allow_networks).unwrap_or_default(),
-            retry_schedule,
-            attempt_timeout: secs(
-                "attempt_timeout",
-                args.attempt_timeout.or(file.attempt_timeout).unwrap_or(15.0),
-            )?,
-            max_payload_bytes: positive(
-                "max_payload_bytes",
-                args.max_payload_bytes.or(file.max_payload_bytes),
-                1 << 20,
-            )?,
-            response_body_limit: args
-                .response_body_limit
-                .or(file.response_body_limit)
-                .unwrap_or(64 << 10),
-            disable_after: secs(
-                "disable_after",
-                args.disable_after.or(file.disable_after).unwrap_or(5.0 * 86400.0),
-            )?,
-            lease: secs("lease", args.lease.or(file.lease).unwrap_or(30.0))?,
-            poll_interval: secs(
-                "poll_interval",
-                args.poll_interval.or(file.poll_interval).unwrap_or(1.0),
-            )?,
-            // Each slot may keep a connection open between attempts (~30 KiB);
-            // on the benchmark 256 delivered as much as 512 in less memory.
-            concurrency: positive("concurrency", args.concurrency.or(file.concurrency), 256)?,
-            endpoint_concurrency: positive(
-                "endpoint_concurrency",
-                args.endpoint_concurrency.or(file.endpoint_concurrency),
-                32,
-            )?,
-            // Two: one delivered less when the machine had work to spare, and
-            // let deliveries fall behind (more memory) when it had none.
-            delivery_threads: args.delivery_threads.or(file.delivery_threads).unwrap_or(2),
-            // Half the cores: the delivery threads and the store's writes want
-            // the rest. With a thread per core on two cores, threads waiting
-            // for a core were an eighth of the API's time, and the benchmark
-            // delivered 3 to 11% less at 100 endpoints in each of six runs.
-            api_threads: positive("api_threads", args.api_threads.or(file.api_threads), half_the_cores())?,
-            ca_bundle: args.ca_bundle.or(file.ca_bundle),
-            header_timeout: secs(
-                "header_timeout",
-                args.header_timeout.or(file.header_timeout).unwrap_or(30.0),
-            )?,
-            data_dir,
+            admin_token: s.admin_token,
+            main_key: s.main_key,
+            allow_networks: s.allow_networks,
+            max_payload_bytes: positive("max_payload_bytes", s.max_payload_bytes)?,
+            // Half the cores: the delivery threads and the store's writes want the rest.
+            api_threads: positive("api_threads", s.api_threads.unwrap_or((cores() / 2).max(1)))?,
+            header_timeout: secs("header_timeout", s.header_timeout)?,
+            data_dir: s.data_dir,
+            delivery,
         })
     }
 
@@ -272,40 +290,117 @@ impl Config {
     }
 }
 
-fn load_file(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None if Path::new("hookd.toml").exists() => PathBuf::from("hookd.toml"),
-        None => return Ok(FileConfig::default()),
-    };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Toml { path, source })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn resolve(api_threads: Option<usize>) -> Result<Config, ConfigError> {
+    fn resolve(file: &str, args: ServeArgs) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("hookd.toml");
-        std::fs::write(&config, "").unwrap();
+        std::fs::write(&config, file).unwrap();
         Config::resolve(ServeArgs {
             config: Some(config),
-            api_threads,
-            ..ServeArgs::default()
+            ..args
         })
     }
 
     #[test]
-    fn the_api_gets_half_the_cores_unless_told() {
+    fn threads_scale_with_the_cores_unless_told() {
         let cores = std::thread::available_parallelism().unwrap().get();
-        assert_eq!(resolve(None).unwrap().api_threads, (cores / 2).max(1));
-        assert_eq!(resolve(Some(3)).unwrap().api_threads, 3);
-        let err = resolve(Some(0)).unwrap_err().to_string();
+        let cfg = resolve("", ServeArgs::default()).unwrap();
+        assert_eq!(cfg.api_threads, (cores / 2).max(1));
+        assert_eq!(cfg.delivery.threads, cores);
+        let told = ServeArgs {
+            api_threads: Some(3),
+            delivery_threads: Some(0),
+            ..ServeArgs::default()
+        };
+        let cfg = resolve("", told).unwrap();
+        assert_eq!((cfg.api_threads, cfg.delivery.threads), (3, 0));
+        // No hookd.toml in the working directory: the defaults alone.
+        assert_eq!(
+            Config::resolve(ServeArgs::default()).unwrap().api_threads,
+            (cores / 2).max(1)
+        );
+        let zero = ServeArgs {
+            api_threads: Some(0),
+            ..ServeArgs::default()
+        };
+        let err = resolve("", zero).unwrap_err().to_string();
         assert!(err.contains("api_threads"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_the_defaults() {
+        let file = "attempt_timeout = 20\nlease = 10\nallow_networks = [\"10.0.0.0/8\"]\n";
+        let args = ServeArgs {
+            lease: Some(5.0),
+            ..ServeArgs::default()
+        };
+        let cfg = resolve(file, args).unwrap();
+        assert_eq!(cfg.delivery.lease, Duration::from_secs(5));
+        assert_eq!(cfg.delivery.attempt_timeout, Duration::from_secs(20));
+        assert_eq!(cfg.delivery.concurrency, 256);
+        assert_eq!(cfg.allow_networks, vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]);
+        assert_eq!(cfg.delivery.retry_schedule.len(), 7);
+        assert_eq!(cfg.public_url, "http://127.0.0.1:8071");
+        assert!(
+            cfg.database_url.ends_with("hookd-data/hookd.db?mode=rwc"),
+            "{}",
+            cfg.database_url
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_or_a_missing_named_file_is_an_error() {
+        let err = resolve("atempt_timeout = 20\n", ServeArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("atempt_timeout"), "{err}");
+        let missing = ServeArgs {
+            config: Some(PathBuf::from("/nonexistent/hookd.toml")),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(Config::resolve(missing), Err(ConfigError::Read { .. })));
+    }
+
+    /// Every setting of `config.default.toml` is a flag of `hookd serve`, with
+    /// its variable, and a row of the README's table; and nothing else is.
+    #[test]
+    fn the_defaults_the_flags_and_the_readme_agree() {
+        use clap::CommandFactory;
+        let keys: std::collections::BTreeSet<String> = DEFAULTS
+            .lines()
+            .filter_map(|l| l.trim_start_matches("# ").split_once(" = "))
+            .map(|(k, _)| k.to_string())
+            .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert_eq!(keys.len(), 20, "{keys:?}");
+        let cli = crate::cli::Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let readme = include_str!("../../../README.md");
+        let table: std::collections::BTreeSet<String> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `--"))
+            .filter_map(|l| l.split_once('`'))
+            .map(|(flag, _)| flag.replace('-', "_"))
+            .collect();
+        let flags: std::collections::BTreeSet<String> = serve
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "config")
+            .map(|l| l.replace('-', "_"))
+            .collect();
+        assert_eq!(keys, flags, "config.default.toml and the flags of `hookd serve`");
+        assert_eq!(keys, table, "config.default.toml and the README's table");
+        for key in &keys {
+            let var = format!("HOOKD_{}", key.to_uppercase());
+            let flag = serve
+                .get_arguments()
+                .find(|a| a.get_long() == Some(&key.replace('_', "-")))
+                .unwrap();
+            assert_eq!(flag.get_env().and_then(|e| e.to_str()), Some(var.as_str()));
+            assert!(readme.contains(&format!("`{var}`")), "the README names {var}");
+        }
     }
 }

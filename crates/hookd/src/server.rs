@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::delivery::{Engine, EngineConfig};
+use crate::delivery::Engine;
 use crate::ids::{self, Kind};
 use crate::security::keyring::Keyring;
 use crate::security::ssrf::AddressPolicy;
@@ -118,7 +118,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
     let committer =
         crate::store::committer::spawn(store.clone(), crate::routing::matches).map_err(ServerError::Committer)?;
-    let engine = Engine::start(EngineConfig::from(&cfg), store.clone(), committer.clone(), policy)?;
+    let engine = Engine::start(cfg.delivery.clone(), store.clone(), committer.clone(), policy)?;
     let stop = CancellationToken::new();
     let waker = engine.clone();
     sql.listen_for_work(move || waker.wake(), stop.clone());

@@ -18,7 +18,7 @@ use super::extract::{Json, Query};
 use super::messages::{self, MessageListParams, MessageOut, raw_payload, split_list, yes};
 use super::pagination::{ListParams, ListResponse, Ordering, Pager};
 use crate::ids::{self, Kind};
-use crate::store::{AttemptFilter, AttemptRecord, AttemptScope, DeliveryState, status};
+use crate::store::{AttemptFilter, AttemptRecord, AttemptScope, DeliveryState, DeliveryStatus};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -30,16 +30,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(expunge))
         .routes(routes!(list_destinations))
         .routes(routes!(resend))
-}
-
-pub fn status_text(s: i64) -> &'static str {
-    match s {
-        status::SUCCESS => "success",
-        status::PENDING => "pending",
-        status::FAIL => "fail",
-        status::SENDING => "sending",
-        _ => "canceled",
-    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,9 +69,9 @@ impl MessageAttemptOut {
             response: a.response.unwrap_or_default(),
             response_status_code: a.status_code,
             response_duration_ms: a.duration_ms,
-            status: a.status,
-            status_text: status_text(a.status).into(),
-            trigger_type: a.trigger_type,
+            status: a.status.code(),
+            status_text: a.status.name().into(),
+            trigger_type: a.trigger_type.code(),
             msg_id: a.msg_id,
             endpoint_id: a.endpoint_id,
             id: a.id,
@@ -100,7 +90,8 @@ pub struct AttemptListParams {
     limit: Option<u64>,
     iterator: Option<String>,
     /// 0 success, 2 fail.
-    status: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    status: Option<DeliveryStatus>,
     /// 0 (no response), 100, 200, 300, 400 or 500.
     status_code_class: Option<i64>,
     channel: Option<String>,
@@ -237,8 +228,8 @@ async fn list_endpoint_messages(
                 payload: raw_payload(&m, q.with_content),
                 ..MessageOut::from_record(&m, false)
             },
-            status: d.status,
-            status_text: status_text(d.status).into(),
+            status: d.status.code(),
+            status_text: d.status.name().into(),
             next_attempt: d.next_attempt_at.map(time::to_rfc3339),
         },
     )))
@@ -317,8 +308,8 @@ async fn list_destinations(
         |(e, _)| e.id.clone(),
         |(e, d)| MessageEndpointOut {
             endpoint: e.into(),
-            status: d.status,
-            status_text: status_text(d.status).into(),
+            status: d.status.code(),
+            status_text: d.status.name().into(),
             next_attempt: d.next_attempt_at.map(time::to_rfc3339),
         },
     )))

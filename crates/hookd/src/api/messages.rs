@@ -22,7 +22,7 @@ use super::validate::Checks;
 use crate::delivery::AttemptReport;
 use crate::ids::{self, Kind};
 use crate::store::committer::{Write, Written};
-use crate::store::{AppRecord, EndpointRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
+use crate::store::{AppRecord, DeliveryStatus, EndpointRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
 use crate::time;
 use tokio::sync::oneshot;
 
@@ -345,7 +345,8 @@ pub struct MessageListParams {
     #[serde(default)]
     pub event_types: Vec<String>,
     /// Delivery status (per-endpoint lists).
-    pub status: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub status: Option<DeliveryStatus>,
 }
 
 impl MessageListParams {

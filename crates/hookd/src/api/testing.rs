@@ -23,7 +23,7 @@ use super::extract::Json;
 use super::validate::Checks;
 use crate::ids::{self, Kind};
 use crate::routing;
-use crate::store::{DeliveryTask, EndpointOptions, EndpointRecord, MessageRecord, trigger};
+use crate::store::{DeliveryTask, EndpointOptions, EndpointRecord, MessageRecord, Trigger};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -107,7 +107,7 @@ fn test_task(message: MessageRecord, endpoint: Arc<EndpointRecord>) -> DeliveryT
     DeliveryTask {
         delivery_id: ids::new(Kind::Delivery),
         attempts: 0,
-        trigger_type: trigger::MANUAL,
+        trigger_type: Trigger::Manual,
         message: message.into(),
         endpoint,
     }

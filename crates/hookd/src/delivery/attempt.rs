@@ -10,10 +10,10 @@ use http_body_util::{BodyExt, Full};
 use super::client::HttpClient;
 use super::retry::{self, Next};
 use super::urls::Urls;
-use super::{EngineConfig, sign};
+use super::{DeliveryConfig, sign};
 use crate::ids::{self, Kind};
 use crate::security::ssrf::{self, AddressPolicy};
-use crate::store::{AttemptRecord, DeliveryTask, Outcome, status};
+use crate::store::{AttemptRecord, DeliveryStatus, DeliveryTask, Outcome};
 use crate::time;
 
 /// What the receiver answered, or why there was no answer.
@@ -31,7 +31,7 @@ pub async fn send(
     client: &HttpClient,
     urls: &Urls,
     policy: &AddressPolicy,
-    cfg: &EngineConfig,
+    cfg: &DeliveryConfig,
     task: &DeliveryTask,
 ) -> Response {
     let started = Instant::now();
@@ -139,12 +139,12 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Turns a response into the attempt record and the delivery's next state.
-pub fn outcome(cfg: &EngineConfig, task: &DeliveryTask, resp: Response) -> Outcome {
+pub fn outcome(cfg: &DeliveryConfig, task: &DeliveryTask, resp: Response) -> Outcome {
     let now = time::now();
     let ok = (200..300).contains(&resp.status_code) && resp.error.is_none();
     let attempts = task.attempts as u32 + 1;
     let (status, next_attempt_at) = if ok {
-        (status::SUCCESS, None)
+        (DeliveryStatus::Success, None)
     } else {
         let schedule: Vec<Duration> = match &task.endpoint.options.retry_schedule {
             Some(s) => s.iter().filter_map(|x| Duration::try_from_secs_f64(*x).ok()).collect(),
@@ -158,8 +158,8 @@ pub fn outcome(cfg: &EngineConfig, task: &DeliveryTask, resp: Response) -> Outco
             })
             .flatten();
         match retry::next(&schedule, attempts, retry_after, rand::random_range(-1.0..=1.0)) {
-            Next::RetryIn(d) => (status::SENDING, Some(now + d.as_micros() as i64)),
-            Next::GiveUp => (status::FAIL, None),
+            Next::RetryIn(d) => (DeliveryStatus::Sending, Some(now + d.as_micros() as i64)),
+            Next::GiveUp => (DeliveryStatus::Fail, None),
         }
     };
     Outcome {
@@ -169,7 +169,11 @@ pub fn outcome(cfg: &EngineConfig, task: &DeliveryTask, resp: Response) -> Outco
             msg_id: task.message.id.clone(),
             endpoint_id: task.endpoint.id.clone(),
             url: task.endpoint.url.clone(),
-            status: if ok { status::SUCCESS } else { status::FAIL },
+            status: if ok {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Fail
+            },
             status_code: resp.status_code as i64,
             response: Some(resp.body),
             response_headers: Some(resp.headers),

@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 pub use client::ClientError;
 pub use sign::is_reserved_header;
 
-use crate::config::Config;
+pub use crate::config::DeliveryConfig;
 use crate::security::ssrf::AddressPolicy;
 use crate::store::committer::{Committer, Write, Written};
 use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
@@ -39,45 +39,6 @@ pub enum StartError {
     Client(#[from] ClientError),
     #[error("cannot start the delivery threads: {0}")]
     Threads(#[from] std::io::Error),
-}
-
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub retry_schedule: Vec<Duration>,
-    pub attempt_timeout: Duration,
-    pub response_body_limit: usize,
-    pub disable_after: Duration,
-    pub lease: Duration,
-    pub poll_interval: Duration,
-    pub concurrency: usize,
-    pub endpoint_concurrency: usize,
-    /// Threads of their own for deliveries (0: the caller's runtime).
-    pub delivery_threads: usize,
-    pub ca_bundle: Option<std::path::PathBuf>,
-    /// Tasks held in memory at most; beyond it new work waits in the store.
-    pub max_queued: usize,
-}
-
-impl From<&Config> for EngineConfig {
-    fn from(c: &Config) -> Self {
-        EngineConfig {
-            retry_schedule: c.retry_schedule.clone(),
-            attempt_timeout: c.attempt_timeout,
-            response_body_limit: c.response_body_limit,
-            disable_after: c.disable_after,
-            lease: c.lease,
-            poll_interval: c.poll_interval,
-            concurrency: c.concurrency,
-            endpoint_concurrency: c.endpoint_concurrency,
-            delivery_threads: c.delivery_threads,
-            ca_bundle: c.ca_bundle.clone(),
-            // Each held task is a spawned future of about 2 KiB; past this, work
-            // waits in the store (bounded memory). Work taken back from the
-            // store costs a claim, so the bound is generous: a 1,000-endpoint
-            // fan-out fits in it whole.
-            max_queued: (c.concurrency * 4).max(2048),
-        }
-    }
 }
 
 /// What a waiting publisher learns of one attempt.
@@ -96,7 +57,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    cfg: EngineConfig,
+    cfg: DeliveryConfig,
     store: Arc<dyn Store>,
     /// This process's name as a lease owner.
     node_id: String,
@@ -123,13 +84,13 @@ struct Inner {
 
 impl Engine {
     pub fn start(
-        cfg: EngineConfig,
+        cfg: DeliveryConfig,
         store: Arc<dyn Store>,
         committer: Committer,
         policy: AddressPolicy,
     ) -> Result<Engine, StartError> {
         let clients = client::build(&policy, cfg.ca_bundle.as_deref(), cfg.concurrency)?;
-        let threads = threads::DeliveryThreads::start(cfg.delivery_threads)?;
+        let threads = threads::DeliveryThreads::start(cfg.threads)?;
         let inner = Arc::new(Inner {
             node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
             in_flight: Semaphore::new(cfg.concurrency),
@@ -162,7 +123,7 @@ impl Engine {
             return 0;
         }
         let held = self.inner.held.lock().expect("held lock").len();
-        self.inner.cfg.max_queued.saturating_sub(held)
+        self.inner.cfg.max_queued().saturating_sub(held)
     }
 
     /// A lease held by this node from now on.
@@ -180,7 +141,7 @@ impl Engine {
         for task in tasks {
             {
                 let mut held = self.inner.held.lock().expect("held lock");
-                if held.len() >= self.inner.cfg.max_queued {
+                if held.len() >= self.inner.cfg.max_queued() {
                     surplus.push(task.delivery_id);
                     continue;
                 }
@@ -330,7 +291,7 @@ impl Engine {
         let a = &outcome.attempt;
         Some(AttemptReport {
             attempt_id: a.id.clone(),
-            success: a.status == crate::store::status::SUCCESS,
+            success: a.status == crate::store::DeliveryStatus::Success,
             status_code: a.status_code,
             duration_ms: a.duration_ms,
             error: a.error.clone(),
@@ -361,7 +322,7 @@ impl Engine {
     }
 
     fn forget(&self, ids: &[impl std::borrow::Borrow<str>]) {
-        let low_water = self.inner.cfg.max_queued / 2;
+        let low_water = self.inner.cfg.max_queued() / 2;
         let mut held = self.inner.held.lock().expect("held lock");
         let before = held.len();
         for id in ids {

@@ -15,7 +15,7 @@ pub async fn run(engine: Engine) {
     loop {
         let free = inner
             .cfg
-            .max_queued
+            .max_queued()
             .saturating_sub(inner.held.lock().expect("held lock").len());
         let limit = free.min(CLAIM_BATCH);
         let mut full_batch = false;

@@ -9,20 +9,85 @@ use crate::time::Micros;
 
 pub type Metadata = BTreeMap<String, String>;
 
-/// Delivery status, with Svix's numbering (`MessageStatus`).
-pub mod status {
-    pub const SUCCESS: i64 = 0;
+/// The state of a delivery, or the result of an attempt. Stored and shown
+/// with Svix's numbering (`MessageStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Success,
     /// Not attempted yet.
-    pub const PENDING: i64 = 1;
-    pub const FAIL: i64 = 2;
+    Pending,
+    Fail,
     /// Attempted, failed, and waiting for a retry.
-    pub const SENDING: i64 = 3;
-    pub const CANCELED: i64 = 4;
+    Sending,
+    Canceled,
 }
 
-pub mod trigger {
-    pub const SCHEDULED: i64 = 0;
-    pub const MANUAL: i64 = 1;
+impl DeliveryStatus {
+    pub const fn code(self) -> i64 {
+        match self {
+            DeliveryStatus::Success => 0,
+            DeliveryStatus::Pending => 1,
+            DeliveryStatus::Fail => 2,
+            DeliveryStatus::Sending => 3,
+            DeliveryStatus::Canceled => 4,
+        }
+    }
+
+    pub const fn from_code(code: i64) -> Option<DeliveryStatus> {
+        Some(match code {
+            0 => DeliveryStatus::Success,
+            1 => DeliveryStatus::Pending,
+            2 => DeliveryStatus::Fail,
+            3 => DeliveryStatus::Sending,
+            4 => DeliveryStatus::Canceled,
+            _ => return None,
+        })
+    }
+
+    /// Svix's name for it (`statusText`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeliveryStatus::Success => "success",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Fail => "fail",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// As its code, the way the API takes it in query strings.
+impl<'de> Deserialize<'de> for DeliveryStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = i64::deserialize(d)?;
+        DeliveryStatus::from_code(code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown status {code}: must be 0, 1, 2, 3 or 4")))
+    }
+}
+
+/// What started an attempt. Stored and shown with Svix's numbering (`MessageAttemptTriggerType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    Scheduled,
+    /// A resend or recovery someone asked for.
+    Manual,
+}
+
+impl Trigger {
+    pub const fn code(self) -> i64 {
+        match self {
+            Trigger::Scheduled => 0,
+            Trigger::Manual => 1,
+        }
+    }
+
+    pub const fn from_code(code: i64) -> Option<Trigger> {
+        match code {
+            0 => Some(Trigger::Scheduled),
+            1 => Some(Trigger::Manual),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -233,12 +298,12 @@ pub struct AttemptRecord {
     pub msg_id: String,
     pub endpoint_id: String,
     pub url: String,
-    pub status: i64,
+    pub status: DeliveryStatus,
     pub status_code: i64,
     pub response: Option<String>,
     pub response_headers: Option<BTreeMap<String, String>>,
     pub duration_ms: i64,
-    pub trigger_type: i64,
+    pub trigger_type: Trigger,
     pub error: Option<String>,
     /// Whether the TLS certificate was verified (false only when the endpoint turned it off).
     pub ssl_verification: bool,
@@ -273,7 +338,7 @@ pub struct MessageFilter {
     pub before: Option<Micros>,
     pub after: Option<Micros>,
     /// Delivery status (per-endpoint lists only).
-    pub status: Option<i64>,
+    pub status: Option<DeliveryStatus>,
     pub with_content: bool,
 }
 
@@ -287,7 +352,7 @@ pub enum AttemptScope {
 pub struct AttemptFilter {
     pub scope: AttemptScope,
     pub endpoint_id: Option<String>,
-    pub status: Option<i64>,
+    pub status: Option<DeliveryStatus>,
     /// 0 (no response), 100, 200, 300, 400 or 500.
     pub status_code_class: Option<i64>,
     pub event_types: Option<Vec<String>>,
@@ -318,7 +383,7 @@ impl AttemptFilter {
 
 #[derive(Clone, Copy, Debug)]
 pub struct DeliveryState {
-    pub status: i64,
+    pub status: DeliveryStatus,
     pub next_attempt_at: Option<Micros>,
 }
 
@@ -334,7 +399,7 @@ pub struct DeliveryTask {
     pub delivery_id: String,
     /// Attempts made before this one.
     pub attempts: i64,
-    pub trigger_type: i64,
+    pub trigger_type: Trigger,
     pub message: Arc<MessageRecord>,
     pub endpoint: Arc<EndpointRecord>,
 }
@@ -365,7 +430,7 @@ pub type Matcher = fn(&EndpointRecord, &crate::routing::Candidate) -> bool;
 pub struct Outcome {
     pub attempt: AttemptRecord,
     pub delivery_id: String,
-    pub status: i64,
+    pub status: DeliveryStatus,
     pub next_attempt_at: Option<Micros>,
     /// Disable the endpoint if it has been failing since before this time.
     pub disable_if_failing_since: Option<Micros>,

@@ -268,7 +268,11 @@ async fn hot_queries_use_indexes_on_a_million_attempts() {
     let msg = format!("msg_{:0>27}", 50_000);
     for (name, sql) in hookd::store::sql::queries::explained(hookd::store::Backend::Postgres, &app, &endpoints[3], &msg)
     {
-        let rows = sql.query().fetch_all(&pool).await.unwrap();
+        let rows = sql
+            .query(hookd::store::Backend::Postgres)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         let plan: Vec<String> = rows.iter().map(|r| sqlx::Row::get::<String, _>(r, 0)).collect();
         let plan = plan.join("\n");
         for table in ["attempts", "deliveries", "messages"] {

@@ -32,7 +32,7 @@ impl AppStore for SqlStore {
             .bind(to_json(&a.metadata))
             .push(", ");
         sql.bind(a.created_at).push(", ").bind(a.updated_at).push(")");
-        sql.query().execute(&self.write).await?;
+        sql.query(self.backend).execute(&self.write).await?;
         self.apps.clear();
         Ok(())
     }
@@ -46,9 +46,11 @@ impl AppStore for SqlStore {
         sql.bind(id_or_uid)
             .push(" OR uid = ")
             .bind(id_or_uid)
-            .push(" ORDER BY (id = $1) DESC LIMIT 1");
+            .push(" ORDER BY (id = ")
+            .bind(id_or_uid)
+            .push(") DESC LIMIT 1");
         let found = sql
-            .query()
+            .query(self.backend)
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::app(&r))
@@ -62,7 +64,12 @@ impl AppStore for SqlStore {
     async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>> {
         let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE 1 = 1"));
         paginate(&mut sql, "id", page);
-        sql.query().fetch_all(&self.read).await?.iter().map(rows::app).collect()
+        sql.query(self.backend)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(rows::app)
+            .collect()
     }
 
     async fn update_app(&self, a: &AppRecord) -> Result<()> {
@@ -77,7 +84,7 @@ impl AppStore for SqlStore {
             .push(", updated_at = ")
             .bind(a.updated_at);
         sql.push(" WHERE id = ").bind(&a.id);
-        let done = sql.query().execute(&self.write).await;
+        let done = sql.query(self.backend).execute(&self.write).await;
         self.apps.clear();
         expect_one(done?)
     }
@@ -87,17 +94,17 @@ impl AppStore for SqlStore {
         // Children first: PostgreSQL checks deliveries' and attempts' foreign keys row by row.
         for table in ["attempts", "deliveries"] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
-            sql.bind(id).query().execute(&mut *tx).await?;
+            sql.bind(id).query(self.backend).execute(&mut *tx).await?;
         }
         let mut sql = Sql::new("DELETE FROM messages WHERE ");
         MESSAGES_BY_APP.push_owned_by(&mut sql, self.backend, id);
-        sql.query().execute(&mut *tx).await?;
+        sql.query(self.backend).execute(&mut *tx).await?;
         for table in ["endpoints", "tokens"] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
-            sql.bind(id).query().execute(&mut *tx).await?;
+            sql.bind(id).query(self.backend).execute(&mut *tx).await?;
         }
         let mut sql = Sql::new("DELETE FROM applications WHERE id = ");
-        expect_one(sql.bind(id).query().execute(&mut *tx).await?)?;
+        expect_one(sql.bind(id).query(self.backend).execute(&mut *tx).await?)?;
         tx.commit().await?;
         self.apps.clear();
         self.endpoints.invalidate();
@@ -108,14 +115,14 @@ impl AppStore for SqlStore {
         let mut sql = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
         bind_event_type(&mut sql, e);
         sql.push(")");
-        sql.query().execute(&self.write).await?;
+        sql.query(self.backend).execute(&self.write).await?;
         Ok(())
     }
 
     async fn get_event_type(&self, name: &str) -> Result<Option<EventTypeRecord>> {
         let mut sql = Sql::new(&format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE name = "));
         sql.bind(name)
-            .query()
+            .query(self.backend)
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::event_type(&r))
@@ -128,7 +135,7 @@ impl AppStore for SqlStore {
             sql.push(" AND archived = 0");
         }
         paginate(&mut sql, "name", page);
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.read)
             .await?
             .iter()
@@ -139,17 +146,17 @@ impl AppStore for SqlStore {
     async fn update_event_type(&self, e: &EventTypeRecord) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
-        expect_one(sql.bind(&e.name).query().execute(&mut *tx).await?)?;
+        expect_one(sql.bind(&e.name).query(self.backend).execute(&mut *tx).await?)?;
         let mut sql = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
         bind_event_type(&mut sql, e);
-        sql.push(")").query().execute(&mut *tx).await?;
+        sql.push(")").query(self.backend).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn delete_event_type(&self, name: &str) -> Result<()> {
         let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
-        expect_one(sql.bind(name).query().execute(&self.write).await?)
+        expect_one(sql.bind(name).query(self.backend).execute(&self.write).await?)
     }
 
     async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>> {
@@ -158,7 +165,7 @@ impl AppStore for SqlStore {
         }
         let mut sql = Sql::new("SELECT name FROM event_types WHERE archived = 0 AND name IN ");
         sql.bind_list(names);
-        let found = sql.query().fetch_all(&self.read).await?;
+        let found = sql.query(self.backend).fetch_all(&self.read).await?;
         found
             .iter()
             .map(|r| sqlx::Row::try_get::<String, _>(r, "name").map_err(Into::into))

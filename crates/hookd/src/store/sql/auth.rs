@@ -10,7 +10,7 @@ use crate::time::Micros;
 impl AuthStore for SqlStore {
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
         let mut sql = Sql::new("SELECT value FROM settings WHERE key = ");
-        let row = sql.bind(key).query().fetch_optional(&self.read).await?;
+        let row = sql.bind(key).query(self.backend).fetch_optional(&self.read).await?;
         Ok(row.map(|r| sqlx::Row::try_get(&r, "value")).transpose()?)
     }
 
@@ -19,8 +19,8 @@ impl AuthStore for SqlStore {
         sql.bind(key)
             .push(", ")
             .bind(value)
-            .push(") ON CONFLICT (key) DO UPDATE SET value = $2");
-        sql.query().execute(&self.write).await?;
+            .push(") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+        sql.query(self.backend).execute(&self.write).await?;
         Ok(())
     }
 
@@ -40,14 +40,14 @@ impl AuthStore for SqlStore {
             .push(", ")
             .bind(t.created_at)
             .push(")");
-        sql.query().execute(&self.write).await?;
+        sql.query(self.backend).execute(&self.write).await?;
         Ok(())
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let mut sql = Sql::new(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = "));
         sql.bind(hash)
-            .query()
+            .query(self.backend)
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::token(&r))
@@ -56,12 +56,12 @@ impl AuthStore for SqlStore {
 
     async fn revoke_token(&self, id: &str) -> Result<()> {
         let mut sql = Sql::new("UPDATE tokens SET revoked = 1 WHERE id = ");
-        super::apps::expect_one(sql.bind(id).query().execute(&self.write).await?)
+        super::apps::expect_one(sql.bind(id).query(self.backend).execute(&self.write).await?)
     }
 
     async fn revoke_admin_tokens(&self) -> Result<u64> {
         let sql = Sql::new("UPDATE tokens SET revoked = 1 WHERE app_id IS NULL AND revoked = 0");
-        Ok(sql.query().execute(&self.write).await?.rows_affected())
+        Ok(sql.query(self.backend).execute(&self.write).await?.rows_affected())
     }
 
     async fn idempotency_begin(
@@ -80,12 +80,12 @@ impl AuthStore for SqlStore {
             .push(", ")
             .bind(now);
         sql.push(") ON CONFLICT (scope, key) DO NOTHING");
-        if sql.query().execute(&self.write).await?.rows_affected() == 1 {
+        if sql.query(self.backend).execute(&self.write).await?.rows_affected() == 1 {
             return Ok(None);
         }
         let mut sql = Sql::new("SELECT request_hash, status, body FROM idempotency WHERE scope = ");
         sql.bind(scope).push(" AND key = ").bind(key);
-        let row = sql.query().fetch_one(&self.write).await?;
+        let row = sql.query(self.backend).fetch_one(&self.write).await?;
         let status: Option<i64> = sqlx::Row::try_get(&row, "status")?;
         let body: Option<String> = sqlx::Row::try_get(&row, "body")?;
         Ok(Some(Idempotent {
@@ -101,7 +101,11 @@ impl AuthStore for SqlStore {
             .bind(body)
             .push(" WHERE scope = ")
             .bind(scope);
-        sql.push(" AND key = ").bind(key).query().execute(&self.write).await?;
+        sql.push(" AND key = ")
+            .bind(key)
+            .query(self.backend)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -110,7 +114,7 @@ impl AuthStore for SqlStore {
         sql.bind(scope)
             .push(" AND key = ")
             .bind(key)
-            .query()
+            .query(self.backend)
             .execute(&self.write)
             .await?;
         Ok(())
@@ -118,6 +122,11 @@ impl AuthStore for SqlStore {
 
     async fn purge_idempotency(&self, older_than: Micros) -> Result<u64> {
         let mut sql = Sql::new("DELETE FROM idempotency WHERE created_at < ");
-        Ok(sql.bind(older_than).query().execute(&self.write).await?.rows_affected())
+        Ok(sql
+            .bind(older_than)
+            .query(self.backend)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
     }
 }

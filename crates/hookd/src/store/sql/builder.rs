@@ -1,5 +1,5 @@
-//! A small statement builder: SQL text with `$n` placeholders, which both
-//! SQLite and PostgreSQL accept, and the values bound to them.
+//! A small statement builder: SQL text, the values bound to it, and where
+//! each goes, rendered for SQLite or PostgreSQL.
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use sqlx::any::AnyArguments;
@@ -51,6 +51,16 @@ impl From<Option<&String>> for Arg {
         v.map_or(Arg::NullText, |s| Arg::Text(s.clone()))
     }
 }
+impl From<crate::store::DeliveryStatus> for Arg {
+    fn from(v: crate::store::DeliveryStatus) -> Self {
+        Arg::Int(v.code())
+    }
+}
+impl From<crate::store::Trigger> for Arg {
+    fn from(v: crate::store::Trigger) -> Self {
+        Arg::Int(v.code())
+    }
+}
 impl From<Option<i64>> for Arg {
     fn from(v: Option<i64>) -> Self {
         v.map_or(Arg::NullInt, Arg::Int)
@@ -67,9 +77,16 @@ impl rusqlite::ToSql for Arg {
     }
 }
 
+/// A statement and the values bound to it. The text holds no placeholders:
+/// `bind` records where each value goes, and the text is rendered for one
+/// database at the end, `$1`, `$2`, … for PostgreSQL and `?` for SQLite (which
+/// binds `?` by position, where it looks `$n` up by name among all of a
+/// statement's parameters). Every value is bound where it is used, once.
 #[derive(Default, Debug, Clone)]
 pub struct Sql {
     text: String,
+    /// Where in `text` each placeholder goes, in order.
+    holes: Vec<usize>,
     args: Vec<Arg>,
 }
 
@@ -77,14 +94,16 @@ impl Sql {
     pub fn new(text: &str) -> Self {
         Sql {
             text: text.to_owned(),
-            args: Vec::new(),
+            ..Sql::default()
         }
     }
 
-    /// A whole statement whose placeholders `$1`…`$n` take `args` in order.
-    pub fn fixed(text: &str, args: Vec<Arg>) -> Self {
+    /// A whole PostgreSQL statement whose placeholders `$1`…`$n`, written in
+    /// its text, take `args` in order.
+    pub fn postgres(text: &str, args: Vec<Arg>) -> Self {
         Sql {
             text: text.to_owned(),
+            holes: Vec::new(),
             args,
         }
     }
@@ -96,9 +115,8 @@ impl Sql {
 
     /// Appends a placeholder bound to `v`.
     pub fn bind(&mut self, v: impl Into<Arg>) -> &mut Self {
+        self.holes.push(self.text.len());
         self.args.push(v.into());
-        self.text.push('$');
-        self.text.push_str(itoa::Buffer::new().format(self.args.len()));
         self
     }
 
@@ -117,6 +135,7 @@ impl Sql {
         self.push(")")
     }
 
+    /// The text without its placeholders.
     pub fn text(&self) -> &str {
         &self.text
     }
@@ -125,107 +144,46 @@ impl Sql {
         &self.args
     }
 
-    /// The text with `$n` written `?n`, which SQLite binds by number directly
-    /// (it looks a `$n` up by name among all of a statement's parameters).
-    pub fn numbered_text(&self) -> String {
-        let mut text = String::with_capacity(self.text.len());
-        let mut rest = self.text.as_str();
-        while let Some(at) = rest.find('$') {
-            text.push_str(&rest[..at]);
-            rest = &rest[at + 1..];
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let numbered = rest[..digits]
-                .parse::<usize>()
-                .is_ok_and(|n| (1..=self.args.len()).contains(&n));
-            text.push(if numbered { '?' } else { '$' });
+    /// The text with each placeholder written as `backend` takes it.
+    pub fn render(&self, backend: Backend) -> String {
+        let mut out = String::with_capacity(self.text.len() + 4 * self.holes.len());
+        let mut from = 0;
+        for (i, &at) in self.holes.iter().enumerate() {
+            out.push_str(&self.text[from..at]);
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(itoa::Buffer::new().format(i + 1));
+                }
+            }
+            from = at;
         }
-        text.push_str(rest);
-        text
+        out.push_str(&self.text[from..]);
+        out
     }
 
-    /// For SQLite's group commits: an `INSERT` becomes `INSERT OR ROLLBACK`, so a
-    /// conflict ends the whole transaction (as any other error there does).
-    /// With the embedded schema's deferred foreign keys, no statement can then
-    /// fail alone, and SQLite keeps no statement journal: a copy of every page a
-    /// multi-row statement touches, which was a fifth of the writer's time in a
-    /// large fan-out.
-    pub fn rollback_on_conflict(mut self) -> Sql {
-        if let Some(rest) = self.text.strip_prefix("INSERT INTO ") {
-            self.text = format!("INSERT OR ROLLBACK INTO {rest}");
-        }
-        self
-    }
-
-    /// The same statement under `EXPLAIN`, with the same arguments.
-    /// The statement's plan, as each database describes it.
+    /// The statement's plan, as each database describes it, with the same arguments.
     pub fn explain(&self, backend: Backend) -> Sql {
         let explain = match backend {
-            Backend::Sqlite => "EXPLAIN QUERY PLAN",
-            Backend::Postgres => "EXPLAIN",
+            Backend::Sqlite => "EXPLAIN QUERY PLAN ",
+            Backend::Postgres => "EXPLAIN ",
         };
         Sql {
-            text: format!("{explain} {}", self.text),
+            text: format!("{explain}{}", self.text),
+            holes: self.holes.iter().map(|at| at + explain.len()).collect(),
             args: self.args.clone(),
         }
     }
 
-    pub fn query(&self) -> Query<'static, Any, AnyArguments> {
-        self.clone().into_query()
+    pub fn query(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
+        self.clone().into_query(backend)
     }
 
-    /// As [`Sql::into_query`], in the placeholder style that costs `backend`
-    /// least: SQLite looks every `$n` up by a linear scan of all of a
-    /// statement's parameters, once when preparing and again when binding, so a
-    /// statement with thousands of them takes quadratic time there. Its
-    /// anonymous `?` costs nothing to look up; each use binds its value again.
-    pub fn into_query_for(self, backend: Backend) -> Query<'static, Any, AnyArguments> {
-        match backend {
-            Backend::Sqlite => self.positional().into_query(),
-            Backend::Postgres => self.into_query(),
-        }
-    }
-
-    /// `$n` placeholders turned into `?`, with the values in order of use.
-    fn positional(self) -> Sql {
-        let mut uses = vec![0usize; self.args.len()];
-        let mut order = Vec::with_capacity(self.args.len());
-        let mut text = String::with_capacity(self.text.len());
-        let mut rest = self.text.as_str();
-        while let Some(at) = rest.find('$') {
-            text.push_str(&rest[..at]);
-            rest = &rest[at + 1..];
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            match rest[..digits].parse::<usize>() {
-                Ok(n) if (1..=uses.len()).contains(&n) => {
-                    text.push('?');
-                    uses[n - 1] += 1;
-                    order.push(n - 1);
-                    rest = &rest[digits..];
-                }
-                _ => text.push('$'),
-            }
-        }
-        text.push_str(rest);
-        let mut values: Vec<Option<Arg>> = self.args.into_iter().map(Some).collect();
-        let args = order
-            .into_iter()
-            .map(|i| {
-                uses[i] -= 1;
-                // The last use takes the value; earlier ones copy it.
-                if uses[i] == 0 {
-                    values[i].take().expect("taken at its last use only")
-                } else {
-                    values[i].clone().expect("taken at its last use only")
-                }
-            })
-            .collect();
-        Sql { text, args }
-    }
-
-    /// As [`Sql::query`], handing over the text and values rather than copying
-    /// them (a fan-out's inserts hold many thousands of values).
-    pub fn into_query(self) -> Query<'static, Any, AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(self.text));
+    /// As [`Sql::query`], handing over the values rather than copying them (a
+    /// fan-out's inserts hold many thousands of values).
+    pub fn into_query(self, backend: Backend) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(AssertSqlSafe(self.render(backend)));
         for a in self.args {
             q = match a {
                 Arg::Text(s) => q.bind(s),
@@ -285,29 +243,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbered_placeholders_become_anonymous_ones_in_order_of_use() {
+    fn placeholders_are_rendered_for_each_database() {
         let mut a = Sql::new("UPDATE t SET x = ");
-        a.bind(1)
-            .push(" WHERE id = ")
-            .bind("a")
-            .push(" OR parent = $1 OR cost = '$5'");
-        let p = a.positional();
-        assert_eq!(p.text, "UPDATE t SET x = ? WHERE id = ? OR parent = ? OR cost = '$5'");
-        let shown: Vec<String> = p.args.iter().map(|a| format!("{a:?}")).collect();
-        assert_eq!(shown, ["Int(1)", "Text(\"a\")", "Int(1)"]);
-    }
-
-    #[test]
-    fn numbered_placeholders_keep_their_numbers() {
-        let mut a = Sql::new("UPDATE t SET x = ");
-        a.bind(1)
-            .push(" WHERE id = ")
-            .bind("a")
-            .push(" OR parent = $1 OR cost = '$5'");
+        a.bind(1).push(" WHERE id = ").bind("a").push(" AND cost = '$5?'");
         assert_eq!(
-            a.numbered_text(),
-            "UPDATE t SET x = ?1 WHERE id = ?2 OR parent = ?1 OR cost = '$5'"
+            a.render(Backend::Sqlite),
+            "UPDATE t SET x = ? WHERE id = ? AND cost = '$5?'"
         );
+        assert_eq!(
+            a.render(Backend::Postgres),
+            "UPDATE t SET x = $1 WHERE id = $2 AND cost = '$5?'"
+        );
+        assert_eq!(
+            a.explain(Backend::Postgres).render(Backend::Postgres),
+            "EXPLAIN UPDATE t SET x = $1 WHERE id = $2 AND cost = '$5?'"
+        );
+        let shown: Vec<String> = a.args().iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(shown, ["Int(1)", "Text(\"a\")"]);
     }
 
     #[test]
@@ -318,6 +270,6 @@ mod tests {
         assert_eq!(chunks(&rows[..0], 64).count(), 0);
         let mut sql = Sql::new("x IN ");
         sql.bind_list(&["a", "b", "c"]);
-        assert_eq!(sql.text, "x IN ($1, $2, $3, $4)");
+        assert_eq!(sql.render(Backend::Postgres), "x IN ($1, $2, $3, $4)");
     }
 }

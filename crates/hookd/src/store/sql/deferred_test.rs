@@ -10,8 +10,8 @@ use super::SqlStore;
 use super::deferred::ALL;
 use crate::security::keyring::{Keyring, new_key_text};
 use crate::store::{
-    AppStore, AttemptFilter, AttemptScope, Backend, DeliveryStore, EndpointStore, MessageFilter, MessageStore, Page,
-    status,
+    AppStore, AttemptFilter, AttemptScope, Backend, DeliveryStatus, DeliveryStore, EndpointStore, MessageFilter,
+    MessageStore, Page,
 };
 
 async fn count(pool: &AnyPool, sql: &str) -> i64 {
@@ -61,9 +61,9 @@ async fn message(db: &AnyPool, n: u32, app: &str, endpoints: &[&str]) {
     );
     for ep in endpoints {
         let st = if n.is_multiple_of(2) {
-            status::FAIL
+            DeliveryStatus::Fail.code()
         } else {
-            status::SUCCESS
+            DeliveryStatus::Success.code()
         };
         sql.push_str(&format!(
             "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, created_at, updated_at) \
@@ -187,7 +187,7 @@ async fn rows_are_found_once_whether_indexed_in_the_tail_or_late() {
 
     // Filters apply on both sides.
     let failed = MessageFilter {
-        status: Some(status::FAIL),
+        status: Some(DeliveryStatus::Fail),
         ..Default::default()
     };
     let got = store
@@ -283,7 +283,7 @@ async fn deferred_index_queries_search_and_never_scan() {
     let mut checked = 0;
     for (name, sql) in super::queries::explained(Backend::Sqlite, "app_1", "ep_a", "msg_00150") {
         let plan: Vec<String> = sql
-            .query()
+            .query(Backend::Sqlite)
             .fetch_all(db)
             .await
             .unwrap()

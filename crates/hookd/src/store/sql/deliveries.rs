@@ -12,8 +12,8 @@ use super::queries;
 use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
 use crate::store::{
-    AttemptFilter, AttemptRecord, Backend, DeliveryState, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
-    MessageFilter, MessageRecord, Outcome, Page, Result, Stats, status, trigger,
+    AttemptFilter, AttemptRecord, Backend, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask, EndpointRecord,
+    Lease, MessageFilter, MessageRecord, Outcome, Page, Result, Stats, Trigger,
 };
 use crate::time::{self, Micros};
 
@@ -22,7 +22,7 @@ impl DeliveryStore for SqlStore {
     async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>> {
         let sql = queries::claim(self.backend, owner, now, lease_until, limit);
         let mut conn = self.write.acquire().await?;
-        let claimed = sql.into_query_for(self.backend).fetch_all(&mut *conn).await?;
+        let claimed = sql.into_query(self.backend).fetch_all(&mut *conn).await?;
         self.tasks_for(&mut conn, &claimed).await
     }
 
@@ -34,7 +34,7 @@ impl DeliveryStore for SqlStore {
                 .bind(owner)
                 .push(" AND id IN ")
                 .bind_list(chunk);
-            sql.into_query_for(self.backend).execute(&self.write).await?;
+            sql.into_query(self.backend).execute(&self.write).await?;
         }
         Ok(())
     }
@@ -43,7 +43,7 @@ impl DeliveryStore for SqlStore {
         for chunk in ids.chunks(512) {
             let mut sql = Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ");
             sql.bind(owner).push(" AND id IN ").bind_list(chunk);
-            sql.into_query_for(self.backend).execute(&self.write).await?;
+            sql.into_query(self.backend).execute(&self.write).await?;
         }
         Ok(())
     }
@@ -51,7 +51,7 @@ impl DeliveryStore for SqlStore {
     async fn announce_work(&self) -> Result<()> {
         if self.backend == Backend::Postgres {
             Sql::new("SELECT pg_notify('hookd_work', '')")
-                .query()
+                .query(self.backend)
                 .execute(&self.write)
                 .await?;
         }
@@ -61,7 +61,7 @@ impl DeliveryStore for SqlStore {
     async fn release_all_leases(&self) -> Result<u64> {
         let sql =
             Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL");
-        Ok(sql.query().execute(&self.write).await?.rows_affected())
+        Ok(sql.query(self.backend).execute(&self.write).await?.rows_affected())
     }
 
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask> {
@@ -78,24 +78,37 @@ impl DeliveryStore for SqlStore {
             .push(", ");
         sql.bind(endpoint_id)
             .push(", ")
-            .bind(status::PENDING)
+            .bind(DeliveryStatus::Pending)
             .push(", 0, ")
-            .bind(trigger::MANUAL)
+            .bind(Trigger::Manual)
             .push(", ");
         sql.bind(now)
             .push(", ")
             .bind(lease.until)
             .push(", ")
             .bind(&lease.owner)
-            .push(", $7, $7)");
-        sql.push(
-            " ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET \
-             status = CASE WHEN deliveries.attempts = 0 THEN 1 ELSE 3 END, trigger_type = $6, \
-             next_attempt_at = $7, lease_until = $8, lease_owner = $9, updated_at = $7 RETURNING ",
-        );
+            .push(", ")
+            .bind(now)
+            .push(", ")
+            .bind(now)
+            .push(")");
+        // Sent again: pending if never attempted, else waiting for its next attempt.
+        sql.push(" ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = CASE WHEN deliveries.attempts = 0 THEN ")
+            .bind(DeliveryStatus::Pending)
+            .push(" ELSE ")
+            .bind(DeliveryStatus::Sending)
+            .push(" END, trigger_type = ")
+            .bind(Trigger::Manual);
+        sql.push(", next_attempt_at = ")
+            .bind(now)
+            .push(", lease_until = ")
+            .bind(lease.until)
+            .push(", lease_owner = ")
+            .bind(&lease.owner);
+        sql.push(", updated_at = ").bind(now).push(" RETURNING ");
         sql.push(queries::TASK_COLS);
         let mut conn = self.write.acquire().await?;
-        let row = sql.query().fetch_one(&mut *conn).await?;
+        let row = sql.query(self.backend).fetch_one(&mut *conn).await?;
         self.tasks_for(&mut conn, &[row])
             .await?
             .pop()
@@ -104,7 +117,7 @@ impl DeliveryStore for SqlStore {
 
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64> {
         let mut sql = Sql::new("UPDATE deliveries SET status = ");
-        sql.bind(status::CANCELED)
+        sql.bind(DeliveryStatus::Canceled)
             .push(", next_attempt_at = NULL, lease_until = NULL, lease_owner = NULL, updated_at = ")
             .bind(time::now());
         sql.push(" WHERE app_id = ")
@@ -112,26 +125,26 @@ impl DeliveryStore for SqlStore {
             .push(" AND msg_id = ")
             .bind(msg_id);
         sql.push(" AND status IN ")
-            .bind_list(&[status::PENDING, status::SENDING]);
-        Ok(sql.query().execute(&self.write).await?.rows_affected())
+            .bind_list(&[DeliveryStatus::Pending, DeliveryStatus::Sending]);
+        Ok(sql.query(self.backend).execute(&self.write).await?.rows_affected())
     }
 
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64> {
         let sql = queries::recover(self.backend, endpoint_id, time::now(), since, until);
-        Ok(sql.query().execute(&self.write).await?.rows_affected())
+        Ok(sql.query(self.backend).execute(&self.write).await?.rows_affected())
     }
 
     async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats> {
         let sql = queries::endpoint_stats(self.backend, endpoint_id, since, until);
         let mut stats = Stats::default();
-        for row in sql.query().fetch_all(&self.read).await? {
+        for row in sql.query(self.backend).fetch_all(&self.read).await? {
             let n: i64 = row.try_get("n")?;
-            match row.try_get::<i64, _>("status")? {
-                status::SUCCESS => stats.success = n,
-                status::PENDING => stats.pending = n,
-                status::FAIL => stats.fail = n,
-                status::SENDING => stats.sending = n,
-                _ => stats.canceled += n,
+            match DeliveryStatus::from_code(row.try_get("status")?) {
+                Some(DeliveryStatus::Success) => stats.success = n,
+                Some(DeliveryStatus::Pending) => stats.pending = n,
+                Some(DeliveryStatus::Fail) => stats.fail = n,
+                Some(DeliveryStatus::Sending) => stats.sending = n,
+                Some(DeliveryStatus::Canceled) | None => stats.canceled += n,
             }
         }
         Ok(stats)
@@ -144,7 +157,7 @@ impl DeliveryStore for SqlStore {
         page: &Page,
     ) -> Result<Vec<(MessageRecord, DeliveryState)>> {
         let sql = queries::endpoint_messages(self.backend, endpoint_id, filter, page);
-        let rows = sql.query().fetch_all(&self.read).await?;
+        let rows = sql.query(self.backend).fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| Ok((rows::message(r)?, rows::delivery_state(r)?)))
             .collect()
@@ -157,7 +170,7 @@ impl DeliveryStore for SqlStore {
         ));
         sql.bind(msg_id);
         paginate(&mut sql, "d.endpoint_id", page);
-        let rows = sql.query().fetch_all(&self.read).await?;
+        let rows = sql.query(self.backend).fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| Ok((rows::endpoint(r, &self.keys)?, rows::delivery_state(r)?)))
             .collect()
@@ -165,7 +178,7 @@ impl DeliveryStore for SqlStore {
 
     async fn list_attempts(&self, f: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>> {
         let sql = queries::attempts(self.backend, f, page);
-        let rows = sql.query().fetch_all(&self.read).await?;
+        let rows = sql.query(self.backend).fetch_all(&self.read).await?;
         rows.iter()
             .map(|r| {
                 let mut a = rows::attempt(r)?;
@@ -180,7 +193,7 @@ impl DeliveryStore for SqlStore {
     async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>> {
         let mut sql = Sql::new(&format!("SELECT {ATTEMPT_COLS} FROM attempts a WHERE a.msg_id = "));
         sql.bind(msg_id).push(" AND a.id = ").bind(attempt_id);
-        sql.query()
+        sql.query(self.backend)
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::attempt(&r))
@@ -190,7 +203,7 @@ impl DeliveryStore for SqlStore {
     async fn expunge_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<()> {
         let mut sql = Sql::new("UPDATE attempts SET response = NULL, response_headers = NULL WHERE msg_id = ");
         sql.bind(msg_id).push(" AND id = ").bind(attempt_id);
-        expect_one(sql.query().execute(&self.write).await?)
+        expect_one(sql.query(self.backend).execute(&self.write).await?)
     }
 }
 
@@ -208,14 +221,14 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
     // Successes, the common case, in one statement per chunk; the rest row by row.
     let (done, rest): (Vec<&Outcome>, Vec<&Outcome>) = batch
         .iter()
-        .partition(|o| o.status == status::SUCCESS && o.next_attempt_at.is_none());
+        .partition(|o| o.status == DeliveryStatus::Success && o.next_attempt_at.is_none());
     let done_ids: Vec<String> = done.iter().map(|o| o.delivery_id.clone()).collect();
     for chunk in done_ids.chunks(512) {
         let mut sql = Sql::new("UPDATE deliveries SET status = ");
-        sql.bind(status::SUCCESS)
+        sql.bind(DeliveryStatus::Success)
             .push(", attempts = attempts + 1, next_attempt_at = NULL, lease_until = NULL, ");
         sql.push("lease_owner = NULL, trigger_type = ")
-            .bind(trigger::SCHEDULED)
+            .bind(Trigger::Scheduled)
             .push(", updated_at = ")
             .bind(now);
         sql.push(" WHERE id IN ").bind_list(chunk);
@@ -224,14 +237,16 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
     for o in rest {
         // A delivery canceled while its attempt was under way stays canceled: no retry.
         let mut sql = Sql::new("UPDATE deliveries SET status = CASE WHEN status = ");
-        sql.bind(status::CANCELED)
-            .push(" THEN $1 ELSE ")
+        sql.bind(DeliveryStatus::Canceled)
+            .push(" THEN status ELSE ")
             .bind(o.status)
-            .push(" END, attempts = attempts + 1, next_attempt_at = CASE WHEN status = $1 THEN NULL ELSE ")
+            .push(" END, attempts = attempts + 1, next_attempt_at = CASE WHEN status = ")
+            .bind(DeliveryStatus::Canceled)
+            .push(" THEN NULL ELSE ")
             .bind(o.next_attempt_at)
             .push(" END");
         sql.push(", lease_until = NULL, lease_owner = NULL, trigger_type = ")
-            .bind(trigger::SCHEDULED);
+            .bind(Trigger::Scheduled);
         sql.push(", updated_at = ")
             .bind(now)
             .push(" WHERE id = ")
@@ -241,7 +256,7 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
     for chunk in chunks(&batch, 64) {
         // Only for deliveries still there (the first value of each row names it).
         let mut sql = Sql::new(
-            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
+            "INSERT OR ROLLBACK INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
              response_headers, duration_ms, trigger_type, error, ssl_verification, created_at) \
              SELECT column2, column3, column4, column5, column6, column7, column8, column9, column10, \
              column11, column12, column13, column14, column15 FROM (VALUES ",
@@ -342,13 +357,13 @@ pub(super) fn streaks<'a>(batch: &[&'a Outcome]) -> Vec<Streak<'a>> {
     let mut last: std::collections::BTreeMap<&str, &Outcome> = Default::default();
     let mut had_success: HashSet<&str> = HashSet::new();
     for o in batch {
-        if o.attempt.status == status::SUCCESS {
+        if o.attempt.status == DeliveryStatus::Success {
             had_success.insert(&o.attempt.endpoint_id);
         }
         last.insert(&o.attempt.endpoint_id, o);
     }
     last.into_iter()
-        .map(|(ep, o)| match o.attempt.status == status::SUCCESS {
+        .map(|(ep, o)| match o.attempt.status == DeliveryStatus::Success {
             true => Streak::Healthy(ep),
             false => Streak::Failing {
                 endpoint_id: ep,
@@ -379,7 +394,7 @@ impl SqlStore {
             ));
             sql.bind_list(&msg_ids);
             let messages: HashMap<String, Arc<MessageRecord>> = sql
-                .into_query_for(self.backend)
+                .into_query(self.backend)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
@@ -396,7 +411,7 @@ impl SqlStore {
                 tasks.push(DeliveryTask {
                     delivery_id: r.try_get("id")?,
                     attempts: r.try_get("attempts")?,
-                    trigger_type: r.try_get("trigger_type")?,
+                    trigger_type: rows::trigger(r, "trigger_type")?,
                     message: message.clone(),
                     endpoint: endpoint.clone(),
                 });

@@ -16,28 +16,33 @@ use sqlx::{AnyConnection, Row};
 use super::builder::Sql;
 use super::rows::{self, ENDPOINT_COLS};
 use crate::security::keyring::Keyring;
-use crate::store::{EndpointRecord, Result};
+use crate::store::{Backend, EndpointRecord, Result};
 use crate::time::Micros;
 
 /// Past this many endpoints the cache starts again (deleted endpoints leave entries behind).
 const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Default)]
 pub struct EndpointCache {
     by_id: Mutex<HashMap<String, Arc<EndpointRecord>>>,
     /// Per application: the generation its list was read at, and the endpoint ids.
     lists: Mutex<HashMap<String, (u64, Vec<String>)>>,
     generation: AtomicU64,
-    /// Whether this process sees every endpoint write (the embedded store).
-    sole_writer: bool,
+    backend: Backend,
 }
 
 impl EndpointCache {
-    pub fn new(sole_writer: bool) -> Self {
+    pub fn new(backend: Backend) -> Self {
         EndpointCache {
-            sole_writer,
-            ..Default::default()
+            backend,
+            by_id: Mutex::default(),
+            lists: Mutex::default(),
+            generation: AtomicU64::default(),
         }
+    }
+
+    /// Whether this process sees every endpoint write (the embedded store).
+    fn sole_writer(&self) -> bool {
+        self.backend == Backend::Sqlite
     }
 
     /// Something about endpoints changed: lists must be asked for again.
@@ -57,7 +62,11 @@ impl EndpointCache {
         let mut found = HashMap::with_capacity(app_ids.len());
         let mut unknown = Vec::new();
         for &app_id in app_ids {
-            match self.sole_writer.then(|| self.remembered(app_id, generation)).flatten() {
+            match self
+                .sole_writer()
+                .then(|| self.remembered(app_id, generation))
+                .flatten()
+            {
                 Some(eps) => {
                     found.insert(app_id.to_owned(), eps);
                 }
@@ -68,7 +77,7 @@ impl EndpointCache {
             let mut sql =
                 Sql::new("SELECT e.id, e.app_id, e.updated_at FROM endpoints e WHERE e.disabled = 0 AND e.app_id IN ");
             sql.bind_list(chunk).push(" ORDER BY e.app_id, e.id");
-            let rows = sql.query().fetch_all(&mut *conn).await?;
+            let rows = sql.query(self.backend).fetch_all(&mut *conn).await?;
             let mut lists: HashMap<String, Vec<String>> = chunk.iter().map(|a| (a.clone(), Vec::new())).collect();
             let mut current = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -105,7 +114,7 @@ impl EndpointCache {
         for chunk in ids.chunks(256) {
             let mut sql = Sql::new("SELECT e.id, e.updated_at FROM endpoints e WHERE e.id IN ");
             sql.bind_list(chunk);
-            let current = versions(conn, sql).await?;
+            let current = self.versions(conn, sql).await?;
             let mut cached = self.refresh(conn, current, keys).await?;
             found.extend(
                 chunk
@@ -140,7 +149,7 @@ impl EndpointCache {
         for chunk in stale.chunks(256) {
             let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.id IN "));
             sql.bind_list(chunk);
-            for row in sql.query().fetch_all(&mut *conn).await? {
+            for row in sql.query(self.backend).fetch_all(&mut *conn).await? {
                 let ep = rows::endpoint(&row, keys)?;
                 fresh.insert(ep.id.clone(), Arc::new(ep));
             }
@@ -160,14 +169,14 @@ impl EndpointCache {
         let cached = self.by_id.lock().expect("endpoint cache lock");
         ids.iter().map(|id| cached.get(id).cloned()).collect()
     }
-}
 
-/// `(id, updated_at)` of the endpoints `sql` selects.
-async fn versions(conn: &mut AnyConnection, sql: Sql) -> Result<Vec<(String, Micros)>> {
-    sql.query()
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
-        .collect()
+    /// `(id, updated_at)` of the endpoints `sql` selects.
+    async fn versions(&self, conn: &mut AnyConnection, sql: Sql) -> Result<Vec<(String, Micros)>> {
+        sql.query(self.backend)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
+            .collect()
+    }
 }

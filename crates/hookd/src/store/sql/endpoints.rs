@@ -22,7 +22,7 @@ impl EndpointStore for SqlStore {
             .push(", ")
             .bind(e.updated_at)
             .push(")");
-        sql.query().execute(&self.write).await?;
+        sql.query(self.backend).execute(&self.write).await?;
         self.endpoints.invalidate();
         Ok(())
     }
@@ -32,8 +32,12 @@ impl EndpointStore for SqlStore {
         sql.bind(app_id)
             .push(" AND (e.id = ")
             .bind(id_or_uid)
-            .push(" OR e.uid = $2) ORDER BY (e.id = $2) DESC LIMIT 1");
-        sql.query()
+            .push(" OR e.uid = ")
+            .bind(id_or_uid)
+            .push(") ORDER BY (e.id = ")
+            .bind(id_or_uid)
+            .push(") DESC LIMIT 1");
+        sql.query(self.backend)
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::endpoint(&r, &self.keys))
@@ -44,7 +48,7 @@ impl EndpointStore for SqlStore {
         let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = "));
         sql.bind(app_id);
         paginate(&mut sql, "e.id", page);
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.read)
             .await?
             .iter()
@@ -84,7 +88,7 @@ impl EndpointStore for SqlStore {
             .push(", updated_at = ")
             .bind(e.updated_at);
         sql.push(" WHERE id = ").bind(&e.id);
-        let done = sql.query().execute(&self.write).await;
+        let done = sql.query(self.backend).execute(&self.write).await;
         self.endpoints.invalidate();
         expect_one(done?)
     }
@@ -97,14 +101,14 @@ impl EndpointStore for SqlStore {
         ] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE "));
             by_endpoint.push_owned_by(&mut sql, self.backend, id);
-            sql.query().execute(&mut *tx).await?;
+            sql.query(self.backend).execute(&mut *tx).await?;
         }
         let mut sql = Sql::new("DELETE FROM endpoints WHERE app_id = ");
         expect_one(
             sql.bind(app_id)
                 .push(" AND id = ")
                 .bind(id)
-                .query()
+                .query(self.backend)
                 .execute(&mut *tx)
                 .await?,
         )?;

@@ -5,14 +5,12 @@ use sqlx::AnyConnection;
 
 use super::SqlStore;
 use super::builder::{Sql, chunk_ranges};
-use super::endpoint_cache::EndpointCache;
 use super::queries;
 use super::rows::{self, MESSAGE_COLS, opt_to_json};
 use crate::ids::{self, Kind};
-use crate::security::keyring::Keyring;
 use crate::store::{
-    DeliveryTask, Lease, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome, Page, Published,
-    Result, StoreError, status, trigger,
+    DeliveryStatus, DeliveryTask, Lease, Matcher, MessageFilter, MessageRecord, MessageStore, NewMessage, Outcome,
+    Page, Published, Result, StoreError, Trigger,
 };
 use crate::time::Micros;
 
@@ -38,9 +36,12 @@ impl MessageStore for SqlStore {
         sql.bind(app_id)
             .push(" AND (m.id = ")
             .bind(id_or_event_id)
-            .push(" OR m.event_id = $2)");
-        sql.push(" ORDER BY (m.id = $2) DESC LIMIT 1");
-        sql.query()
+            .push(" OR m.event_id = ")
+            .bind(id_or_event_id)
+            .push(") ORDER BY (m.id = ")
+            .bind(id_or_event_id)
+            .push(") DESC LIMIT 1");
+        sql.query(self.backend)
             .fetch_optional(&self.read)
             .await?
             .map(|r| rows::message(&r))
@@ -49,7 +50,7 @@ impl MessageStore for SqlStore {
 
     async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>> {
         let sql = queries::messages(self.backend, app_id, filter, page);
-        sql.query()
+        sql.query(self.backend)
             .fetch_all(&self.read)
             .await?
             .iter()
@@ -60,7 +61,7 @@ impl MessageStore for SqlStore {
     async fn expunge_message(&self, app_id: &str, msg_id: &str) -> Result<()> {
         let mut sql = Sql::new("UPDATE messages SET payload = NULL WHERE app_id = ");
         sql.bind(app_id).push(" AND id = ").bind(msg_id);
-        super::apps::expect_one(sql.query().execute(&self.write).await?)
+        super::apps::expect_one(sql.query(self.backend).execute(&self.write).await?)
     }
 
     async fn purge_expired_payloads(&self, now: Micros, limit: i64) -> Result<u64> {
@@ -69,7 +70,7 @@ impl MessageStore for SqlStore {
              (SELECT id FROM messages WHERE payload IS NOT NULL AND expires_at < ",
         );
         sql.bind(now).push(" LIMIT ").bind(limit).push(")");
-        Ok(sql.query().execute(&self.write).await?.rows_affected())
+        Ok(sql.query(self.backend).execute(&self.write).await?.rows_affected())
     }
 }
 
@@ -83,56 +84,63 @@ pub(super) enum EventIds {
     AtInsert,
 }
 
-/// Routes each message, reading what it needs on `conn`: the endpoints each
-/// goes to, or why it cannot be stored.
-pub(super) async fn route_batch(
-    conn: &mut AnyConnection,
-    batch: &[NewMessage],
-    matches: Matcher,
-    cache: &EndpointCache,
-    keys: &Keyring,
-    event_ids: EventIds,
-) -> Result<Vec<Result<Published>>> {
-    let mut apps: Vec<&str> = batch.iter().map(|n| n.message.app_id.as_str()).collect();
-    apps.sort_unstable();
-    apps.dedup();
-    let endpoints = if apps.is_empty() {
-        HashMap::new()
-    } else {
-        cache.active(conn, &apps, keys).await?
-    };
-    let mut seen_event_ids: HashSet<(&str, &str)> = HashSet::new();
-    let mut out = Vec::with_capacity(batch.len());
-    for item in batch {
-        let m = &item.message;
-        if let Some(event_id) = &m.event_id {
-            let fresh = seen_event_ids.insert((&m.app_id, event_id));
-            if !fresh || (event_ids == EventIds::Read && event_id_taken(conn, &m.app_id, event_id).await?) {
-                out.push(Err(event_id_conflict(event_id)));
-                continue;
+impl SqlStore {
+    /// Routes each message, reading what it needs on `conn`: the endpoints each
+    /// goes to, or why it cannot be stored.
+    pub(super) async fn route_batch(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &[NewMessage],
+        matches: Matcher,
+        event_ids: EventIds,
+    ) -> Result<Vec<Result<Published>>> {
+        let mut apps: Vec<&str> = batch.iter().map(|n| n.message.app_id.as_str()).collect();
+        apps.sort_unstable();
+        apps.dedup();
+        let endpoints = if apps.is_empty() {
+            HashMap::new()
+        } else {
+            self.endpoints.active(conn, &apps, &self.keys).await?
+        };
+        let mut seen_event_ids: HashSet<(&str, &str)> = HashSet::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for item in batch {
+            let m = &item.message;
+            if let Some(event_id) = &m.event_id {
+                let fresh = seen_event_ids.insert((&m.app_id, event_id));
+                if !fresh || (event_ids == EventIds::Read && self.event_id_taken(conn, &m.app_id, event_id).await?) {
+                    out.push(Err(event_id_conflict(event_id)));
+                    continue;
+                }
             }
+            let message = item.message.clone();
+            let candidate = crate::routing::Candidate::new(m);
+            let tasks = endpoints
+                .get(&m.app_id)
+                .into_iter()
+                .flatten()
+                .filter(|ep| match &item.only_endpoint {
+                    Some(only) => &ep.id == only,
+                    None => matches(ep, &candidate),
+                })
+                .map(|ep| DeliveryTask {
+                    delivery_id: ids::new(Kind::Delivery),
+                    attempts: 0,
+                    trigger_type: Trigger::Scheduled,
+                    message: message.clone(),
+                    endpoint: ep.clone(),
+                })
+                .collect();
+            out.push(Ok(Published { message, tasks }));
         }
-        let message = item.message.clone();
-        let candidate = crate::routing::Candidate::new(m);
-        let tasks = endpoints
-            .get(&m.app_id)
-            .into_iter()
-            .flatten()
-            .filter(|ep| match &item.only_endpoint {
-                Some(only) => &ep.id == only,
-                None => matches(ep, &candidate),
-            })
-            .map(|ep| DeliveryTask {
-                delivery_id: ids::new(Kind::Delivery),
-                attempts: 0,
-                trigger_type: trigger::SCHEDULED,
-                message: message.clone(),
-                endpoint: ep.clone(),
-            })
-            .collect();
-        out.push(Ok(Published { message, tasks }));
+        Ok(out)
     }
-    Ok(out)
+
+    async fn event_id_taken(&self, conn: &mut AnyConnection, app_id: &str, event_id: &str) -> Result<bool> {
+        let mut sql = Sql::new("SELECT 1 AS one FROM messages WHERE app_id = ");
+        sql.bind(app_id).push(" AND event_id = ").bind(event_id);
+        Ok(sql.query(self.backend).fetch_optional(conn).await?.is_some())
+    }
 }
 
 pub(super) fn event_id_conflict(event_id: &str) -> StoreError {
@@ -170,7 +178,7 @@ pub(super) fn publish_statements<'a>(
     let messages = chunk_ranges(stored.len(), 64).into_iter().map(move |r| {
         let chunk = &stored[r];
         let mut sql = Sql::new(
-            "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
+            "INSERT OR ROLLBACK INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
              created_at, expires_at) VALUES ",
         );
         for (i, p) in chunk.iter().enumerate() {
@@ -202,7 +210,7 @@ pub(super) fn publish_statements<'a>(
     let deliveries = chunk_ranges(rows.len(), 64).into_iter().map(move |r| {
         let chunk = &rows[r];
         let mut sql = Sql::new(
-            "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
+            "INSERT OR ROLLBACK INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
              next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
         );
         for (i, (t, lease)) in chunk.iter().enumerate() {
@@ -216,9 +224,9 @@ pub(super) fn publish_statements<'a>(
                 .push(", ");
             sql.bind(&t.endpoint.id)
                 .push(", ")
-                .bind(status::PENDING)
+                .bind(DeliveryStatus::Pending)
                 .push(", 0, ")
-                .bind(trigger::SCHEDULED);
+                .bind(Trigger::Scheduled);
             sql.push(", ")
                 .bind(m.deliver_at.unwrap_or(m.created_at))
                 .push(", ")
@@ -232,10 +240,4 @@ pub(super) fn publish_statements<'a>(
         sql
     });
     messages.chain(deliveries)
-}
-
-async fn event_id_taken(conn: &mut AnyConnection, app_id: &str, event_id: &str) -> Result<bool> {
-    let mut sql = Sql::new("SELECT 1 AS one FROM messages WHERE app_id = ");
-    sql.bind(app_id).push(" AND event_id = ").bind(event_id);
-    Ok(sql.query().fetch_optional(conn).await?.is_some())
 }

@@ -166,7 +166,7 @@ impl SqlStore {
                     backend,
                     keys,
                     url: url.to_owned(),
-                    endpoints: Arc::new(endpoint_cache::EndpointCache::new(true)),
+                    endpoints: Arc::new(endpoint_cache::EndpointCache::new(Backend::Sqlite)),
                     apps: Arc::new(app_cache::AppCache::new(true)),
                     writer: None,
                     kept_write: Arc::default(),
@@ -184,7 +184,7 @@ impl SqlStore {
                     backend,
                     keys,
                     url: url.to_owned(),
-                    endpoints: Arc::new(endpoint_cache::EndpointCache::new(false)),
+                    endpoints: Arc::new(endpoint_cache::EndpointCache::new(Backend::Postgres)),
                     apps: Arc::new(app_cache::AppCache::new(false)),
                     writer: None,
                     kept_write: Arc::default(),
@@ -236,7 +236,7 @@ impl SqlStore {
     pub async fn reseal_secrets(&self) -> Result<(u64, u64)> {
         const SEALED: [&str; 3] = ["secret", "old_secrets", "headers"];
         let rows = Sql::new("SELECT id, secret, old_secrets, headers FROM endpoints")
-            .query()
+            .query(self.backend)
             .fetch_all(&self.read)
             .await?;
         let (mut resealed, mut left) = (0, 0);
@@ -258,7 +258,7 @@ impl SqlStore {
             for (col, v) in SEALED.iter().zip(&stored) {
                 sql.push(" AND ").push(col).push(" = ").bind(v);
             }
-            if sql.query().execute(&self.write).await?.rows_affected() == 1 {
+            if sql.query(self.backend).execute(&self.write).await?.rows_affected() == 1 {
                 resealed += 1;
             } else {
                 left += 1;
@@ -312,7 +312,7 @@ impl SqlStore {
     /// (a node started with another main key than its cluster).
     pub async fn check_keys(&self) -> Result<()> {
         let row = Sql::new("SELECT id, secret FROM endpoints LIMIT 1")
-            .query()
+            .query(self.backend)
             .fetch_optional(&self.read)
             .await?;
         if let Some(row) = row {

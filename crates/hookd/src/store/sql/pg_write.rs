@@ -25,13 +25,14 @@ use sqlx::Row;
 use super::SqlStore;
 use super::builder::Sql;
 use super::deliveries::{Streak, streaks};
-use super::messages::{EventIds, delivery_rows, event_id_conflict, route_batch};
+use super::messages::{EventIds, delivery_rows, event_id_conflict};
 use super::rows::opt_to_json;
-use crate::store::{Matcher, NewMessage, Outcome, Published, Result, status, trigger};
+use crate::store::{Backend, DeliveryStatus, Matcher, NewMessage, Outcome, Published, Result, Trigger};
 use crate::time::{self, Micros};
 
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
-    let (pending, canceled, scheduled) = (status::PENDING, status::CANCELED, trigger::SCHEDULED);
+    let (pending, canceled) = (DeliveryStatus::Pending.code(), DeliveryStatus::Canceled.code());
+    let scheduled = Trigger::Scheduled.code();
     format!(
         "WITH m AS (\
            INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
@@ -155,15 +156,9 @@ impl SqlStore {
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
         let mut conn = self.write.acquire().await?;
-        let mut published = route_batch(
-            &mut conn,
-            publishes,
-            matches,
-            &self.endpoints,
-            &self.keys,
-            EventIds::AtInsert,
-        )
-        .await?;
+        let mut published = self
+            .route_batch(&mut conn, publishes, matches, EventIds::AtInsert)
+            .await?;
         let messages: Vec<MessageRow> = published
             .iter()
             .filter_map(|r| r.as_ref().ok())
@@ -206,8 +201,8 @@ impl SqlStore {
             json(&endpoints).into(),
             time::now().into(),
         ];
-        let stored: HashSet<String> = Sql::fixed(&STATEMENT, args)
-            .into_query()
+        let stored: HashSet<String> = Sql::postgres(&STATEMENT, args)
+            .into_query(Backend::Postgres)
             .fetch_all(&mut *conn)
             .await?
             .iter()
@@ -230,7 +225,7 @@ impl SqlStore {
 /// The group commit's statement recording `outcome`, for the plan check.
 pub(super) fn sample(outcome: &Outcome) -> Sql {
     let streak: Vec<StreakRow> = streaks(&[outcome]).into_iter().map(streak_row).collect();
-    Sql::fixed(
+    Sql::postgres(
         &STATEMENT,
         vec![
             "[]".into(),
@@ -246,19 +241,19 @@ fn outcome_row(o: &Outcome) -> OutcomeRow<'_> {
     let a = &o.attempt;
     OutcomeRow {
         delivery_id: &o.delivery_id,
-        delivery_status: o.status,
+        delivery_status: o.status.code(),
         next_attempt_at: o.next_attempt_at,
         id: &a.id,
         app_id: &a.app_id,
         msg_id: &a.msg_id,
         endpoint_id: &a.endpoint_id,
         url: &a.url,
-        status: a.status,
+        status: a.status.code(),
         status_code: a.status_code,
         response: a.response.as_deref(),
         response_headers: opt_to_json(&a.response_headers),
         duration_ms: a.duration_ms,
-        trigger_type: a.trigger_type,
+        trigger_type: a.trigger_type.code(),
         error: a.error.as_deref(),
         ssl_verification: a.ssl_verification as i64,
         created_at: a.created_at,

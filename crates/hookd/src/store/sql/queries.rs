@@ -4,7 +4,7 @@
 use super::builder::{Sql, json_array_contains, paginate};
 use super::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP, union_page};
 use super::rows::{ATTEMPT_COLS, MESSAGE_COLS};
-use crate::store::{AttemptFilter, AttemptScope, Backend, MessageFilter, Page, status, trigger};
+use crate::store::{AttemptFilter, AttemptScope, Backend, DeliveryStatus, MessageFilter, Page, Trigger};
 use crate::time::Micros;
 
 /// Leases up to `limit` due deliveries of enabled endpoints to `owner`.
@@ -13,7 +13,9 @@ pub fn claim(backend: Backend, owner: &str, now: Micros, lease_until: Micros, li
     sql.bind(lease_until).push(", lease_owner = ").bind(owner);
     sql.push(" WHERE id IN (SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.next_attempt_at <= ");
     sql.bind(now)
-        .push(" AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.disabled = 0");
+        .push(" AND (d.lease_until IS NULL OR d.lease_until < ")
+        .bind(now)
+        .push(") AND e.disabled = 0");
     sql.push(" ORDER BY d.next_attempt_at LIMIT ").bind(limit);
     if backend == Backend::Postgres {
         // Nodes claiming at once each take different rows instead of waiting on each other.
@@ -109,14 +111,16 @@ fn by_owner(backend: Backend, page: &Page, mut arm: impl FnMut(&mut Sql, bool) -
 /// Queues an endpoint's failed deliveries made in a period again.
 pub fn recover(backend: Backend, endpoint_id: &str, now: Micros, since: Micros, until: Option<Micros>) -> Sql {
     let mut sql = Sql::new("UPDATE deliveries SET status = ");
-    sql.bind(status::SENDING)
+    sql.bind(DeliveryStatus::Sending)
         .push(", trigger_type = ")
-        .bind(trigger::MANUAL);
+        .bind(Trigger::Manual);
     sql.push(", next_attempt_at = ")
         .bind(now)
-        .push(", updated_at = $3, lease_until = NULL, lease_owner = NULL WHERE ");
+        .push(", updated_at = ")
+        .bind(now)
+        .push(", lease_until = NULL, lease_owner = NULL WHERE ");
     DELIVERIES_BY_ENDPOINT.push_owned_by(&mut sql, backend, endpoint_id);
-    sql.push(" AND status = ").bind(status::FAIL);
+    sql.push(" AND status = ").bind(DeliveryStatus::Fail);
     sql.push(" AND created_at >= ").bind(since);
     if let Some(until) = until {
         sql.push(" AND created_at <= ").bind(until);
@@ -286,18 +290,18 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
             msg_id: msg.into(),
             endpoint_id: endpoint.into(),
             url: "https://example.com".into(),
-            status: crate::store::status::SUCCESS,
+            status: DeliveryStatus::Success,
             status_code: 200,
             response: None,
             response_headers: None,
             duration_ms: 1,
-            trigger_type: 0,
+            trigger_type: Trigger::Scheduled,
             error: None,
             ssl_verification: true,
             created_at: now,
         },
         delivery_id: delivery,
-        status: crate::store::status::SUCCESS,
+        status: DeliveryStatus::Success,
         next_attempt_at: None,
         disable_if_failing_since: None,
     };

@@ -7,8 +7,8 @@ use sqlx::any::AnyRow;
 
 use crate::security::keyring::Keyring;
 use crate::store::{
-    AppRecord, AttemptRecord, DeliveryState, EndpointRecord, EventTypeRecord, MessageRecord, Result, StoreError,
-    TokenRecord,
+    AppRecord, AttemptRecord, DeliveryState, DeliveryStatus, EndpointRecord, EventTypeRecord, MessageRecord, Result,
+    StoreError, TokenRecord, Trigger,
 };
 
 pub fn json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
@@ -27,6 +27,16 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 pub fn opt_to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(to_json)
+}
+
+fn status(row: &AnyRow, col: &str) -> Result<DeliveryStatus> {
+    let code: i64 = row.try_get(col)?;
+    DeliveryStatus::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("{col} {code}")))
+}
+
+pub fn trigger(row: &AnyRow, col: &str) -> Result<Trigger> {
+    let code: i64 = row.try_get(col)?;
+    Trigger::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("{col} {code}")))
 }
 
 fn flag(row: &AnyRow, col: &str) -> Result<bool> {
@@ -123,12 +133,12 @@ pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
         msg_id: row.try_get("msg_id")?,
         endpoint_id: row.try_get("endpoint_id")?,
         url: row.try_get("url")?,
-        status: row.try_get("status")?,
+        status: status(row, "status")?,
         status_code: row.try_get("status_code")?,
         response: row.try_get("response")?,
         response_headers: opt_json(row, "response_headers")?,
         duration_ms: row.try_get("duration_ms")?,
-        trigger_type: row.try_get("trigger_type")?,
+        trigger_type: trigger(row, "trigger_type")?,
         error: row.try_get("error")?,
         ssl_verification: flag(row, "ssl_verification")?,
         created_at: row.try_get("created_at")?,
@@ -137,7 +147,7 @@ pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
 
 pub fn delivery_state(row: &AnyRow) -> Result<DeliveryState> {
     Ok(DeliveryState {
-        status: row.try_get("d_status")?,
+        status: status(row, "d_status")?,
         next_attempt_at: row.try_get("d_next_attempt_at")?,
     })
 }

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::builder::Sql;
 use super::deferred::{self, CATCH_UP_EVERY};
-use crate::store::Result;
+use crate::store::{Backend, Result};
 
 /// Distinct statement shapes kept prepared: chunked multi-row inserts and
 /// padded `IN` lists come in powers of two, about forty shapes in a steady
@@ -109,9 +109,7 @@ fn catch_up_indexes(conn: &Connection) -> Result<()> {
 }
 
 fn statement(conn: &Connection, s: Sql) -> Result<()> {
-    // `INSERT OR ROLLBACK`: see `Sql::rollback_on_conflict`.
-    let s = s.rollback_on_conflict();
-    let mut prepared = conn.prepare_cached(&s.numbered_text())?;
+    let mut prepared = conn.prepare_cached(&s.render(Backend::Sqlite))?;
     for (i, arg) in s.args().iter().enumerate() {
         prepared.raw_bind_parameter(i + 1, arg)?;
     }

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use super::SqlStore;
 use super::deliveries::outcome_statements;
-use super::messages::{EventIds, publish_statements, route_batch};
+use super::messages::{EventIds, publish_statements};
 use crate::store::{Backend, Matcher, NewMessage, Outcome, Published, Result};
 
 /// How long the committer keeps the embedded store's writing connection
@@ -64,15 +64,7 @@ impl SqlStore {
             Some(k) => k,
             None => (self.write.acquire().await?, Instant::now()),
         };
-        let published = route_batch(
-            &mut conn,
-            publishes,
-            matches,
-            &self.endpoints,
-            &self.keys,
-            EventIds::Read,
-        )
-        .await?;
+        let published = self.route_batch(&mut conn, publishes, matches, EventIds::Read).await?;
         let stmts = publish_statements(publishes, &published).chain(outcome_statements(outcomes));
         let writer = self.writer.as_ref().expect("the embedded store has its writer");
         writer.run(stmts)?;
