@@ -99,7 +99,26 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
     Ok(token)
 }
 
+/// `hookd serve`: listens on the configured address and runs until SIGINT or SIGTERM.
 pub async fn serve(cfg: Config) -> Result<(), ServerError> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| ServerError::Listen(cfg.listen, e))?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    tracing::info!(%addr, "hookd listening");
+    println!("hookd listening on http://{addr}");
+    run(cfg, listener, signal()).await
+}
+
+/// Runs a server on `listener` until `shutdown` completes, then stops in
+/// order: no new requests, deliveries in flight finished or handed back, the
+/// store closed. The listener already accepts connections: requests that
+/// come before the store is open wait in its backlog.
+pub async fn run(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
     let (sql, _lock) = open_store(&cfg, true).await?;
     sql.check_keys().await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
@@ -128,17 +147,10 @@ pub async fn serve(cfg: Config) -> Result<(), ServerError> {
         stop.clone(),
     ));
 
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| ServerError::Listen(cfg.listen, e))?;
-    let addr = listener.local_addr().map_err(ServerError::Serve)?;
     let header_timeout = cfg.header_timeout;
     let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg));
     let app = api::router(state);
-    tracing::info!(%addr, "hookd listening");
-    println!("hookd listening on http://{addr}");
-
-    serve_http(listener, app, header_timeout, signal()).await;
+    serve_http(listener, app, header_timeout, shutdown).await;
     tracing::info!("stopped accepting requests; finishing deliveries in flight");
     stop.cancel();
     engine.shutdown().await;

@@ -163,7 +163,7 @@ async fn idempotency_key_replays_and_refuses_reuse() {
 
 #[tokio::test]
 async fn health_openapi_restart_and_graceful_stop() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::spawn(&[]);
     let anon = s.as_token("");
     assert_eq!(anon.get("/api/v1/health").await.status, 204);
     assert_eq!(anon.get("/api/v1/health/ping").await.status, 204);

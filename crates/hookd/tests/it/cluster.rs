@@ -69,7 +69,7 @@ fn duplicates(log: &[Received]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
 async fn three_nodes_share_the_work_and_lose_nothing_when_one_dies() {
-    let mut nodes = vec![Server::start(&NODE_ENV)];
+    let mut nodes = vec![Server::spawn(&NODE_ENV)];
     nodes.push(Server::join(&nodes[0], &NODE_ENV));
     nodes.push(Server::join(&nodes[0], &NODE_ENV));
     let rx = Receiver::start().await;
@@ -143,7 +143,7 @@ async fn a_database_outage_refuses_publishing_and_loses_nothing() {
     let proxied = format!("{before_host}@127.0.0.1:{}/{db}", proxy.port);
     let mut env = NODE_ENV.to_vec();
     env.push(("HOOKD_DATABASE_URL", &proxied));
-    let s = Server::start(&env);
+    let s = Server::spawn(&env);
     let c = s.admin();
     let rx = Receiver::start().await;
     rx.on(
@@ -295,7 +295,7 @@ async fn nodes_started_together_migrate_once() {
             std::thread::spawn(move || {
                 let mut env = NODE_ENV.to_vec();
                 env.push(("HOOKD_DATABASE_URL", &url));
-                Server::start(&env)
+                Server::spawn(&env)
             })
         })
         .collect();

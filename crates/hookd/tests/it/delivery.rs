@@ -459,7 +459,7 @@ async fn each_event_type_can_have_its_own_route() {
 
 #[tokio::test]
 async fn an_endpoint_deleted_mid_attempt_loses_its_outcome_and_nothing_else() {
-    let s = Server::start(&[]);
+    let s = Server::spawn(&[]);
     let rx = Receiver::start().await;
     let c = s.admin();
     let app = c.app("app").await;

@@ -10,7 +10,7 @@ use crate::harness::{Behaviour, Receiver, Server};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_accepted_is_lost_across_kill_9() {
     // A short lease: on PostgreSQL the restarted node takes over once the dead one's leases run out.
-    let mut s = Server::start(&[
+    let mut s = Server::spawn(&[
         ("HOOKD_RETRY_SCHEDULE", "0.5,1,1,1,1"),
         ("HOOKD_ENDPOINT_CONCURRENCY", "4"),
         ("HOOKD_LEASE", "3"),

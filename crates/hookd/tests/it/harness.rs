@@ -1,5 +1,7 @@
-//! The one way tests start hookd: the real binary, on port 0, against a fresh
-//! store, driven over HTTP. Also the receiver that deliveries go to.
+//! The one way tests start hookd: on port 0, against a fresh store, driven
+//! over HTTP; in this process (`hookd::server::run`), or as the real binary
+//! for the tests that kill it or read its log. Also the receiver that
+//! deliveries go to.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -16,12 +18,23 @@ use tokio::sync::Notify;
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
 pub struct Server {
-    child: Option<Child>,
+    running: Option<Running>,
     pub url: String,
     pub dir: Arc<tempfile::TempDir>,
     env: Vec<(String, String)>,
     http: reqwest::Client,
     pub token: String,
+}
+
+/// How a server runs: inside the test process (`hookd::server::run` on a
+/// runtime of its own), or as the real binary, for the tests that kill it or
+/// read its log.
+enum Running {
+    InProcess {
+        stop: tokio::sync::oneshot::Sender<()>,
+        thread: std::thread::JoinHandle<Result<(), String>>,
+    },
+    Binary(Child),
 }
 
 pub struct Reply {
@@ -31,65 +44,46 @@ pub struct Reply {
 }
 
 impl Server {
-    /// Starts hookd with loopback allowed (the receiver lives there) and these extra settings.
+    /// Starts hookd in this process with loopback allowed (the receiver lives
+    /// there) and these extra settings, named by their variables.
     pub fn start(env: &[(&str, &str)]) -> Server {
         Server::start_in(Arc::new(tempfile::tempdir().expect("temp dir")), env)
     }
 
-    /// Starts hookd on an existing data directory.
+    /// Starts hookd in this process on an existing data directory.
     pub fn start_in(dir: Arc<tempfile::TempDir>, env: &[(&str, &str)]) -> Server {
-        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        if !env.iter().any(|(k, _)| k == "HOOKD_ALLOW_NETWORKS") {
-            env.push(("HOOKD_ALLOW_NETWORKS".into(), "127.0.0.0/8".into()));
-        }
-        if !env.iter().any(|(k, _)| k == "HOOKD_DATABASE_URL")
-            && let Some(url) = fresh_postgres_database()
-        {
-            env.push(("HOOKD_DATABASE_URL".into(), url));
-        }
-        Server::launch(dir, env)
+        Server::launch(dir, with_test_defaults(env), false)
     }
 
-    /// Another node on the same database as `other` (PostgreSQL), with its own data directory.
+    /// Starts the hookd binary, for a test that kills it or reads its log.
+    pub fn spawn(env: &[(&str, &str)]) -> Server {
+        Server::spawn_in(Arc::new(tempfile::tempdir().expect("temp dir")), env)
+    }
+
+    /// Starts the hookd binary on an existing data directory.
+    pub fn spawn_in(dir: Arc<tempfile::TempDir>, env: &[(&str, &str)]) -> Server {
+        Server::launch(dir, with_test_defaults(env), true)
+    }
+
+    /// Another node (the binary) on the same database as `other` (PostgreSQL),
+    /// with its own data directory.
     pub fn join(other: &Server, env: &[(&str, &str)]) -> Server {
         let db = other.database_env();
         assert!(!db.is_empty(), "nodes share a PostgreSQL database");
         let mut env: Vec<(&str, &str)> = env.to_vec();
         env.extend(db.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        Server::start_in(Arc::new(tempfile::tempdir().expect("temp dir")), &env)
+        Server::spawn(&env)
     }
 
-    fn launch(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Server {
+    fn launch(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>, binary: bool) -> Server {
         // hookd's crate picks rustls' provider explicitly; the test client does the same.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env_remove("HOOKD_DATABASE_URL")
-            .env_remove("HOOKD_TEST_DATABASE_URL")
-            .env("HOOKD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file(&dir)));
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("hookd starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("hookd printed its address")
-                .expect("readable stdout");
-            if let Some(url) = line.strip_prefix("hookd listening on ") {
-                break url.to_string();
-            }
+        let (running, url) = match binary {
+            true => spawn_binary(&dir, &env),
+            false => run_in_process(&dir, &env),
         };
-        // Keep draining stdout so that hookd never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         Server {
-            child: Some(child),
+            running: Some(running),
             url,
             dir,
             env,
@@ -120,17 +114,23 @@ impl Server {
         self.as_token(&self.token)
     }
 
-    /// kill -9, as a crash would.
+    /// kill -9, as a crash would (the binary only).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        match self.running.take() {
+            Some(Running::Binary(mut c)) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Some(Running::InProcess { .. }) => panic!("only a spawned server can be killed: use Server::spawn"),
+            None => {}
         }
     }
 
-    /// SIGTERM, and the exit status.
+    /// SIGTERM, and the exit status (the binary only).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().expect("running");
+        let Some(Running::Binary(mut c)) = self.running.take() else {
+            panic!("only a spawned server can be sent a signal: use Server::spawn");
+        };
         Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status()
@@ -138,12 +138,112 @@ impl Server {
         c.wait().expect("hookd exits")
     }
 
-    /// Starts hookd again on the same data directory.
+    /// Stops an in-process server in order and waits until it has stopped.
+    pub fn stop(&mut self) {
+        if let Some(Running::InProcess { stop, thread }) = self.running.take() {
+            let _ = stop.send(());
+            thread
+                .join()
+                .expect("the server's thread")
+                .expect("hookd stops cleanly");
+        }
+    }
+
+    /// Starts hookd again on the same data directory: the binary after a
+    /// kill -9, an in-process server after an orderly stop.
     pub fn restart(&mut self) {
-        self.kill();
-        let next = Server::launch(self.dir.clone(), self.env.clone());
+        let binary = matches!(self.running, Some(Running::Binary(_)));
+        match binary {
+            true => self.kill(),
+            false => self.stop(),
+        }
+        let next = Server::launch(self.dir.clone(), self.env.clone(), binary);
         *self = next;
     }
+}
+
+fn with_test_defaults(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if !env.iter().any(|(k, _)| k == "HOOKD_ALLOW_NETWORKS") {
+        env.push(("HOOKD_ALLOW_NETWORKS".into(), "127.0.0.0/8".into()));
+    }
+    if !env.iter().any(|(k, _)| k == "HOOKD_DATABASE_URL")
+        && let Some(url) = fresh_postgres_database()
+    {
+        env.push(("HOOKD_DATABASE_URL".into(), url));
+    }
+    env
+}
+
+fn spawn_binary(dir: &tempfile::TempDir, env: &[(String, String)]) -> (Running, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("HOOKD_DATABASE_URL")
+        .env_remove("HOOKD_TEST_DATABASE_URL")
+        .env("HOOKD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file(dir)));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("hookd starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("hookd printed its address")
+            .expect("readable stdout");
+        if let Some(url) = line.strip_prefix("hookd listening on ") {
+            break url.to_string();
+        }
+    };
+    // Keep draining stdout so that hookd never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Running::Binary(child), url)
+}
+
+/// `hookd serve`'s flags as the binary would take them from these variables,
+/// resolved into a configuration, and the server run on a thread with a
+/// runtime of its own, as `hookd serve` runs it.
+fn run_in_process(dir: &tempfile::TempDir, env: &[(String, String)]) -> (Running, String) {
+    let mut argv: Vec<String> = ["hookd", "serve", "--listen", "127.0.0.1:0", "--admin-token", ADMIN]
+        .map(String::from)
+        .to_vec();
+    argv.extend(["--data-dir".into(), dir.path().display().to_string()]);
+    for (k, v) in env {
+        let name = k.strip_prefix("HOOKD_").expect("a HOOKD_ variable");
+        argv.push(format!("--{}", name.to_lowercase().replace('_', "-")));
+        argv.push(v.clone());
+    }
+    let cli = <hookd::cli::Cli as clap::Parser>::try_parse_from(&argv).expect("flags hookd takes");
+    let hookd::cli::Command::Serve(args) = cli.command else {
+        unreachable!("parsed from `serve`")
+    };
+    let cfg = hookd::config::Config::resolve(args).expect("a valid configuration");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cfg.api_threads)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            hookd::server::run(cfg, listener, shutdown)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    (Running::InProcess { stop, thread }, url)
 }
 
 /// With `HOOKD_TEST_DATABASE_URL` (a PostgreSQL server's URL) set, every server
@@ -200,7 +300,18 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.kill();
+        match self.running.take() {
+            Some(Running::Binary(mut c)) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            // Told to stop, and left to finish on its own: a test does not wait
+            // for deliveries still in flight at its end.
+            Some(Running::InProcess { stop, .. }) => {
+                let _ = stop.send(());
+            }
+            None => {}
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Integration tests: the real binary over HTTP (see `harness`).
+//! Integration tests: hookd over HTTP, in this process or as the binary (see `harness`).
 
 mod harness;
 

@@ -27,7 +27,7 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn secrets_are_sealed_at_rest_and_never_logged() {
-    let s = Server::start(&[("HOOKD_LOG", "trace")]);
+    let s = Server::spawn(&[("HOOKD_LOG", "trace")]);
     let c = s.admin();
     let rx = Receiver::start().await;
     let app = c.app("vault").await;
@@ -137,7 +137,7 @@ async fn rotate_key_reseals_while_the_server_runs() {
 async fn keys_from_the_environment_rotate_by_listing_the_new_key_first() {
     let old = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
     let new = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
-    let mut s = Server::start(&[("HOOKD_MAIN_KEY", old)]);
+    let mut s = Server::spawn(&[("HOOKD_MAIN_KEY", old)]);
     let c = s.admin();
     let app = c.app("envkeys").await;
     let ep = c
@@ -161,7 +161,7 @@ async fn keys_from_the_environment_rotate_by_listing_the_new_key_first() {
     let db = s.database_env();
     let mut env = vec![("HOOKD_MAIN_KEY", new)];
     env.extend(db.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let mut s2 = Server::start_in(s.dir.clone(), &env);
+    let mut s2 = Server::spawn_in(s.dir.clone(), &env);
     assert_eq!(
         s2.admin().get(&path).await.body["key"],
         SECRET,
