@@ -15,7 +15,7 @@ use crate::security::keyring::Keyring;
 use crate::security::ssrf::AddressPolicy;
 use crate::security::tokens;
 use crate::store::sql::SqlStore;
-use crate::store::{Backend, Store, StoreError, TokenRecord};
+use crate::store::{Store, StoreError, TokenRecord};
 use crate::time;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,12 +122,9 @@ pub async fn run(
     let (sql, _lock) = open_store(&cfg, true).await?;
     sql.check_keys().await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
-    if store.backend() == Backend::Sqlite {
-        // This process holds the directory's lock, so no lease can belong to a live node.
-        let released = store.release_all_leases().await?;
-        if released > 0 {
-            tracing::info!(released, "deliveries left in flight by the last run are queued again");
-        }
+    let released = store.release_orphaned_leases().await?;
+    if released > 0 {
+        tracing::info!(released, "deliveries left in flight by the last run are queued again");
     }
     if cfg.admin_token.is_none() && store.get_setting("admin_token_issued").await?.is_none() {
         let token = issue_admin_token(&*store).await?;

@@ -21,7 +21,6 @@ use super::pagination::{ListParams, ListResponse, Ordering, Pager};
 use super::validate::Checks;
 use crate::delivery::AttemptReport;
 use crate::ids::{self, Kind};
-use crate::store::committer::{Write, Written};
 use crate::store::{AppRecord, DeliveryStatus, EndpointRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
 use crate::time;
 use tokio::sync::oneshot;
@@ -219,7 +218,7 @@ pub async fn publish_watched(
         lease_room,
         only_endpoint,
     };
-    let Some(Written::Published(result)) = state.committer.submit(Write::Publish(req)).await else {
+    let Some(result) = state.committer.publish(req).await else {
         return Err(ApiError::Unavailable);
     };
     let published = result.map_err(|e| match e {
@@ -227,12 +226,7 @@ pub async fn publish_watched(
         e => e.into(),
     })?;
     let message = published.message.clone();
-    // The first `leased` deliveries are this node's to send now (as stored).
-    let leased = if deliver_at.is_none() {
-        lease_room.min(published.tasks.len())
-    } else {
-        0
-    };
+    let leased = published.leased;
     let mut waits = Vec::new();
     if watch {
         let ids: Vec<String> = published.tasks[..leased]

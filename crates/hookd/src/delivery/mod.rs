@@ -28,7 +28,7 @@ pub use sign::is_reserved_header;
 
 pub use crate::config::DeliveryConfig;
 use crate::security::ssrf::AddressPolicy;
-use crate::store::committer::{Committer, Write, Written};
+use crate::store::committer::Committer;
 use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
 use crate::time::{self, Micros};
 
@@ -233,9 +233,9 @@ impl Engine {
         let mut outcome = Box::new(outcome);
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.inner.committer.submit(Write::Outcome(outcome)).await {
-                Some(Written::Recorded(Ok(()))) | None => return,
-                Some(Written::Recorded(Err((StoreError::Unavailable(e), back)))) => {
+            match self.inner.committer.record(outcome).await {
+                Some(Ok(())) | None => return,
+                Some(Err((StoreError::Unavailable(e), back))) => {
                     static SAID: crate::log_limit::Every = crate::log_limit::Every::new(Duration::from_secs(10));
                     if SAID.ready() {
                         tracing::warn!(error = %e, "database unavailable; outcomes kept in memory until it is back");
@@ -244,11 +244,10 @@ impl Engine {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     outcome = back;
                 }
-                Some(Written::Recorded(Err((e, back)))) => {
+                Some(Err((e, back))) => {
                     tracing::error!(error = %e, delivery = %back.delivery_id, "outcome cannot be stored");
                     return;
                 }
-                Some(Written::Published(_)) => unreachable!("an outcome is answered as recorded"),
             }
         }
     }

@@ -1,33 +1,34 @@
 //! The write path: publishes and attempt outcomes share one group commit, so
-//! that each fsynced transaction carries everything that arrived meanwhile.
+//! that each durable transaction carries everything that arrived meanwhile.
+//! (Two or four group commits at once on PostgreSQL delivered less: smaller
+//! batches, more work per message.)
 //!
-//! On the embedded store the committer has a thread of its own, with a
+//! On the embedded store the group commit has a thread of its own, with a
 //! single-threaded runtime: each transaction holds its thread for the whole
-//! commit, fsync included. On the API's runtime that took `block_in_place`,
-//! which hands the thread's runtime core to another thread at every commit,
-//! a thread wake-up during which the API's other work waited; the API then ran
-//! on one core's worth of threads, so that happened about a thousand times a
-//! second. Under load the committer's thread never sleeps: the next batch is
-//! waiting when a commit ends.
+//! commit, fsync included, and nothing else waits for that thread. Under load
+//! it never sleeps: the next batch is waiting when a commit ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::group_commit::{GroupCommit, Patience};
-use super::{Backend, Matcher, NewMessage, Outcome, Published, Result, Store};
+use super::{Matcher, NewMessage, Outcome, Published, Result, Store, StoreError};
 
-pub enum Write {
+enum Write {
     Publish(NewMessage),
     Outcome(Box<Outcome>),
 }
 
-pub enum Written {
+enum Written {
     Published(Result<Published>),
     /// An outcome that could not be written comes back, for the caller to try again.
-    Recorded(std::result::Result<(), (super::StoreError, Box<Outcome>)>),
+    Recorded(std::result::Result<(), (StoreError, Box<Outcome>)>),
 }
 
-pub type Committer = GroupCommit<Write, Written>;
+/// The group commit that every write goes through, with a typed call for
+/// each kind of write.
+#[derive(Clone)]
+pub struct Committer(GroupCommit<Write, Written>);
 
 /// Outcomes wait for company while publishers are being answered: nobody
 /// waits on an outcome but the engine, and a batch of them writes few more
@@ -39,8 +40,28 @@ const OUTCOMES: Patience<Write> = Patience {
     at_most: Duration::from_millis(20),
 };
 
+impl Committer {
+    /// Stores a message and its deliveries; `None` once the committer has stopped.
+    pub async fn publish(&self, message: NewMessage) -> Option<Result<Published>> {
+        match self.0.submit(Write::Publish(message)).await? {
+            Written::Published(r) => Some(r),
+            Written::Recorded(_) => None,
+        }
+    }
+
+    /// Records an attempt's outcome. One that could not be written comes back
+    /// with the error, for the caller to try again; `None` once the committer
+    /// has stopped.
+    pub async fn record(&self, outcome: Box<Outcome>) -> Option<std::result::Result<(), (StoreError, Box<Outcome>)>> {
+        match self.0.submit(Write::Outcome(outcome)).await? {
+            Written::Recorded(r) => Some(r),
+            Written::Published(_) => None,
+        }
+    }
+}
+
 pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> std::io::Result<Committer> {
-    let own_thread = store.backend() == Backend::Sqlite;
+    let blocking = store.writes_block();
     let idle = store.clone();
     let (gc, run) = GroupCommit::start(
         512,
@@ -54,17 +75,17 @@ pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> std::io::Result<Committ
             async move { store.write_idle().await }
         },
     );
-    if !own_thread {
-        // PostgreSQL's commits wait on the network, not on a thread.
+    if !blocking {
+        // These commits wait on the network, not on a thread.
         tokio::spawn(run);
-        return Ok(gc);
+        return Ok(Committer(gc));
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The thread ends when the last handle is dropped and every answer is sent.
     std::thread::Builder::new()
         .name("hookd-commit".into())
         .spawn(move || runtime.block_on(run))?;
-    Ok(gc)
+    Ok(Committer(gc))
 }
 
 async fn commit(store: &dyn Store, matches: Matcher, jobs: Vec<Write>) -> Vec<Written> {

@@ -130,8 +130,10 @@ pub trait DeliveryStore: Send + Sync {
     /// Tells every node that work is waiting in the store (PostgreSQL: NOTIFY;
     /// the embedded store has one node, which already knows).
     async fn announce_work(&self) -> Result<()>;
-    /// Releases every lease (embedded store only, where one process owns the file).
-    async fn release_all_leases(&self) -> Result<u64>;
+    /// At start-up: releases the leases no live node can hold, returning how
+    /// many. On the embedded store that is every lease (one process owns the
+    /// file); on PostgreSQL none (other nodes' leases run out by themselves).
+    async fn release_orphaned_leases(&self) -> Result<u64>;
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
     /// Cancels a message's deliveries that are pending or waiting for a retry; returns how many.
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64>;
@@ -177,7 +179,10 @@ pub trait AuthStore: Send + Sync {
 
 /// The whole store, as the server holds it.
 pub trait Store: AppStore + EndpointStore + MessageStore + DeliveryStore + AuthStore {
-    fn backend(&self) -> Backend;
+    /// Whether a write holds its thread until it is durable (the embedded
+    /// store, which fsyncs on the caller's thread) rather than waiting on the
+    /// network; the group commit then gets a thread of its own.
+    fn writes_block(&self) -> bool;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

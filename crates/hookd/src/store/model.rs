@@ -421,6 +421,9 @@ pub struct Published {
     pub message: Arc<MessageRecord>,
     /// One per matching endpoint; due at once unless the message has `deliver_at`.
     pub tasks: Vec<DeliveryTask>,
+    /// The first `leased` tasks were stored leased to the publishing node, for
+    /// it to send now; the rest wait in the store for whichever node is free.
+    pub leased: usize,
 }
 
 pub type Matcher = fn(&EndpointRecord, &crate::routing::Candidate) -> bool;

@@ -125,7 +125,6 @@ async fn nothing_accepted_is_lost_across_kill_9() {
 #[tokio::test]
 async fn expired_payloads_are_swept() {
     use hookd::security::keyring::{Keyring, new_key_text};
-    use hookd::store::committer::{Write, Written};
     use hookd::store::{AppRecord, MessageRecord, NewMessage, Store};
 
     let dir = tempfile::tempdir().unwrap();
@@ -161,14 +160,14 @@ async fn expired_payloads_are_swept() {
         };
         ids.push(message.id.clone());
         let done = committer
-            .submit(Write::Publish(NewMessage {
+            .publish(NewMessage {
                 message: std::sync::Arc::new(message),
                 lease: None,
                 lease_room: 0,
                 only_endpoint: None,
-            }))
+            })
             .await;
-        assert!(matches!(done, Some(Written::Published(Ok(_)))));
+        assert!(matches!(done, Some(Ok(_))));
     }
     let dropped = hookd::retention::sweep(&*store, &tokio_util::sync::CancellationToken::new())
         .await

@@ -115,7 +115,7 @@ impl SqlStore {
             }
             let message = item.message.clone();
             let candidate = crate::routing::Candidate::new(m);
-            let tasks = endpoints
+            let tasks: Vec<DeliveryTask> = endpoints
                 .get(&m.app_id)
                 .into_iter()
                 .flatten()
@@ -131,7 +131,12 @@ impl SqlStore {
                     endpoint: ep.clone(),
                 })
                 .collect();
-            out.push(Ok(Published { message, tasks }));
+            // A message to deliver later is never leased: the scheduler picks it up when due.
+            let leased = match (&item.lease, m.deliver_at) {
+                (Some(_), None) => item.lease_room.min(tasks.len()),
+                _ => 0,
+            };
+            out.push(Ok(Published { message, tasks, leased }));
         }
         Ok(out)
     }
@@ -148,8 +153,7 @@ pub(super) fn event_id_conflict(event_id: &str) -> StoreError {
 }
 
 /// The deliveries to insert for the stored messages of a batch, each with the
-/// lease it is created under. A message to deliver later is never leased: the
-/// scheduler picks it up when due.
+/// lease it is created under.
 pub(super) fn delivery_rows<'a>(
     batch: &'a [NewMessage],
     published: &'a [Result<Published>],
@@ -159,9 +163,11 @@ pub(super) fn delivery_rows<'a>(
         .zip(published)
         .filter_map(|(item, r)| r.as_ref().ok().map(|p| (item, p)))
         .flat_map(|(item, p)| {
-            let lease = item.lease.as_ref().filter(|_| p.message.deliver_at.is_none());
-            let leased = move |i: usize| lease.filter(|_| i < item.lease_room);
-            p.tasks.iter().enumerate().map(move |(i, t)| (t, leased(i)))
+            let lease = item.lease.as_ref();
+            p.tasks
+                .iter()
+                .enumerate()
+                .map(move |(i, t)| (t, lease.filter(|_| i < p.leased)))
         })
         .collect()
 }

@@ -42,6 +42,8 @@ pub struct SqlStore {
     /// it is the same pool as `read`.
     write: AnyPool,
     read: AnyPool,
+    /// PostgreSQL's group commits (see `pg_write`); on SQLite the same pool as `write`.
+    commit: AnyPool,
     backend: Backend,
     /// Seals endpoint secrets on the way in and opens them on the way out.
     keys: Arc<Keyring>,
@@ -161,6 +163,7 @@ impl SqlStore {
                 let write = pool(1).await?;
                 let read = pool(4).await?;
                 SqlStore {
+                    commit: write.clone(),
                     write,
                     read,
                     backend,
@@ -176,9 +179,27 @@ impl SqlStore {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(opts.clone())
+                    .await?;
+                // The group commit's statement is planned once per connection,
+                // perhaps while the tables are still small, when reading one
+                // whole looks cheaper than its primary key; that plan is then
+                // kept while the table grows. Every table it touches has the
+                // index it needs, so its connection is told never to prefer a
+                // sequential scan.
+                let commit = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET enable_seqscan = off").await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(opts)
                     .await?;
                 SqlStore {
+                    commit,
                     write: pool.clone(),
                     read: pool,
                     backend,
@@ -332,12 +353,13 @@ impl SqlStore {
         self.let_go_of_write().await;
         self.write.close().await;
         self.read.close().await;
+        self.commit.close().await;
     }
 }
 
 impl Store for SqlStore {
-    fn backend(&self) -> Backend {
-        self.backend
+    fn writes_block(&self) -> bool {
+        self.backend == Backend::Sqlite
     }
 }
 

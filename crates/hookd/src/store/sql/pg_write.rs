@@ -15,6 +15,13 @@
 //!   so that a concurrent delete of their endpoint waits for this commit;
 //! - `a` inserts an attempt for each delivery `u` updated, and no other;
 //! - `e` updates each endpoint's failure streak, and disables it if asked.
+//!
+//! The planner takes a JSON array for 100 rows whatever it holds, and the
+//! statement's plan is made once per connection, perhaps while the tables are
+//! still small: joined to the array alone, `deliveries` was then read whole in
+//! every commit as it grew. Each update therefore names its rows as
+//! `id = ANY (ARRAY(…))`, which its primary key serves, and the connection
+//! the statement runs on never prefers a sequential scan (`SqlStore::open`).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -56,7 +63,9 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
              next_attempt_at = CASE WHEN dl.status = {canceled} THEN NULL ELSE o.next_attempt_at END, \
              lease_until = NULL, lease_owner = NULL, trigger_type = {scheduled}, updated_at = $5 \
            FROM json_to_recordset($3::json) AS o(delivery_id text, delivery_status bigint, next_attempt_at bigint) \
-           WHERE dl.id = o.delivery_id RETURNING dl.id), \
+           WHERE dl.id = o.delivery_id AND dl.id = ANY (ARRAY(\
+             SELECT i.delivery_id FROM json_to_recordset($3::json) AS i(delivery_id text))) \
+           RETURNING dl.id), \
          a AS (\
            INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
              response_headers, duration_ms, trigger_type, error, ssl_verification, created_at) \
@@ -74,13 +83,16 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
                ELSE COALESCE(e.first_failure_at, f.failed_at) END AS first_failure_at \
            FROM json_to_recordset($4::json) AS f(id text, healthy boolean, restart boolean, \
              failed_at bigint, disable_if_failing_since bigint) \
-           JOIN endpoints e ON e.id = f.id), \
+           JOIN endpoints e ON e.id = f.id \
+           WHERE e.id = ANY (ARRAY(SELECT g.id FROM json_to_recordset($4::json) AS g(id text)))), \
          e AS (\
            UPDATE endpoints ep SET first_failure_at = s.first_failure_at, \
              disabled = CASE WHEN s.first_failure_at < s.since THEN 1 ELSE ep.disabled END, \
              updated_at = CASE WHEN ep.disabled = 0 AND s.first_failure_at < s.since \
                THEN $5 ELSE ep.updated_at END \
-           FROM s WHERE ep.id = s.id AND (ep.first_failure_at IS DISTINCT FROM s.first_failure_at \
+           FROM s WHERE ep.id = s.id \
+             AND ep.id = ANY (ARRAY(SELECT g.id FROM json_to_recordset($4::json) AS g(id text))) \
+             AND (ep.first_failure_at IS DISTINCT FROM s.first_failure_at \
              OR (ep.disabled = 0 AND s.first_failure_at < s.since))) \
          SELECT id FROM m"
     )
@@ -155,7 +167,7 @@ impl SqlStore {
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>> {
-        let mut conn = self.write.acquire().await?;
+        let mut conn = self.commit.acquire().await?;
         let mut published = self
             .route_batch(&mut conn, publishes, matches, EventIds::AtInsert)
             .await?;
