@@ -1,8 +1,10 @@
-//! A group commit that spills pages to the log and then rolls back must leave
+//! A transaction that spills pages to the log and then rolls back must leave
 //! nothing behind, even when the log restarted just before it and another
 //! connection (the pool's, or another process such as `hookd rotate-key`)
-//! commits right after it. The store's writer connection uses SQLite's own
-//! VFS: this test guards against a log-writing shortcut coming back.
+//! commits right after it: on the writer's own connection, and through
+//! hookd's group commit. The writer's connection uses SQLite's own VFS; these
+//! tests guard against a log-writing shortcut coming back (one that buffered
+//! a commit's frames lost the whole database in the first test).
 
 use std::sync::Arc;
 
@@ -56,8 +58,91 @@ fn integrity(conn: &Connection) -> String {
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
 }
 
+/// A second writer: a connection in this process, or `python3`'s sqlite3 in another.
+fn commit_elsewhere(path: &std::path::Path, another_process: bool, rows: usize) {
+    if another_process {
+        let script = format!(
+            "import sqlite3\n\
+             c = sqlite3.connect({path:?}, timeout=10)\n\
+             c.executemany('INSERT INTO settings (key, value) VALUES (?, ?)', \
+               [('o_%d' % i, 'y' * {BIG}) for i in range({rows})])\n\
+             c.commit()\n",
+            path = path.display().to_string()
+        );
+        let out = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let other = Connection::open(path).unwrap();
+    other.execute_batch("PRAGMA busy_timeout=10000;").unwrap();
+    let tx = other.unchecked_transaction().unwrap();
+    for i in 0..rows {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+            (format!("o_{i}"), "y".repeat(BIG)),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// The case that lost the database with the gathering VFS: the log restarts,
+/// the writer spills a transaction (a page cache of ten pages, twelve rows of
+/// 3 KB) and rolls it back, another writer commits where those frames were,
+/// and the writer reads.
 #[tokio::test]
-async fn a_spilled_rollback_leaves_the_log_and_the_database_whole() {
+async fn a_rolled_back_spill_on_the_writer_survives_another_writer() {
+    for another_process in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookd.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let keys = Arc::new(Keyring::from_key_text(&new_key_text()).unwrap());
+        let store = SqlStore::open(&url, keys.clone()).await.unwrap();
+        let writer = store.writer.clone().expect("the embedded store has its writer");
+        let checkpoint = Connection::open(&path).unwrap();
+        checkpoint
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+            .unwrap();
+        writer.connection(|c| {
+            c.execute_batch("PRAGMA cache_size=10; BEGIN IMMEDIATE;").unwrap();
+            for i in 0..12 {
+                c.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                    (format!("gone_{i}"), "x".repeat(BIG)),
+                )
+                .unwrap();
+            }
+            c.execute_batch("ROLLBACK; PRAGMA cache_size=-2000;").unwrap();
+        });
+        commit_elsewhere(&path, another_process, 100);
+        let (kept, gone, check) = writer.connection(|c| {
+            (
+                count(c, "settings WHERE key LIKE 'o_%'"),
+                count(c, "settings WHERE key LIKE 'gone_%'"),
+                integrity(c),
+            )
+        });
+        assert_eq!(
+            (kept, gone, check.as_str()),
+            (100, 0, "ok"),
+            "another process: {another_process}"
+        );
+        drop((writer, checkpoint));
+        store.close().await;
+        let fresh = Connection::open(&path).unwrap();
+        assert_eq!(integrity(&fresh), "ok");
+        assert_eq!(count(&fresh, "settings WHERE key LIKE 'o_%'"), 100);
+    }
+}
+
+/// The same through hookd's group commit: a fan-out batch of about 3 MB that
+/// spills and rolls back on a foreign-key failure, another connection
+/// committing right after, and the writer going on.
+#[tokio::test]
+async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hookd.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());

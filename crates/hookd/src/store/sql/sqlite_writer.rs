@@ -80,6 +80,14 @@ impl SqliteWriter {
     }
 }
 
+#[cfg(test)]
+impl SqliteWriter {
+    /// The writer's own connection, for tests of what it leaves behind.
+    pub(super) fn connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&self.conn.lock().unwrap_or_else(|p| p.into_inner()).conn)
+    }
+}
+
 fn transaction(conn: &mut Connection, mut stmts: impl Iterator<Item = Sql>, catch_up: bool) -> Result<()> {
     if !conn.is_autocommit() {
         conn.execute_batch("ROLLBACK")?;
