@@ -133,7 +133,7 @@ pub async fn run(
 
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
     let committer =
-        crate::store::committer::spawn(store.clone(), crate::routing::matches).map_err(ServerError::Committer)?;
+        crate::store::committer::spawn(store.clone(), crate::subscriptions::route).map_err(ServerError::Committer)?;
     let engine = Engine::start(cfg.delivery.clone(), store.clone(), committer.clone(), policy)?;
     let stop = CancellationToken::new();
     let waker = engine.clone();

@@ -100,7 +100,7 @@ pub struct EndpointPatch {
     pub ssl_verification: Option<Option<bool>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
-    pub filter: Option<Option<crate::routing::Filter>>,
+    pub filter: Option<Option<crate::filter::Filter>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<crate::store::Envelope>)]
     pub envelope: Option<Option<crate::store::Envelope>>,
@@ -269,7 +269,7 @@ pub fn check_routing(c: &mut Checks, o: &EndpointOptions) {
 }
 
 /// A filter that does not compile is refused where it is wrong: `body.filter.<path>`.
-pub fn check_filter(c: &mut Checks, filter: Option<&crate::routing::Filter>) {
+pub fn check_filter(c: &mut Checks, filter: Option<&crate::filter::Filter>) {
     if let Some(e) = filter.and_then(|f| f.error()) {
         let mut loc = vec!["body", "filter"];
         loc.extend(e.path.iter().map(String::as_str));

@@ -17,7 +17,8 @@ use super::error::ApiResult;
 use super::extract::Json;
 use super::messages::MessageOut;
 use super::validate::Checks;
-use crate::routing::{Candidate, Filter, Subscription};
+use crate::filter::Filter;
+use crate::routing::Subscription;
 use crate::store::{MessageFilter, Page};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -100,7 +101,7 @@ async fn match_preview(
         let last_page = (rows.len() as i64) < page.limit;
         for m in &rows {
             out.scanned += 1;
-            if sub.accepts(&Candidate::new(m)) {
+            if sub.accepts(&crate::subscriptions::candidate(m)) {
                 out.matched += 1;
                 *out.matched_by_event_type.entry(m.event_type.clone()).or_default() += 1;
                 if out.sample.len() < sample_size {

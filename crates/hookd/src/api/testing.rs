@@ -81,7 +81,7 @@ impl TestDeliveryOut {
             error: r.error,
             msg_id: task.message.id.clone(),
             event_type: task.message.event_type.clone(),
-            url: crate::routing::fill_url(&task.endpoint.url, &task.message),
+            url: crate::subscriptions::url_for(&task.endpoint, &task.message),
         }
     }
 }

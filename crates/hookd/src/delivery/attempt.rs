@@ -45,7 +45,7 @@ pub async fn send(
         error: Some(error),
         duration: started.elapsed(),
     };
-    let filled = crate::routing::fill_url(&ep.url, msg);
+    let filled = crate::subscriptions::url_for(ep, msg);
     // A templated URL differs per message: kept, it would only churn the cache.
     let parsed = match filled == ep.url {
         true => urls.parse(&filled),

@@ -1,36 +1,35 @@
 //! Which endpoints a message goes to: event-type patterns, channels and
-//! payload filters ([`filter`]), and the per-message endpoint URL.
-
-pub mod filter;
+//! payload filters (`crate::filter`), and the per-message endpoint URL. It
+//! works on plain values; `crate::subscriptions` hands it stored records.
 
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub use filter::{Filter, FilterError};
-
-use crate::store::{EndpointRecord, MessageRecord};
+use crate::filter::Filter;
 
 /// A message being routed. Its payload is parsed once, and only if some
 /// endpoint has a filter to run on it.
 pub struct Candidate<'a> {
-    pub msg: &'a MessageRecord,
+    pub event_type: &'a str,
+    pub channels: Option<&'a [String]>,
+    payload_text: Option<&'a str>,
     payload: OnceLock<Value>,
 }
 
 impl<'a> Candidate<'a> {
-    pub fn new(msg: &'a MessageRecord) -> Self {
+    pub fn new(event_type: &'a str, channels: Option<&'a [String]>, payload: Option<&'a str>) -> Self {
         Candidate {
-            msg,
+            event_type,
+            channels,
+            payload_text: payload,
             payload: OnceLock::new(),
         }
     }
 
     fn payload(&self) -> &Value {
         self.payload.get_or_init(|| {
-            self.msg
-                .payload
-                .as_deref()
+            self.payload_text
                 .and_then(|p| serde_json::from_str(p).ok())
                 .unwrap_or(Value::Null)
         })
@@ -45,37 +44,28 @@ pub struct Subscription<'a> {
     pub filter: Option<&'a Filter>,
 }
 
-impl<'a> Subscription<'a> {
-    pub fn of(ep: &'a EndpointRecord) -> Self {
-        Subscription {
-            event_types: ep.event_types.as_deref(),
-            channels: ep.channels.as_deref(),
-            filter: ep.options.filter.as_ref(),
-        }
-    }
-
+impl Subscription<'_> {
     /// Event-type patterns accept the message's type (no patterns: everything),
     /// it is on one of the channels if any are listed, and the filter accepts its payload.
     pub fn accepts(&self, c: &Candidate) -> bool {
-        let msg = c.msg;
         let type_ok = match self.event_types {
             None | Some([]) => true,
-            Some(patterns) => patterns.iter().any(|p| type_matches(p, &msg.event_type)),
+            Some(patterns) => patterns.iter().any(|p| type_matches(p, c.event_type)),
         };
         let channel_ok = match self.channels {
             None | Some([]) => true,
-            Some(want) => msg
-                .channels
-                .as_ref()
-                .is_some_and(|have| have.iter().any(|ch| want.contains(ch))),
+            Some(want) => c.channels.is_some_and(|have| have.iter().any(|ch| want.contains(ch))),
         };
         type_ok && channel_ok && self.filter.is_none_or(|f| f.matches(c.payload()))
     }
 }
 
-/// Whether `ep` receives the message.
-pub fn matches(ep: &EndpointRecord, c: &Candidate) -> bool {
-    Subscription::of(ep).accepts(c)
+/// A message's values that an endpoint URL may name.
+pub struct UrlValues<'a> {
+    pub event_type: &'a str,
+    pub msg_id: &'a str,
+    pub event_id: Option<&'a str>,
+    pub app_id: &'a str,
 }
 
 /// The placeholders an endpoint URL may hold, each filled per message.
@@ -84,16 +74,16 @@ pub const URL_PLACEHOLDERS: [&str; 4] = ["{eventType}", "{msgId}", "{eventId}", 
 /// The endpoint URL for one message: `{eventType}`, `{msgId}`, `{eventId}` and
 /// `{appId}` replaced by the message's values, percent-encoded, so that each
 /// event type can have its own route under one base URL.
-pub fn fill_url(template: &str, msg: &MessageRecord) -> String {
+pub fn fill_url(template: &str, v: &UrlValues) -> String {
     if !template.contains('{') {
         return template.to_owned();
     }
     let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     template
-        .replace("{eventType}", &encode(&msg.event_type))
-        .replace("{msgId}", &encode(&msg.id))
-        .replace("{eventId}", &encode(msg.event_id.as_deref().unwrap_or("")))
-        .replace("{appId}", &encode(&msg.app_id))
+        .replace("{eventType}", &encode(v.event_type))
+        .replace("{msgId}", &encode(v.msg_id))
+        .replace("{eventId}", &encode(v.event_id.unwrap_or("")))
+        .replace("{appId}", &encode(v.app_id))
 }
 
 /// `*` accepts every type; `invoice.*` accepts `invoice.paid` and `invoice.line.added`.
@@ -129,31 +119,24 @@ mod tests {
 
 #[cfg(test)]
 mod url_tests {
-    use super::fill_url;
-    use crate::store::MessageRecord;
+    use super::{UrlValues, fill_url};
 
     #[test]
     fn placeholders_are_filled_and_encoded() {
-        let msg = MessageRecord {
-            id: "msg_1".into(),
-            app_id: "app_1".into(),
-            event_type: "SettingValueChanged".into(),
-            event_id: Some("a b/c".into()),
-            channels: None,
-            tags: None,
-            payload: None,
-            deliver_at: None,
-            created_at: 0,
-            expires_at: 0,
+        let v = UrlValues {
+            event_type: "SettingValueChanged",
+            msg_id: "msg_1",
+            event_id: Some("a b/c"),
+            app_id: "app_1",
         };
         assert_eq!(
-            fill_url("https://h/hooks/{eventType}", &msg),
+            fill_url("https://h/hooks/{eventType}", &v),
             "https://h/hooks/SettingValueChanged"
         );
         assert_eq!(
-            fill_url("https://h/{appId}/{msgId}?e={eventId}", &msg),
+            fill_url("https://h/{appId}/{msgId}?e={eventId}", &v),
             "https://h/app_1/msg_1?e=a+b%2Fc"
         );
-        assert_eq!(fill_url("https://h/plain", &msg), "https://h/plain");
+        assert_eq!(fill_url("https://h/plain", &v), "https://h/plain");
     }
 }

@@ -142,7 +142,7 @@ pub struct EndpointOptions {
     /// Deliver only messages whose payload this expression accepts (see the README's filter reference).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub filter: Option<crate::routing::Filter>,
+    pub filter: Option<crate::filter::Filter>,
     /// Wrap the payload in an envelope (`{type, data, meta: {timestamp, idempotencyKey}}`, key names configurable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Envelope>,
@@ -426,7 +426,9 @@ pub struct Published {
     pub leased: usize,
 }
 
-pub type Matcher = fn(&EndpointRecord, &crate::routing::Candidate) -> bool;
+/// Which of an application's endpoints receive a message, by position. The
+/// store calls it without knowing how it decides (`crate::subscriptions::route`).
+pub type Matcher = fn(&MessageRecord, &[Arc<EndpointRecord>]) -> Vec<usize>;
 
 /// The result of one attempt, to be written with the delivery's new state.
 #[derive(Clone, Debug)]

@@ -114,15 +114,14 @@ impl SqlStore {
                 }
             }
             let message = item.message.clone();
-            let candidate = crate::routing::Candidate::new(m);
-            let tasks: Vec<DeliveryTask> = endpoints
-                .get(&m.app_id)
+            let eps = endpoints.get(&m.app_id).map_or(&[][..], Vec::as_slice);
+            let chosen = match &item.only_endpoint {
+                Some(only) => eps.iter().position(|ep| &ep.id == only).into_iter().collect(),
+                None => matches(m, eps),
+            };
+            let tasks: Vec<DeliveryTask> = chosen
                 .into_iter()
-                .flatten()
-                .filter(|ep| match &item.only_endpoint {
-                    Some(only) => &ep.id == only,
-                    None => matches(ep, &candidate),
-                })
+                .map(|i| &eps[i])
                 .map(|ep| DeliveryTask {
                     delivery_id: ids::new(Kind::Delivery),
                     attempts: 0,
