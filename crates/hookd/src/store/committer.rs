@@ -62,19 +62,10 @@ impl Committer {
 
 pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> std::io::Result<Committer> {
     let blocking = store.writes_block();
-    let idle = store.clone();
-    let (gc, run) = GroupCommit::start(
-        512,
-        OUTCOMES,
-        move |jobs: Vec<Write>| {
-            let store = store.clone();
-            async move { commit(&*store, matches, jobs).await }
-        },
-        move || {
-            let store = idle.clone();
-            async move { store.write_idle().await }
-        },
-    );
+    let (gc, run) = GroupCommit::start(512, OUTCOMES, move |jobs: Vec<Write>| {
+        let store = store.clone();
+        async move { commit(&*store, matches, jobs).await }
+    });
     if !blocking {
         // These commits wait on the network, not on a thread.
         tokio::spawn(run);

@@ -35,31 +35,26 @@ pub struct Patience<Req> {
 impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
     /// Starts the committing task. `commit` gets the requests of one
     /// transaction (at most `max_batch` at once, plus held-back ones) and must
-    /// answer each, in order. `idle` runs whenever nothing is left to write.
-    pub fn spawn<F, Fut, I, IFut>(max_batch: usize, patience: Patience<Req>, commit: F, idle: I) -> Self
+    /// answer each, in order.
+    pub fn spawn<F, Fut>(max_batch: usize, patience: Patience<Req>, commit: F) -> Self
     where
         F: FnMut(Vec<Req>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<Resp>> + Send,
-        I: FnMut() -> IFut + Send + 'static,
-        IFut: Future<Output = ()> + Send,
     {
-        let (gc, run) = Self::start(max_batch, patience, commit, idle);
+        let (gc, run) = Self::start(max_batch, patience, commit);
         tokio::spawn(run);
         gc
     }
 
     /// As [`GroupCommit::spawn`], but returns the committing loop for the caller to run.
-    pub fn start<F, Fut, I, IFut>(
+    pub fn start<F, Fut>(
         max_batch: usize,
         patience: Patience<Req>,
         mut commit: F,
-        mut idle: I,
     ) -> (Self, impl Future<Output = ()> + Send + 'static)
     where
         F: FnMut(Vec<Req>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<Resp>> + Send,
-        I: FnMut() -> IFut + Send + 'static,
-        IFut: Future<Output = ()> + Send,
     {
         let (tx, mut rx) = mpsc::channel::<Job<Req, Resp>>(max_batch * 4);
         let run = async move {
@@ -69,9 +64,6 @@ impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
             let mut oldest = Instant::now();
             loop {
                 if now.is_empty() && held.is_empty() {
-                    if rx.is_empty() {
-                        idle().await;
-                    }
                     if rx.recv_many(&mut incoming, max_batch).await == 0 {
                         return;
                     }
@@ -132,21 +124,16 @@ mod tests {
             at_most: Duration::from_secs(3600),
         };
         let (log, open) = (seen.clone(), gate.clone());
-        let gc = GroupCommit::spawn(
-            16,
-            patience,
-            move |reqs: Vec<u32>| {
-                let (log, open) = (log.clone(), open.clone());
-                async move {
-                    if reqs == [0] {
-                        open.acquire().await.unwrap().forget();
-                    }
-                    log.lock().unwrap().push(reqs.clone());
-                    reqs
+        let gc = GroupCommit::spawn(16, patience, move |reqs: Vec<u32>| {
+            let (log, open) = (log.clone(), open.clone());
+            async move {
+                if reqs == [0] {
+                    open.acquire().await.unwrap().forget();
                 }
-            },
-            || async {},
-        );
+                log.lock().unwrap().push(reqs.clone());
+                reqs
+            }
+        });
         let mut answers = vec![tokio::spawn({
             let gc = gc.clone();
             async move { gc.submit(0).await }
@@ -183,7 +170,7 @@ mod tests {
             gather: 100,
             at_most: Duration::from_secs(3600),
         };
-        let gc = GroupCommit::spawn(16, patience, |reqs: Vec<u32>| async move { reqs }, || async {});
+        let gc = GroupCommit::spawn(16, patience, |reqs: Vec<u32>| async move { reqs });
         assert_eq!(gc.submit(7).await, Some(7));
     }
 }

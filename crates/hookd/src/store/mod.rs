@@ -109,8 +109,6 @@ pub trait MessageStore: Send + Sync {
         matches: Matcher,
         outcomes: &[Outcome],
     ) -> Result<Vec<Result<Published>>>;
-    /// The writes have caught up: let go of what `write` keeps between calls.
-    async fn write_idle(&self) {}
     /// By id, or by `eventId`.
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>>;
     async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>>;

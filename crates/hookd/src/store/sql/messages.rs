@@ -25,10 +25,6 @@ impl MessageStore for SqlStore {
         self.write_batch(publishes, matches, outcomes).await
     }
 
-    async fn write_idle(&self) {
-        self.let_go_of_write().await
-    }
-
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>> {
         let mut sql = Sql::new(&format!(
             "SELECT {MESSAGE_COLS}, m.payload FROM messages m WHERE m.app_id = "

@@ -52,8 +52,6 @@ pub struct SqlStore {
     apps: Arc<app_cache::AppCache>,
     /// The embedded store's group commits (set once migrated).
     writer: Option<Arc<sqlite_writer::SqliteWriter>>,
-    /// The writing connection while group commits keep it (embedded store only).
-    kept_write: Arc<write::KeptWrite>,
 }
 
 /// Each version's SQL, for SQLite and for PostgreSQL (the same text where the
@@ -172,7 +170,6 @@ impl SqlStore {
                     endpoints: Arc::new(endpoint_cache::EndpointCache::new(Backend::Sqlite)),
                     apps: Arc::new(app_cache::AppCache::new(true)),
                     writer: None,
-                    kept_write: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -208,7 +205,6 @@ impl SqlStore {
                     endpoints: Arc::new(endpoint_cache::EndpointCache::new(Backend::Postgres)),
                     apps: Arc::new(app_cache::AppCache::new(false)),
                     writer: None,
-                    kept_write: Arc::default(),
                 }
             }
         };
@@ -350,7 +346,6 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
-        self.let_go_of_write().await;
         self.write.close().await;
         self.read.close().await;
         self.commit.close().await;
