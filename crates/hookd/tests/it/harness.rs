@@ -301,16 +301,15 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         match self.running.take() {
-            Some(Running::Binary(mut c)) => {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
             // Told to stop, and left to finish on its own: a test does not wait
             // for deliveries still in flight at its end.
             Some(Running::InProcess { stop, .. }) => {
                 let _ = stop.send(());
             }
-            None => {}
+            running => {
+                self.running = running;
+                self.kill();
+            }
         }
     }
 }

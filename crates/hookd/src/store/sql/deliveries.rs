@@ -216,7 +216,6 @@ impl DeliveryStore for SqlStore {
 /// store need not ask first.
 pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
     let mut out = Vec::new();
-    let batch: Vec<&Outcome> = batch.iter().collect();
     if batch.is_empty() {
         return out;
     }
@@ -256,7 +255,7 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
             .bind(&o.delivery_id);
         out.push(sql);
     }
-    for chunk in chunks(&batch, 64) {
+    for chunk in chunks(batch, 64) {
         // Only for deliveries still there (the first value of each row names it).
         let mut sql = Sql::new(
             "INSERT OR ROLLBACK INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
@@ -298,7 +297,7 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
         out.push(sql);
     }
     let mut healthy = Vec::new();
-    for streak in streaks(&batch) {
+    for streak in streaks(batch) {
         let (endpoint_id, failed_at, restart, disable_if_failing_since) = match streak {
             Streak::Healthy(ep) => {
                 healthy.push(ep.to_owned());
@@ -356,7 +355,7 @@ pub(super) enum Streak<'a> {
 /// Per endpoint, only the last outcome of the batch decides its failure
 /// streak; in order of endpoint id, so that concurrent writers lock endpoint
 /// rows in the same order.
-pub(super) fn streaks<'a>(batch: &[&'a Outcome]) -> Vec<Streak<'a>> {
+pub(super) fn streaks(batch: &[Outcome]) -> Vec<Streak<'_>> {
     let mut last: std::collections::BTreeMap<&str, &Outcome> = Default::default();
     let mut had_success: HashSet<&str> = HashSet::new();
     for o in batch {

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
@@ -93,11 +93,7 @@ impl SqlStore {
         let mut apps: Vec<&str> = batch.iter().map(|n| n.message.app_id.as_str()).collect();
         apps.sort_unstable();
         apps.dedup();
-        let endpoints = if apps.is_empty() {
-            HashMap::new()
-        } else {
-            self.endpoints.active(conn, &apps, &self.keys).await?
-        };
+        let endpoints = self.endpoints.active(conn, &apps, &self.keys).await?;
         let mut seen_event_ids: HashSet<(&str, &str)> = HashSet::new();
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {

@@ -204,8 +204,7 @@ impl SqlStore {
             })
             .collect();
         let attempts: Vec<OutcomeRow> = outcomes.iter().map(outcome_row).collect();
-        let batch: Vec<&Outcome> = outcomes.iter().collect();
-        let endpoints: Vec<StreakRow> = streaks(&batch).into_iter().map(streak_row).collect();
+        let endpoints: Vec<StreakRow> = streaks(outcomes).into_iter().map(streak_row).collect();
         let args = vec![
             json(&messages).into(),
             json(&deliveries).into(),
@@ -236,7 +235,10 @@ impl SqlStore {
 
 /// The group commit's statement recording `outcome`, for the plan check.
 pub(super) fn sample(outcome: &Outcome) -> Sql {
-    let streak: Vec<StreakRow> = streaks(&[outcome]).into_iter().map(streak_row).collect();
+    let streak: Vec<StreakRow> = streaks(std::slice::from_ref(outcome))
+        .into_iter()
+        .map(streak_row)
+        .collect();
     Sql::postgres(
         &STATEMENT,
         vec![
