@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Command::Serve(_) => server::serve(cfg).await?,
             Command::AdminToken(_) => {
                 let (store, _lock) = server::open_store(&cfg, false).await?;
-                let token = server::issue_admin_token(&store).await?;
+                let token = server::issue_admin_token(&*store).await?;
                 println!("{token}");
             }
             Command::RotateKey(_) => {

@@ -14,7 +14,6 @@ use crate::ids::{self, Kind};
 use crate::security::keyring::Keyring;
 use crate::security::ssrf::AddressPolicy;
 use crate::security::tokens;
-use crate::store::sql::SqlStore;
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::time;
 
@@ -41,7 +40,7 @@ pub enum ServerError {
 /// Opens the store with the keys that seal its secrets. For the embedded store
 /// `exclusive` also takes the data directory's lock (a server must be alone;
 /// `rotate-key` works beside a running one).
-pub async fn open_store(cfg: &Config, exclusive: bool) -> Result<(SqlStore, Option<File>), ServerError> {
+pub async fn open_store(cfg: &Config, exclusive: bool) -> Result<(Arc<dyn Store>, Option<File>), ServerError> {
     let dir = cfg.data_dir.display().to_string();
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
     let keys = Keyring::load(cfg.main_key.as_ref().map(|k| k.expose()), &cfg.data_dir)?;
@@ -52,7 +51,7 @@ pub async fn open_store(cfg: &Config, exclusive: bool) -> Result<(SqlStore, Opti
     } else {
         None
     };
-    Ok((SqlStore::open(&cfg.database_url, Arc::new(keys)).await?, lock))
+    Ok((crate::store::open(&cfg.database_url, Arc::new(keys)).await?, lock))
 }
 
 /// Seals every secret under a new key, while servers keep running: they read
@@ -119,9 +118,8 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let (sql, _lock) = open_store(&cfg, true).await?;
-    sql.check_keys().await?;
-    let store: Arc<dyn Store> = Arc::new(sql.clone());
+    let (store, _lock) = open_store(&cfg, true).await?;
+    store.check_keys().await?;
     let released = store.release_orphaned_leases().await?;
     if released > 0 {
         tracing::info!(released, "deliveries left in flight by the last run are queued again");
@@ -137,7 +135,7 @@ pub async fn run(
     let engine = Engine::start(cfg.delivery.clone(), store.clone(), committer.clone(), policy)?;
     let stop = CancellationToken::new();
     let waker = engine.clone();
-    sql.listen_for_work(move || waker.wake(), stop.clone());
+    store.listen_for_work(Box::new(move || waker.wake()), stop.clone());
     let cleaner = tokio::spawn(crate::retention::run(
         store.clone(),
         Duration::from_secs(60),
@@ -152,7 +150,7 @@ pub async fn run(
     stop.cancel();
     engine.shutdown().await;
     let _ = cleaner.await;
-    sql.close().await;
+    store.close().await;
     tracing::info!("hookd stopped");
     Ok(())
 }

@@ -1,16 +1,33 @@
 //! Persistence. Everything above this module sees the store only through the
-//! traits below; all SQL lives in [`sql`], which serves SQLite and PostgreSQL
-//! with the same statements (see `migrations/`).
+//! traits below, and gets one from [`open`]. The statements live in [`sql`],
+//! shared by the two backends: [`sqlite`] (the embedded store, rusqlite) and
+//! [`postgres`] (sqlx), each with its own connections, migrations and group
+//! commit.
 
 pub mod committer;
 pub mod group_commit;
 pub mod model;
+pub mod postgres;
 pub mod sql;
+pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
+use crate::security::keyring::Keyring;
 use crate::time::Micros;
 pub use model::*;
+
+/// Opens the store at `url` (`sqlite://…` or `postgres://…`) and brings its
+/// schema up to date.
+pub async fn open(url: &str, keys: Arc<Keyring>) -> Result<Arc<dyn Store>> {
+    Ok(match url.starts_with("sqlite:") {
+        true => Arc::new(sql::SqlStore::new(sqlite::Sqlite::open(url).await?, keys)),
+        false => Arc::new(sql::SqlStore::new(postgres::Postgres::open(url).await?, keys)),
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,7 +45,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The same error, for a second caller (sqlx's errors are not `Clone`).
+    /// The same error, for a second caller (the drivers' errors are not `Clone`).
     pub fn clone_kind(&self) -> StoreError {
         match self {
             StoreError::NotFound => StoreError::NotFound,
@@ -36,28 +53,6 @@ impl StoreError {
             StoreError::Unavailable(d) => StoreError::Unavailable(d.clone()),
             StoreError::Corrupt(d) => StoreError::Corrupt(d.clone()),
             StoreError::Migrate(d) => StoreError::Migrate(d.clone()),
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-                StoreError::Corrupt(e.to_string())
-            }
-            _ => StoreError::Unavailable(e.to_string()),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
-            _ => StoreError::Unavailable(e.to_string()),
         }
     }
 }
@@ -176,11 +171,25 @@ pub trait AuthStore: Send + Sync {
 }
 
 /// The whole store, as the server holds it.
+#[async_trait]
 pub trait Store: AppStore + EndpointStore + MessageStore + DeliveryStore + AuthStore {
     /// Whether a write holds its thread until it is durable (the embedded
     /// store, which fsyncs on the caller's thread) rather than waiting on the
     /// network; the group commit then gets a thread of its own.
     fn writes_block(&self) -> bool;
+    /// The keys that seal endpoint secrets.
+    fn keys(&self) -> &Keyring;
+    /// Seals every endpoint secret not yet sealed with the current key.
+    /// Returns (resealed, left for another pass).
+    async fn reseal_secrets(&self) -> Result<(u64, u64)>;
+    /// Fails when the stored secrets were sealed with a key this node lacks
+    /// (a node started with another main key than its cluster).
+    async fn check_keys(&self) -> Result<()>;
+    /// Calls `on_work` whenever another node announces work, from a listening
+    /// connection that reconnects by itself after an outage (PostgreSQL only:
+    /// the embedded store has one node).
+    fn listen_for_work(&self, on_work: Box<dyn Fn() + Send + Sync>, stop: CancellationToken);
+    async fn close(&self);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

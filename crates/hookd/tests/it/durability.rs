@@ -130,8 +130,7 @@ async fn expired_payloads_are_swept() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("hookd.db").display());
     let keys = std::sync::Arc::new(Keyring::from_key_text(&new_key_text()).unwrap());
-    let store: std::sync::Arc<dyn Store> =
-        std::sync::Arc::new(hookd::store::sql::SqlStore::open(&url, keys).await.unwrap());
+    let store: std::sync::Arc<dyn Store> = hookd::store::open(&url, keys).await.unwrap();
     let now = hookd::time::now();
     let app = AppRecord {
         id: hookd::ids::new(hookd::ids::Kind::App),

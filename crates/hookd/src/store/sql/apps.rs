@@ -1,22 +1,14 @@
 use async_trait::async_trait;
 
-use super::SqlStore;
 use super::builder::{Sql, paginate};
-use super::deferred::MESSAGES_BY_APP;
+use super::db::{Database, Step};
 use super::rows::{self, APP_COLS, EVENT_TYPE_COLS, opt_to_json, to_json};
-use crate::store::{AppRecord, AppStore, EventTypeRecord, Page, Result, StoreError};
-
-/// Turns "no row changed" into `NotFound`.
-pub(super) fn expect_one(done: sqlx::any::AnyQueryResult) -> Result<()> {
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
+use super::{SqlStore, expect_one};
+use crate::store::sqlite::deferred::MESSAGES_BY_APP;
+use crate::store::{AppRecord, AppStore, EventTypeRecord, Page, Result};
 
 #[async_trait]
-impl AppStore for SqlStore {
+impl<D: Database> AppStore for SqlStore<D> {
     async fn create_app(&self, a: &AppRecord) -> Result<()> {
         let mut sql = Sql::new(
             "INSERT INTO applications (id, uid, name, throttle_rate, metadata, created_at, updated_at) VALUES (",
@@ -32,7 +24,7 @@ impl AppStore for SqlStore {
             .bind(to_json(&a.metadata))
             .push(", ");
         sql.bind(a.created_at).push(", ").bind(a.updated_at).push(")");
-        sql.query(self.backend).execute(&self.write).await?;
+        self.db.execute(sql).await?;
         self.apps.clear();
         Ok(())
     }
@@ -49,12 +41,7 @@ impl AppStore for SqlStore {
             .push(" ORDER BY (id = ")
             .bind(id_or_uid)
             .push(") DESC LIMIT 1");
-        let found = sql
-            .query(self.backend)
-            .fetch_optional(&self.read)
-            .await?
-            .map(|r| rows::app(&r))
-            .transpose()?;
+        let found = self.db.fetch_optional(sql).await?.map(|r| rows::app(&r)).transpose()?;
         if let Some(app) = &found {
             self.apps.put(id_or_uid, app, ticket);
         }
@@ -64,12 +51,7 @@ impl AppStore for SqlStore {
     async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>> {
         let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE 1 = 1"));
         paginate(&mut sql, "id", page);
-        sql.query(self.backend)
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(rows::app)
-            .collect()
+        self.db.fetch(sql).await?.iter().map(rows::app).collect()
     }
 
     async fn update_app(&self, a: &AppRecord) -> Result<()> {
@@ -84,46 +66,49 @@ impl AppStore for SqlStore {
             .push(", updated_at = ")
             .bind(a.updated_at);
         sql.push(" WHERE id = ").bind(&a.id);
-        let done = sql.query(self.backend).execute(&self.write).await;
+        let done = self.db.execute(sql).await;
         self.apps.clear();
         expect_one(done?)
     }
 
     async fn delete_app(&self, id: &str) -> Result<()> {
-        let mut tx = self.write.begin().await?;
         // Children first: PostgreSQL checks deliveries' and attempts' foreign keys row by row.
+        let mut steps = Vec::new();
         for table in ["attempts", "deliveries"] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
-            sql.bind(id).query(self.backend).execute(&mut *tx).await?;
+            sql.bind(id);
+            steps.push(Step::any(sql));
         }
         let mut sql = Sql::new("DELETE FROM messages WHERE ");
-        MESSAGES_BY_APP.push_owned_by(&mut sql, self.backend, id);
-        sql.query(self.backend).execute(&mut *tx).await?;
+        MESSAGES_BY_APP.push_owned_by(&mut sql, D::BACKEND, id);
+        steps.push(Step::any(sql));
         for table in ["endpoints", "tokens"] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE app_id = "));
-            sql.bind(id).query(self.backend).execute(&mut *tx).await?;
+            sql.bind(id);
+            steps.push(Step::any(sql));
         }
         let mut sql = Sql::new("DELETE FROM applications WHERE id = ");
-        expect_one(sql.bind(id).query(self.backend).execute(&mut *tx).await?)?;
-        tx.commit().await?;
+        sql.bind(id);
+        steps.push(Step::one(sql));
+        let done = self.db.transaction(steps).await;
         self.apps.clear();
         self.endpoints.invalidate();
-        Ok(())
+        done
     }
 
     async fn create_event_type(&self, e: &EventTypeRecord) -> Result<()> {
         let mut sql = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
         bind_event_type(&mut sql, e);
         sql.push(")");
-        sql.query(self.backend).execute(&self.write).await?;
+        self.db.execute(sql).await?;
         Ok(())
     }
 
     async fn get_event_type(&self, name: &str) -> Result<Option<EventTypeRecord>> {
         let mut sql = Sql::new(&format!("SELECT {EVENT_TYPE_COLS} FROM event_types WHERE name = "));
-        sql.bind(name)
-            .query(self.backend)
-            .fetch_optional(&self.read)
+        sql.bind(name);
+        self.db
+            .fetch_optional(sql)
             .await?
             .map(|r| rows::event_type(&r))
             .transpose()
@@ -135,28 +120,22 @@ impl AppStore for SqlStore {
             sql.push(" AND archived = 0");
         }
         paginate(&mut sql, "name", page);
-        sql.query(self.backend)
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(rows::event_type)
-            .collect()
+        self.db.fetch(sql).await?.iter().map(rows::event_type).collect()
     }
 
     async fn update_event_type(&self, e: &EventTypeRecord) -> Result<()> {
-        let mut tx = self.write.begin().await?;
-        let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
-        expect_one(sql.bind(&e.name).query(self.backend).execute(&mut *tx).await?)?;
-        let mut sql = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
-        bind_event_type(&mut sql, e);
-        sql.push(")").query(self.backend).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut delete = Sql::new("DELETE FROM event_types WHERE name = ");
+        delete.bind(&e.name);
+        let mut insert = Sql::new(&format!("INSERT INTO event_types ({EVENT_TYPE_COLS}) VALUES ("));
+        bind_event_type(&mut insert, e);
+        insert.push(")");
+        self.db.transaction(vec![Step::one(delete), Step::any(insert)]).await
     }
 
     async fn delete_event_type(&self, name: &str) -> Result<()> {
         let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
-        expect_one(sql.bind(name).query(self.backend).execute(&self.write).await?)
+        sql.bind(name);
+        expect_one(self.db.execute(sql).await?)
     }
 
     async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>> {
@@ -165,11 +144,7 @@ impl AppStore for SqlStore {
         }
         let mut sql = Sql::new("SELECT name FROM event_types WHERE archived = 0 AND name IN ");
         sql.bind_list(names);
-        let found = sql.query(self.backend).fetch_all(&self.read).await?;
-        found
-            .iter()
-            .map(|r| sqlx::Row::try_get::<String, _>(r, "name").map_err(Into::into))
-            .collect()
+        self.db.fetch(sql).await?.iter().map(|r| r.try_get("name")).collect()
     }
 }
 

@@ -1,17 +1,22 @@
 use async_trait::async_trait;
 
-use super::SqlStore;
 use super::builder::Sql;
+use super::db::Database;
 use super::rows::{self, TOKEN_COLS};
-use crate::store::{AuthStore, Idempotent, Result, TokenRecord};
+use super::{SqlStore, expect_one};
+use crate::store::{AuthStore, Idempotent, Result, StoreError, TokenRecord};
 use crate::time::Micros;
 
 #[async_trait]
-impl AuthStore for SqlStore {
+impl<D: Database> AuthStore for SqlStore<D> {
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
         let mut sql = Sql::new("SELECT value FROM settings WHERE key = ");
-        let row = sql.bind(key).query(self.backend).fetch_optional(&self.read).await?;
-        Ok(row.map(|r| sqlx::Row::try_get(&r, "value")).transpose()?)
+        sql.bind(key);
+        self.db
+            .fetch_optional(sql)
+            .await?
+            .map(|r| r.try_get("value"))
+            .transpose()
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
@@ -20,7 +25,7 @@ impl AuthStore for SqlStore {
             .push(", ")
             .bind(value)
             .push(") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-        sql.query(self.backend).execute(&self.write).await?;
+        self.db.execute(sql).await?;
         Ok(())
     }
 
@@ -40,28 +45,25 @@ impl AuthStore for SqlStore {
             .push(", ")
             .bind(t.created_at)
             .push(")");
-        sql.query(self.backend).execute(&self.write).await?;
+        self.db.execute(sql).await?;
         Ok(())
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let mut sql = Sql::new(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = "));
-        sql.bind(hash)
-            .query(self.backend)
-            .fetch_optional(&self.read)
-            .await?
-            .map(|r| rows::token(&r))
-            .transpose()
+        sql.bind(hash);
+        self.db.fetch_optional(sql).await?.map(|r| rows::token(&r)).transpose()
     }
 
     async fn revoke_token(&self, id: &str) -> Result<()> {
         let mut sql = Sql::new("UPDATE tokens SET revoked = 1 WHERE id = ");
-        super::apps::expect_one(sql.bind(id).query(self.backend).execute(&self.write).await?)
+        sql.bind(id);
+        expect_one(self.db.execute(sql).await?)
     }
 
     async fn revoke_admin_tokens(&self) -> Result<u64> {
         let sql = Sql::new("UPDATE tokens SET revoked = 1 WHERE app_id IS NULL AND revoked = 0");
-        Ok(sql.query(self.backend).execute(&self.write).await?.rows_affected())
+        self.db.execute(sql).await
     }
 
     async fn idempotency_begin(
@@ -80,16 +82,17 @@ impl AuthStore for SqlStore {
             .push(", ")
             .bind(now);
         sql.push(") ON CONFLICT (scope, key) DO NOTHING");
-        if sql.query(self.backend).execute(&self.write).await?.rows_affected() == 1 {
+        if self.db.execute(sql).await? == 1 {
             return Ok(None);
         }
         let mut sql = Sql::new("SELECT request_hash, status, body FROM idempotency WHERE scope = ");
         sql.bind(scope).push(" AND key = ").bind(key);
-        let row = sql.query(self.backend).fetch_one(&self.write).await?;
-        let status: Option<i64> = sqlx::Row::try_get(&row, "status")?;
-        let body: Option<String> = sqlx::Row::try_get(&row, "body")?;
+        // The claim that failed above was another request's, committed before this read.
+        let row = self.db.fetch_optional(sql).await?.ok_or(StoreError::NotFound)?;
+        let status: Option<i64> = row.try_get("status")?;
+        let body: Option<String> = row.try_get("body")?;
         Ok(Some(Idempotent {
-            request_hash: sqlx::Row::try_get(&row, "request_hash")?,
+            request_hash: row.try_get("request_hash")?,
             response: status.zip(body).map(|(s, b)| (s as u16, b)),
         }))
     }
@@ -101,32 +104,21 @@ impl AuthStore for SqlStore {
             .bind(body)
             .push(" WHERE scope = ")
             .bind(scope);
-        sql.push(" AND key = ")
-            .bind(key)
-            .query(self.backend)
-            .execute(&self.write)
-            .await?;
+        sql.push(" AND key = ").bind(key);
+        self.db.execute(sql).await?;
         Ok(())
     }
 
     async fn idempotency_abort(&self, scope: &str, key: &str) -> Result<()> {
         let mut sql = Sql::new("DELETE FROM idempotency WHERE status IS NULL AND scope = ");
-        sql.bind(scope)
-            .push(" AND key = ")
-            .bind(key)
-            .query(self.backend)
-            .execute(&self.write)
-            .await?;
+        sql.bind(scope).push(" AND key = ").bind(key);
+        self.db.execute(sql).await?;
         Ok(())
     }
 
     async fn purge_idempotency(&self, older_than: Micros) -> Result<u64> {
         let mut sql = Sql::new("DELETE FROM idempotency WHERE created_at < ");
-        Ok(sql
-            .bind(older_than)
-            .query(self.backend)
-            .execute(&self.write)
-            .await?
-            .rows_affected())
+        sql.bind(older_than);
+        self.db.execute(sql).await
     }
 }

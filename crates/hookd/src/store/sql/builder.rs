@@ -1,11 +1,6 @@
 //! A small statement builder: SQL text, the values bound to it, and where
 //! each goes, rendered for SQLite or PostgreSQL.
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
-
 use crate::store::Backend;
 
 #[derive(Clone, Debug)]
@@ -64,16 +59,6 @@ impl From<crate::store::Trigger> for Arg {
 impl From<Option<i64>> for Arg {
     fn from(v: Option<i64>) -> Self {
         v.map_or(Arg::NullInt, Arg::Int)
-    }
-}
-
-impl rusqlite::ToSql for Arg {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Arg::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Arg::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
-            Arg::NullText | Arg::NullInt => ToSqlOutput::Borrowed(ValueRef::Null),
-        })
     }
 }
 
@@ -176,23 +161,10 @@ impl Sql {
         }
     }
 
-    pub fn query(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
-        self.clone().into_query(backend)
-    }
-
-    /// As [`Sql::query`], handing over the values rather than copying them (a
+    /// The rendered text and the values, handed over rather than copied (a
     /// fan-out's inserts hold many thousands of values).
-    pub fn into_query(self, backend: Backend) -> Query<'static, Any, AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(self.render(backend)));
-        for a in self.args {
-            q = match a {
-                Arg::Text(s) => q.bind(s),
-                Arg::Int(v) => q.bind(v),
-                Arg::NullText => q.bind(None::<String>),
-                Arg::NullInt => q.bind(None::<i64>),
-            };
-        }
-        q
+    pub fn into_parts(self, backend: Backend) -> (String, Vec<Arg>) {
+        (self.render(backend), self.args)
     }
 }
 

@@ -11,12 +11,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sqlx::{AnyConnection, Row};
-
 use super::builder::Sql;
+use super::db::Reader;
 use super::rows::{self, ENDPOINT_COLS};
 use crate::security::keyring::Keyring;
-use crate::store::{Backend, EndpointRecord, Result};
+use crate::store::{EndpointRecord, Result};
 use crate::time::Micros;
 
 /// Past this many endpoints the cache starts again (deleted endpoints leave entries behind).
@@ -27,22 +26,18 @@ pub struct EndpointCache {
     /// Per application: the generation its list was read at, and the endpoint ids.
     lists: Mutex<HashMap<String, (u64, Vec<String>)>>,
     generation: AtomicU64,
-    backend: Backend,
+    /// Whether this process sees every endpoint write (the embedded store).
+    sole_writer: bool,
 }
 
 impl EndpointCache {
-    pub fn new(backend: Backend) -> Self {
+    pub fn new(sole_writer: bool) -> Self {
         EndpointCache {
-            backend,
+            sole_writer,
             by_id: Mutex::default(),
             lists: Mutex::default(),
             generation: AtomicU64::default(),
         }
-    }
-
-    /// Whether this process sees every endpoint write (the embedded store).
-    fn sole_writer(&self) -> bool {
-        self.backend == Backend::Sqlite
     }
 
     /// Something about endpoints changed: lists must be asked for again.
@@ -54,7 +49,7 @@ impl EndpointCache {
     /// read in one query for all the applications the cache cannot answer.
     pub async fn active(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut dyn Reader,
         app_ids: &[&str],
         keys: &Keyring,
     ) -> Result<HashMap<String, Vec<Arc<EndpointRecord>>>> {
@@ -62,11 +57,7 @@ impl EndpointCache {
         let mut found = HashMap::with_capacity(app_ids.len());
         let mut unknown = Vec::new();
         for &app_id in app_ids {
-            match self
-                .sole_writer()
-                .then(|| self.remembered(app_id, generation))
-                .flatten()
-            {
+            match self.sole_writer.then(|| self.remembered(app_id, generation)).flatten() {
                 Some(eps) => {
                     found.insert(app_id.to_owned(), eps);
                 }
@@ -77,7 +68,7 @@ impl EndpointCache {
             let mut sql =
                 Sql::new("SELECT e.id, e.app_id, e.updated_at FROM endpoints e WHERE e.disabled = 0 AND e.app_id IN ");
             sql.bind_list(chunk).push(" ORDER BY e.app_id, e.id");
-            let rows = sql.query(self.backend).fetch_all(&mut *conn).await?;
+            let rows = conn.fetch(sql).await?;
             let mut lists: HashMap<String, Vec<String>> = chunk.iter().map(|a| (a.clone(), Vec::new())).collect();
             let mut current = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -106,7 +97,7 @@ impl EndpointCache {
     /// only their versions are read, and in full only those that changed.
     pub async fn by_ids(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut dyn Reader,
         ids: &[String],
         keys: &Keyring,
     ) -> Result<HashMap<String, Arc<EndpointRecord>>> {
@@ -133,7 +124,7 @@ impl EndpointCache {
     /// at another version, and returns the cache with them in it.
     async fn refresh(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut dyn Reader,
         current: Vec<(String, Micros)>,
         keys: &Keyring,
     ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<EndpointRecord>>>> {
@@ -149,7 +140,7 @@ impl EndpointCache {
         for chunk in stale.chunks(256) {
             let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.id IN "));
             sql.bind_list(chunk);
-            for row in sql.query(self.backend).fetch_all(&mut *conn).await? {
+            for row in conn.fetch(sql).await? {
                 let ep = rows::endpoint(&row, keys)?;
                 fresh.insert(ep.id.clone(), Arc::new(ep));
             }
@@ -171,9 +162,8 @@ impl EndpointCache {
     }
 
     /// `(id, updated_at)` of the endpoints `sql` selects.
-    async fn versions(&self, conn: &mut AnyConnection, sql: Sql) -> Result<Vec<(String, Micros)>> {
-        sql.query(self.backend)
-            .fetch_all(&mut *conn)
+    async fn versions(&self, conn: &mut dyn Reader, sql: Sql) -> Result<Vec<(String, Micros)>> {
+        conn.fetch(sql)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))

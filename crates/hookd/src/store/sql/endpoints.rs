@@ -1,15 +1,15 @@
 use async_trait::async_trait;
 
-use super::SqlStore;
-use super::apps::expect_one;
 use super::builder::{Sql, paginate};
-use super::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT};
+use super::db::{Database, Step};
 use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
+use super::{SqlStore, expect_one};
 use crate::security::keyring::Keyring;
+use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT};
 use crate::store::{EndpointRecord, EndpointStore, Page, Result};
 
 #[async_trait]
-impl EndpointStore for SqlStore {
+impl<D: Database> EndpointStore for SqlStore<D> {
     async fn create_endpoint(&self, e: &EndpointRecord) -> Result<()> {
         let mut sql = Sql::new(&format!(
             "INSERT INTO endpoints ({}) VALUES (",
@@ -22,7 +22,7 @@ impl EndpointStore for SqlStore {
             .push(", ")
             .bind(e.updated_at)
             .push(")");
-        sql.query(self.backend).execute(&self.write).await?;
+        self.db.execute(sql).await?;
         self.endpoints.invalidate();
         Ok(())
     }
@@ -37,8 +37,8 @@ impl EndpointStore for SqlStore {
             .push(") ORDER BY (e.id = ")
             .bind(id_or_uid)
             .push(") DESC LIMIT 1");
-        sql.query(self.backend)
-            .fetch_optional(&self.read)
+        self.db
+            .fetch_optional(sql)
             .await?
             .map(|r| rows::endpoint(&r, &self.keys))
             .transpose()
@@ -48,8 +48,8 @@ impl EndpointStore for SqlStore {
         let mut sql = Sql::new(&format!("SELECT {ENDPOINT_COLS} FROM endpoints e WHERE e.app_id = "));
         sql.bind(app_id);
         paginate(&mut sql, "e.id", page);
-        sql.query(self.backend)
-            .fetch_all(&self.read)
+        self.db
+            .fetch(sql)
             .await?
             .iter()
             .map(|r| rows::endpoint(r, &self.keys))
@@ -88,33 +88,27 @@ impl EndpointStore for SqlStore {
             .push(", updated_at = ")
             .bind(e.updated_at);
         sql.push(" WHERE id = ").bind(&e.id);
-        let done = sql.query(self.backend).execute(&self.write).await;
+        let done = self.db.execute(sql).await;
         self.endpoints.invalidate();
         expect_one(done?)
     }
 
     async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut steps = Vec::new();
         for (table, by_endpoint) in [
             ("attempts", ATTEMPTS_BY_ENDPOINT),
             ("deliveries", DELIVERIES_BY_ENDPOINT),
         ] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE "));
-            by_endpoint.push_owned_by(&mut sql, self.backend, id);
-            sql.query(self.backend).execute(&mut *tx).await?;
+            by_endpoint.push_owned_by(&mut sql, D::BACKEND, id);
+            steps.push(Step::any(sql));
         }
         let mut sql = Sql::new("DELETE FROM endpoints WHERE app_id = ");
-        expect_one(
-            sql.bind(app_id)
-                .push(" AND id = ")
-                .bind(id)
-                .query(self.backend)
-                .execute(&mut *tx)
-                .await?,
-        )?;
-        tx.commit().await?;
+        sql.bind(app_id).push(" AND id = ").bind(id);
+        steps.push(Step::one(sql));
+        let done = self.db.transaction(steps).await;
         self.endpoints.invalidate();
-        Ok(())
+        done
     }
 }
 

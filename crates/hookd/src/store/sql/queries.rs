@@ -2,8 +2,8 @@
 //! plan check (`tests/it/cluster.rs`) EXPLAINs exactly the same text.
 
 use super::builder::{Sql, json_array_contains, paginate};
-use super::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP, union_page};
 use super::rows::{ATTEMPT_COLS, MESSAGE_COLS};
+use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP, union_page};
 use crate::store::{AttemptFilter, AttemptScope, Backend, DeliveryStatus, MessageFilter, Page, Trigger};
 use crate::time::Micros;
 
@@ -241,9 +241,16 @@ pub fn filter_messages(sql: &mut Sql, f: &MessageFilter) {
     }
 }
 
-/// Each hot statement with sample arguments, as `EXPLAIN` statements: what the
-/// plan check runs against a large database.
-pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<(&'static str, Sql)> {
+/// Each hot statement with sample arguments, and the group commit's
+/// statements recording `sample_outcome`: what the plan checks EXPLAIN
+/// against a large database.
+pub fn explained(
+    backend: Backend,
+    app: &str,
+    endpoint: &str,
+    msg: &str,
+    group_commit: Vec<Sql>,
+) -> Vec<(&'static str, Sql)> {
     let page = Page {
         limit: 51,
         after: None,
@@ -278,12 +285,20 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
             attempts(backend, &by(AttemptScope::Message(msg.into())), &page),
         ),
     ];
-    // Recording an outcome for a delivery of the sample message to the sample endpoint.
+    all.extend(group_commit.into_iter().map(|s| ("group commit", s)));
+    all.into_iter()
+        .map(|(name, sql)| (name, sql.explain(backend)))
+        .collect()
+}
+
+/// An outcome for the delivery of `msg` to `endpoint` (as the plan checks
+/// name their deliveries), for the group commit's statements to record.
+pub fn sample_outcome(app: &str, endpoint: &str, msg: &str) -> crate::store::Outcome {
     let delivery = format!(
         "dlv_{}{endpoint}",
         msg.trim_start_matches("msg_").trim_start_matches('0')
     );
-    let outcome = crate::store::Outcome {
+    crate::store::Outcome {
         attempt: crate::store::AttemptRecord {
             id: "atmpt_sample".into(),
             app_id: app.into(),
@@ -298,24 +313,11 @@ pub fn explained(backend: Backend, app: &str, endpoint: &str, msg: &str) -> Vec<
             trigger_type: Trigger::Scheduled,
             error: None,
             ssl_verification: true,
-            created_at: now,
+            created_at: crate::time::now(),
         },
         delivery_id: delivery,
         status: DeliveryStatus::Success,
         next_attempt_at: None,
         disable_if_failing_since: None,
-    };
-    match backend {
-        // The endpoint's own update reads a small table; the check is about the large ones.
-        Backend::Sqlite => all.extend(
-            super::deliveries::outcome_statements(&[outcome])
-                .into_iter()
-                .filter(|s| !s.text().starts_with("UPDATE endpoints"))
-                .map(|s| ("record an outcome", s)),
-        ),
-        Backend::Postgres => all.push(("group commit", super::pg_write::sample(&outcome))),
     }
-    all.into_iter()
-        .map(|(name, sql)| (name, sql.explain(backend)))
-        .collect()
 }

@@ -2,8 +2,8 @@
 //! that a change to one is seen beside the other.
 
 use serde::de::DeserializeOwned;
-use sqlx::Row;
-use sqlx::any::AnyRow;
+
+use super::db::Row;
 
 use crate::security::keyring::Keyring;
 use crate::store::{
@@ -11,12 +11,12 @@ use crate::store::{
     StoreError, TokenRecord, Trigger,
 };
 
-pub fn json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
+pub fn json<T: DeserializeOwned>(row: &Row, col: &str) -> Result<T> {
     let text: String = row.try_get(col)?;
     Ok(serde_json::from_str(&text)?)
 }
 
-pub fn opt_json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+pub fn opt_json<T: DeserializeOwned>(row: &Row, col: &str) -> Result<Option<T>> {
     let text: Option<String> = row.try_get(col)?;
     text.map(|t| serde_json::from_str(&t)).transpose().map_err(Into::into)
 }
@@ -29,22 +29,22 @@ pub fn opt_to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(to_json)
 }
 
-fn status(row: &AnyRow, col: &str) -> Result<DeliveryStatus> {
+fn status(row: &Row, col: &str) -> Result<DeliveryStatus> {
     let code: i64 = row.try_get(col)?;
     DeliveryStatus::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("{col} {code}")))
 }
 
-pub fn trigger(row: &AnyRow, col: &str) -> Result<Trigger> {
+pub fn trigger(row: &Row, col: &str) -> Result<Trigger> {
     let code: i64 = row.try_get(col)?;
     Trigger::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("{col} {code}")))
 }
 
-fn flag(row: &AnyRow, col: &str) -> Result<bool> {
-    Ok(row.try_get::<i64, _>(col)? != 0)
+fn flag(row: &Row, col: &str) -> Result<bool> {
+    Ok(row.try_get::<i64>(col)? != 0)
 }
 
 pub const APP_COLS: &str = "id, uid, name, throttle_rate, metadata, created_at, updated_at";
-pub fn app(row: &AnyRow) -> Result<AppRecord> {
+pub fn app(row: &Row) -> Result<AppRecord> {
     Ok(AppRecord {
         id: row.try_get("id")?,
         uid: row.try_get("uid")?,
@@ -58,7 +58,7 @@ pub fn app(row: &AnyRow) -> Result<AppRecord> {
 
 pub const EVENT_TYPE_COLS: &str = "name, description, archived, deprecated, schemas, group_name, feature_flags, created_at, updated_at, \
      validate_payloads";
-pub fn event_type(row: &AnyRow) -> Result<EventTypeRecord> {
+pub fn event_type(row: &Row) -> Result<EventTypeRecord> {
     Ok(EventTypeRecord {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
@@ -76,7 +76,7 @@ pub fn event_type(row: &AnyRow) -> Result<EventTypeRecord> {
 pub const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, e.throttle_rate, e.disabled, \
      e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.first_failure_at, \
      e.created_at, e.updated_at";
-pub fn endpoint(row: &AnyRow, keys: &Keyring) -> Result<EndpointRecord> {
+pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
     let id: String = row.try_get("id")?;
     let open = |col: &str| -> Result<String> {
         let stored: String = row.try_get(col)?;
@@ -109,7 +109,7 @@ pub fn endpoint(row: &AnyRow, keys: &Keyring) -> Result<EndpointRecord> {
 /// Message columns; the payload column is chosen by the caller (`m.payload` or `NULL AS payload`).
 pub const MESSAGE_COLS: &str =
     "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.tags, m.deliver_at, m.created_at, m.expires_at";
-pub fn message(row: &AnyRow) -> Result<MessageRecord> {
+pub fn message(row: &Row) -> Result<MessageRecord> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         app_id: row.try_get("app_id")?,
@@ -126,7 +126,7 @@ pub fn message(row: &AnyRow) -> Result<MessageRecord> {
 
 pub const ATTEMPT_COLS: &str = "a.id, a.app_id, a.msg_id, a.endpoint_id, a.url, a.status, a.status_code, a.response, \
      a.response_headers, a.duration_ms, a.trigger_type, a.error, a.ssl_verification, a.created_at";
-pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
+pub fn attempt(row: &Row) -> Result<AttemptRecord> {
     Ok(AttemptRecord {
         id: row.try_get("id")?,
         app_id: row.try_get("app_id")?,
@@ -145,7 +145,7 @@ pub fn attempt(row: &AnyRow) -> Result<AttemptRecord> {
     })
 }
 
-pub fn delivery_state(row: &AnyRow) -> Result<DeliveryState> {
+pub fn delivery_state(row: &Row) -> Result<DeliveryState> {
     Ok(DeliveryState {
         status: status(row, "d_status")?,
         next_attempt_at: row.try_get("d_next_attempt_at")?,
@@ -153,7 +153,7 @@ pub fn delivery_state(row: &AnyRow) -> Result<DeliveryState> {
 }
 
 pub const TOKEN_COLS: &str = "id, hash, app_id, read_only, expires_at, revoked, created_at";
-pub fn token(row: &AnyRow) -> Result<TokenRecord> {
+pub fn token(row: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
         id: row.try_get("id")?,
         hash: row.try_get("hash")?,

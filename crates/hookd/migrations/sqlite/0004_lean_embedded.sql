@@ -10,10 +10,8 @@
 --     conflict that only aborts it) makes SQLite keep a copy of every page it
 --     touches, to undo it alone; the writer's statements never need that, and
 --     skipping it was a fifth of its time in a large fan-out.
--- Runs outside sqlx's transaction: foreign keys must be off while tables are
--- swapped, or dropping the old table would cascade to the rows that point at it.
-PRAGMA foreign_keys = OFF;
-BEGIN IMMEDIATE;
+-- Rebuilds tables, so it runs with foreign keys off (see `store/sqlite/migrate.rs`):
+-- dropping an old table would otherwise cascade to the rows that point at it.
 
 CREATE TABLE messages_new (
     id TEXT PRIMARY KEY,
@@ -84,5 +82,3 @@ ALTER TABLE attempts_new RENAME TO attempts;
 CREATE INDEX attempts_msg ON attempts (msg_id, id);
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
 
-COMMIT;
-PRAGMA foreign_keys = ON;

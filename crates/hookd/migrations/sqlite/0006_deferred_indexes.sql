@@ -1,5 +1,5 @@
 -- The embedded store's three per-application and per-endpoint indexes become
--- tables that the writer fills in batches (see `store/sql/deferred.rs`). As
+-- tables that the writer fills in batches (see `store/sqlite/deferred.rs`). As
 -- indexes, every message put an entry on a page of its own application's or
 -- endpoint's part of each, so with a hundred endpoints a commit wrote about
 -- thirty scattered pages for them.
@@ -9,8 +9,6 @@
 -- tail. The writer indexes the tail and raises the mark in one transaction.
 -- A row written with a key at or below the mark (a late commit, a resend)
 -- is indexed at once by a trigger, so that every row is found exactly once.
--- Runs outside sqlx's transaction, as 0004 and 0005 do.
-BEGIN IMMEDIATE;
 
 CREATE TABLE index_marks (
     name TEXT NOT NULL PRIMARY KEY,
@@ -63,4 +61,3 @@ CREATE TRIGGER attempts_by_endpoint_late AFTER INSERT ON attempts
 CREATE TRIGGER attempts_by_endpoint_gone AFTER DELETE ON attempts
     BEGIN DELETE FROM attempts_by_endpoint WHERE endpoint_id = OLD.endpoint_id AND id = OLD.id; END;
 
-COMMIT;

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use super::builder::{Sql, paginate};
+use crate::store::sql::builder::{Sql, paginate};
 use crate::store::{Backend, Page};
 
 /// How often the writer indexes the tails. Each catch-up writes a page or so

@@ -21,20 +21,21 @@
 //! still small: joined to the array alone, `deliveries` was then read whole in
 //! every commit as it grew. Each update therefore names its rows as
 //! `id = ANY (ARRAY(…))`, which its primary key serves, and the connection
-//! the statement runs on never prefers a sequential scan (`SqlStore::open`).
+//! the statement runs on never prefers a sequential scan (`Postgres::open`).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::postgres::PgConnection;
 
-use super::SqlStore;
-use super::builder::Sql;
-use super::deliveries::{Streak, streaks};
-use super::messages::{EventIds, delivery_rows, event_id_conflict};
-use super::rows::opt_to_json;
-use crate::store::{Backend, DeliveryStatus, Matcher, NewMessage, Outcome, Published, Result, Trigger};
+use super::{OnConnection, query, rows};
+use crate::store::sql::builder::Sql;
+use crate::store::sql::db::Router;
+use crate::store::sql::deliveries::{Streak, streaks};
+use crate::store::sql::messages::{EventIds, delivery_rows, event_id_conflict, route_batch};
+use crate::store::sql::rows::opt_to_json;
+use crate::store::{DeliveryStatus, NewMessage, Outcome, Published, Result, Trigger};
 use crate::time::{self, Micros};
 
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
@@ -158,79 +159,71 @@ fn json<T: Serialize>(rows: &[T]) -> String {
     serde_json::to_string(rows).expect("rows serialise")
 }
 
-impl SqlStore {
-    /// Routes the batch (one read: the applications' endpoints, through the
-    /// cache) and writes all of it in one statement.
-    pub(super) async fn write_postgres(
-        &self,
-        publishes: &[NewMessage],
-        matches: Matcher,
-        outcomes: &[Outcome],
-    ) -> Result<Vec<Result<Published>>> {
-        let mut conn = self.commit.acquire().await?;
-        let mut published = self
-            .route_batch(&mut conn, publishes, matches, EventIds::AtInsert)
-            .await?;
-        let messages: Vec<MessageRow> = published
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|p| {
-                let m = &p.message;
-                MessageRow {
-                    id: &m.id,
-                    app_id: &m.app_id,
-                    event_type: &m.event_type,
-                    event_id: m.event_id.as_deref(),
-                    channels: opt_to_json(&m.channels),
-                    tags: opt_to_json(&m.tags),
-                    payload: m.payload.as_deref(),
-                    deliver_at: m.deliver_at,
-                    created_at: m.created_at,
-                    expires_at: m.expires_at,
-                }
-            })
-            .collect();
-        let deliveries: Vec<DeliveryRow> = delivery_rows(publishes, &published)
-            .into_iter()
-            .map(|(t, lease)| DeliveryRow {
-                id: &t.delivery_id,
-                app_id: &t.message.app_id,
-                msg_id: &t.message.id,
-                endpoint_id: &t.endpoint.id,
-                next_attempt_at: t.message.deliver_at.unwrap_or(t.message.created_at),
-                lease_until: lease.map(|l| l.until),
-                lease_owner: lease.map(|l| l.owner.as_str()),
-                created_at: t.message.created_at,
-            })
-            .collect();
-        let attempts: Vec<OutcomeRow> = outcomes.iter().map(outcome_row).collect();
-        let endpoints: Vec<StreakRow> = streaks(outcomes).into_iter().map(streak_row).collect();
-        let args = vec![
-            json(&messages).into(),
-            json(&deliveries).into(),
-            json(&attempts).into(),
-            json(&endpoints).into(),
-            time::now().into(),
-        ];
-        let stored: HashSet<String> = Sql::postgres(&STATEMENT, args)
-            .into_query(Backend::Postgres)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-        drop((messages, deliveries));
-        for r in &mut published {
-            if let Ok(p) = r
-                && !stored.contains(&p.message.id)
-            {
-                // Only a reused eventId keeps a message out (see `m` above).
-                let event_id = p.message.event_id.clone().unwrap_or_default();
-                *r = Err(event_id_conflict(&event_id));
+/// Routes the batch on `conn` (one read: the applications' endpoints, through
+/// the cache) and writes all of it in one statement.
+pub async fn group_commit(
+    conn: &mut PgConnection,
+    publishes: &[NewMessage],
+    router: Router<'_>,
+    outcomes: &[Outcome],
+) -> Result<Vec<Result<Published>>> {
+    let mut published = route_batch(&mut OnConnection(&mut *conn), &router, publishes, EventIds::AtInsert).await?;
+    let messages: Vec<MessageRow> = published
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|p| {
+            let m = &p.message;
+            MessageRow {
+                id: &m.id,
+                app_id: &m.app_id,
+                event_type: &m.event_type,
+                event_id: m.event_id.as_deref(),
+                channels: opt_to_json(&m.channels),
+                tags: opt_to_json(&m.tags),
+                payload: m.payload.as_deref(),
+                deliver_at: m.deliver_at,
+                created_at: m.created_at,
+                expires_at: m.expires_at,
             }
+        })
+        .collect();
+    let deliveries: Vec<DeliveryRow> = delivery_rows(publishes, &published)
+        .into_iter()
+        .map(|(t, lease)| DeliveryRow {
+            id: &t.delivery_id,
+            app_id: &t.message.app_id,
+            msg_id: &t.message.id,
+            endpoint_id: &t.endpoint.id,
+            next_attempt_at: t.message.deliver_at.unwrap_or(t.message.created_at),
+            lease_until: lease.map(|l| l.until),
+            lease_owner: lease.map(|l| l.owner.as_str()),
+            created_at: t.message.created_at,
+        })
+        .collect();
+    let attempts: Vec<OutcomeRow> = outcomes.iter().map(outcome_row).collect();
+    let endpoints: Vec<StreakRow> = streaks(outcomes).into_iter().map(streak_row).collect();
+    let args = vec![
+        json(&messages).into(),
+        json(&deliveries).into(),
+        json(&attempts).into(),
+        json(&endpoints).into(),
+        time::now().into(),
+    ];
+    let stored: HashSet<String> = rows(query(Sql::postgres(&STATEMENT, args)).fetch_all(&mut *conn).await?)?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_>>()?;
+    drop((messages, deliveries));
+    for r in &mut published {
+        if let Ok(p) = r
+            && !stored.contains(&p.message.id)
+        {
+            // Only a reused eventId keeps a message out (see `m` above).
+            let event_id = p.message.event_id.clone().unwrap_or_default();
+            *r = Err(event_id_conflict(&event_id));
         }
-        Ok(published)
     }
+    Ok(published)
 }
 
 /// The group commit's statement recording `outcome`, for the plan check.

@@ -1,6 +1,6 @@
 //! A transaction that spills pages to the log and then rolls back must leave
 //! nothing behind, even when the log restarted just before it and another
-//! connection (the pool's, or another process such as `hookd rotate-key`)
+//! connection (in this process, or another such as `hookd rotate-key`)
 //! commits right after it: on the writer's own connection, and through
 //! hookd's group commit. The writer's connection uses SQLite's own VFS; these
 //! tests guard against a log-writing shortcut coming back (one that buffered
@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use super::SqlStore;
-use crate::security::keyring::{Keyring, new_key_text};
-use crate::store::{AppRecord, AppStore, EndpointStore, MessageRecord, MessageStore, NewMessage, test_endpoint};
+use super::testing::{keys, look, open};
+use crate::store::{AppRecord, AppStore, EndpointStore, MessageRecord, MessageStore, NewMessage, Store, test_endpoint};
 
 /// Rows of about 3 KB, so that a batch is larger than the writer's page cache.
 const BIG: usize = 3000;
@@ -99,10 +98,9 @@ async fn a_rolled_back_spill_on_the_writer_survives_another_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hookd.db");
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        let keys = Arc::new(Keyring::from_key_text(&new_key_text()).unwrap());
-        let store = SqlStore::open(&url, keys.clone()).await.unwrap();
-        let writer = store.writer.clone().expect("the embedded store has its writer");
-        let checkpoint = Connection::open(&path).unwrap();
+        let store = open(&url, keys()).await;
+        let writer = store.database().writer();
+        let checkpoint = look(&url);
         checkpoint
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
             .unwrap();
@@ -130,8 +128,9 @@ async fn a_rolled_back_spill_on_the_writer_survives_another_writer() {
             (100, 0, "ok"),
             "another process: {another_process}"
         );
-        drop((writer, checkpoint));
+        drop(checkpoint);
         store.close().await;
+        drop(store);
         let fresh = Connection::open(&path).unwrap();
         assert_eq!(integrity(&fresh), "ok");
         assert_eq!(count(&fresh, "settings WHERE key LIKE 'o_%'"), 100);
@@ -146,8 +145,8 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hookd.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let keys = Arc::new(Keyring::from_key_text(&new_key_text()).unwrap());
-    let store = SqlStore::open(&url, keys.clone()).await.unwrap();
+    let keys = keys();
+    let store = open(&url, keys.clone()).await;
     store.create_app(&app("app_1")).await.unwrap();
     store
         .create_endpoint(&crate::store::EndpointRecord {
@@ -156,8 +155,7 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
         })
         .await
         .unwrap();
-    let other = Connection::open(&path).unwrap();
-    other.execute_batch("PRAGMA busy_timeout=10000;").unwrap();
+    let other = look(&url);
 
     for round in 0..3 {
         // The log starts again from its first frame.
@@ -197,9 +195,10 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
     assert_eq!(count(&other, "settings WHERE key LIKE 'k_%'"), 300);
     drop(other);
     store.close().await;
+    drop(store);
 
     // After a restart, every row is where it belongs.
-    let store = SqlStore::open(&url, keys).await.unwrap();
+    let store = open(&url, keys).await;
     let page = crate::store::Page {
         limit: 10,
         after: None,
@@ -209,6 +208,7 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
     let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["msg_0_kept", "msg_1_kept", "msg_2_kept"]);
     store.close().await;
+    drop(store);
     let fresh = Connection::open(&path).unwrap();
     assert_eq!(integrity(&fresh), "ok");
     assert_eq!(count(&fresh, "settings WHERE key LIKE 'k_%'"), 300);

@@ -5,9 +5,7 @@
 --   messages: keyed by id.
 --   attempts: keyed by (msg_id, id), which is also how a message's attempts
 --     are listed and one is fetched, so the attempts_msg index goes too.
--- Runs outside sqlx's transaction with foreign keys off, as 0004 does.
-PRAGMA foreign_keys = OFF;
-BEGIN IMMEDIATE;
+-- Rebuilds tables with foreign keys off, as 0004 does.
 
 CREATE TABLE messages_new (
     id TEXT NOT NULL PRIMARY KEY,
@@ -54,5 +52,3 @@ DROP TABLE attempts;
 ALTER TABLE attempts_new RENAME TO attempts;
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, id);
 
-COMMIT;
-PRAGMA foreign_keys = ON;

@@ -1,0 +1,274 @@
+//! The clustered store: PostgreSQL through sqlx. Several nodes share one
+//! database: they claim deliveries with `FOR UPDATE SKIP LOCKED`, tell each
+//! other about new work with `NOTIFY hookd_work`, and each commits its
+//! batches in one statement (`write`).
+
+mod write;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnection, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Column as _, Executor, PgPool, Row as _, SqlSafeStr as _, TypeInfo as _, ValueRef as _};
+use tokio_util::sync::CancellationToken;
+
+use super::sql::builder::Arg;
+use super::sql::db::{Database, Reader, Router, Step, Value};
+use super::sql::{Row, Sql};
+use super::{Backend, NewMessage, Outcome, Published, Result, StoreError};
+
+/// The schema's versions. Versions 4 to 6 changed only the embedded store's
+/// layout; databases made while every version had a file for each store
+/// still record them, which is why missing versions are ignored.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        "attempt tls",
+        include_str!("../../../migrations/postgres/0002_attempt_tls.sql"),
+    ),
+    (
+        3,
+        "event type validation",
+        include_str!("../../../migrations/postgres/0003_event_type_validation.sql"),
+    ),
+];
+
+pub struct Postgres {
+    pool: PgPool,
+    /// The group commit's one connection (see `write`).
+    commit: PgPool,
+    url: String,
+}
+
+impl Postgres {
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Postgres> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        // The group commit's statement is planned once per connection,
+        // perhaps while the tables are still small, when reading one whole
+        // looks cheaper than its primary key; that plan is then kept while the
+        // table grows. Every table it touches has the index it needs, so its
+        // connection is told never to prefer a sequential scan.
+        let commit = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET enable_seqscan = off").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Postgres {
+            pool,
+            commit,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The plans of the hot statements against this database, with the
+    /// sample arguments of `queries::explained`: for the plan check.
+    pub async fn explain_hot_statements(
+        &self,
+        app: &str,
+        endpoint: &str,
+        msg: &str,
+    ) -> Result<Vec<(&'static str, String)>> {
+        let outcome = super::sql::queries::sample_outcome(app, endpoint, msg);
+        let group_commit = vec![write::sample(&outcome)];
+        let mut plans = Vec::new();
+        for (name, sql) in super::sql::queries::explained(Backend::Postgres, app, endpoint, msg, group_commit) {
+            let lines: Vec<String> = self
+                .fetch(sql)
+                .await?
+                .iter()
+                .map(|r| r.first())
+                .collect::<Result<_>>()?;
+            plans.push((name, lines.join("\n")));
+        }
+        Ok(plans)
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let steps = MIGRATIONS
+        .iter()
+        .map(|&(version, name, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(name),
+                MigrationType::Simple,
+                AssertSqlSafe(sql).into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(steps);
+    migrator.set_ignore_missing(true);
+    // sqlx takes an advisory lock, so nodes started together do not race.
+    migrator.run(pool).await.map_err(|e| StoreError::Migrate(e.to_string()))
+}
+
+fn query(sql: Sql) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let (text, args) = sql.into_parts(Backend::Postgres);
+    let mut q = sqlx::query(AssertSqlSafe(text));
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s),
+            Arg::Int(v) => q.bind(v),
+            Arg::NullText => q.bind(None::<String>),
+            Arg::NullInt => q.bind(None::<i64>),
+        };
+    }
+    q
+}
+
+/// Reads `row` into the shared row type: the schema's columns are TEXT,
+/// BIGINT or JSON; counts are BIGINT and constants INT4.
+fn row(pg: &PgRow, columns: &Arc<[String]>) -> Result<Row> {
+    let mut values = Vec::with_capacity(columns.len());
+    for (i, col) in pg.columns().iter().enumerate() {
+        let raw = pg.try_get_raw(i)?;
+        if raw.is_null() {
+            values.push(Value::Null);
+            continue;
+        }
+        values.push(match col.type_info().name() {
+            "INT8" => Value::Int(pg.try_get(i)?),
+            "INT4" => Value::Int(pg.try_get::<i32, _>(i)?.into()),
+            "INT2" => Value::Int(pg.try_get::<i16, _>(i)?.into()),
+            "BOOL" => Value::Int(pg.try_get::<bool, _>(i)?.into()),
+            _ => Value::Text(pg.try_get(i)?),
+        });
+    }
+    Ok(Row::new(columns.clone(), values))
+}
+
+fn rows(pg: Vec<PgRow>) -> Result<Vec<Row>> {
+    let Some(first) = pg.first() else {
+        return Ok(Vec::new());
+    };
+    let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+    pg.iter().map(|r| row(r, &columns)).collect()
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// One connection, as routing reads it.
+struct OnConnection<'a>(&'a mut PgConnection);
+
+#[async_trait]
+impl Reader for OnConnection<'_> {
+    async fn fetch(&mut self, sql: Sql) -> Result<Vec<Row>> {
+        rows(query(sql).fetch_all(&mut *self.0).await?)
+    }
+}
+
+#[async_trait]
+impl Database for Postgres {
+    const BACKEND: Backend = Backend::Postgres;
+    const SOLE_WRITER: bool = false;
+
+    async fn fetch(&self, sql: Sql) -> Result<Vec<Row>> {
+        rows(query(sql).fetch_all(&self.pool).await?)
+    }
+
+    async fn execute(&self, sql: Sql) -> Result<u64> {
+        Ok(query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn execute_returning(&self, sql: Sql) -> Result<Vec<Row>> {
+        self.fetch(sql).await
+    }
+
+    async fn transaction(&self, steps: Vec<Step>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for step in steps {
+            let must_change = step.must_change;
+            if query(step.sql).execute(&mut *tx).await?.rows_affected() == 0 && must_change {
+                // Dropping `tx` rolls it back.
+                return Err(StoreError::NotFound);
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        batch: &[NewMessage],
+        route: Router<'_>,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Result<Published>>> {
+        let mut conn = self.commit.acquire().await?;
+        write::group_commit(&mut conn, batch, route, outcomes).await
+    }
+
+    async fn announce_work(&self) -> Result<()> {
+        self.execute(Sql::new("SELECT pg_notify('hookd_work', '')")).await?;
+        Ok(())
+    }
+
+    /// Other nodes' leases run out by themselves; none is released here.
+    async fn release_orphaned_leases(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn listen_for_work(&self, on_work: Box<dyn Fn() + Send + Sync>, stop: CancellationToken) {
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let listened = async {
+                    let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+                    listener.listen("hookd_work").await?;
+                    // Work announced while we were away is found by the scheduler's next look.
+                    on_work();
+                    loop {
+                        listener.recv().await?;
+                        on_work();
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), sqlx::Error>(())
+                };
+                let err = tokio::select! {
+                    r = listened => r.err(),
+                    _ = stop.cancelled() => return,
+                };
+                let Some(err) = err else { continue };
+                tracing::warn!(error = %err, retry_in = ?backoff, "listening for work failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+        self.commit.close().await;
+    }
+}
