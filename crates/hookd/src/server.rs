@@ -118,7 +118,48 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let (store, _lock) = open_store(&cfg, true).await?;
+    let running = start(cfg, listener).await?;
+    shutdown.await;
+    running.stop().await;
+    Ok(())
+}
+
+/// A server started by [`start`], serving until [`Running::stop`].
+pub struct Running {
+    store: Arc<dyn Store>,
+    engine: Engine,
+    /// Stops the background work (listening for work, retention).
+    stop: CancellationToken,
+    cleaner: tokio::task::JoinHandle<()>,
+    http: tokio::task::JoinHandle<()>,
+    stop_http: tokio::sync::oneshot::Sender<()>,
+    /// The embedded store's data directory lock, held while the server runs.
+    _lock: Option<File>,
+}
+
+impl Running {
+    /// The delivery engine, for a test that moves its scheduler to a later
+    /// time (`Engine::run_due`) instead of waiting for it.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops in order (see [`run`]).
+    pub async fn stop(self) {
+        let _ = self.stop_http.send(());
+        let _ = self.http.await;
+        tracing::info!("stopped accepting requests; finishing deliveries in flight");
+        self.stop.cancel();
+        self.engine.shutdown().await;
+        let _ = self.cleaner.await;
+        self.store.close().await;
+        tracing::info!("hookd stopped");
+    }
+}
+
+/// Opens the store, starts delivering and serves the API on `listener`.
+pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Running, ServerError> {
+    let (store, lock) = open_store(&cfg, true).await?;
     store.check_keys().await?;
     let released = store.release_orphaned_leases().await?;
     if released > 0 {
@@ -145,14 +186,19 @@ pub async fn run(
     let header_timeout = cfg.header_timeout;
     let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg));
     let app = api::router(state);
-    serve_http(listener, app, header_timeout, shutdown).await;
-    tracing::info!("stopped accepting requests; finishing deliveries in flight");
-    stop.cancel();
-    engine.shutdown().await;
-    let _ = cleaner.await;
-    store.close().await;
-    tracing::info!("hookd stopped");
-    Ok(())
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(serve_http(listener, app, header_timeout, async {
+        let _ = http_stopped.await;
+    }));
+    Ok(Running {
+        store,
+        engine,
+        stop,
+        cleaner,
+        http,
+        stop_http,
+        _lock: lock,
+    })
 }
 
 /// Serves HTTP/1 until `shutdown`, then lets requests under way finish (10 s at

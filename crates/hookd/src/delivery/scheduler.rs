@@ -5,40 +5,59 @@
 use std::time::Duration;
 
 use super::Engine;
-use crate::time;
+use crate::store::StoreError;
+use crate::time::{self, Micros};
 
 const CLAIM_BATCH: usize = 500;
+
+/// One turn of the scheduler: claims what is due at `now` (as much as this
+/// node has room for) and dispatches it. Returns whether it filled a batch,
+/// and so whether more may be waiting.
+pub async fn step(engine: &Engine, now: Micros) -> Result<Claimed, StoreError> {
+    let inner = &engine.inner;
+    let free = inner
+        .cfg
+        .max_queued()
+        .saturating_sub(inner.held.lock().expect("held lock").len());
+    let limit = free.min(CLAIM_BATCH);
+    if limit == 0 {
+        return Ok(Claimed { count: 0, full: false });
+    }
+    let until = time::now() + inner.cfg.lease.as_micros() as i64;
+    let tasks = inner.store.claim_due(&inner.node_id, now, until, limit as i64).await?;
+    // The retry we were woken for is served; a later one set meanwhile stays.
+    let mut next = inner.next_due.lock().expect("next_due lock");
+    if next.is_some_and(|d| d <= now) {
+        *next = None;
+    }
+    drop(next);
+    let claimed = Claimed {
+        count: tasks.len(),
+        full: tasks.len() == limit,
+    };
+    engine.dispatch(tasks);
+    Ok(claimed)
+}
+
+pub struct Claimed {
+    pub count: usize,
+    pub full: bool,
+}
 
 pub async fn run(engine: Engine) {
     let inner = &engine.inner;
     let mut backoff = inner.cfg.poll_interval;
     loop {
-        let free = inner
-            .cfg
-            .max_queued()
-            .saturating_sub(inner.held.lock().expect("held lock").len());
-        let limit = free.min(CLAIM_BATCH);
         let mut full_batch = false;
-        if limit > 0 {
-            let now = time::now();
-            let until = now + inner.cfg.lease.as_micros() as i64;
-            match inner.store.claim_due(&inner.node_id, now, until, limit as i64).await {
-                Ok(tasks) => {
-                    // The retry we were woken for is served; a later one set meanwhile stays.
-                    let mut next = inner.next_due.lock().expect("next_due lock");
-                    if next.is_some_and(|d| d <= now) {
-                        *next = None;
-                    }
-                    drop(next);
-                    full_batch = tasks.len() == limit;
-                    backoff = inner.cfg.poll_interval;
-                    engine.dispatch(tasks);
-                }
-                Err(e) => {
-                    // Log once per back-off step, not once per poll, while the database is away.
-                    tracing::warn!(error = %e, retry_in = ?backoff, "claiming due deliveries failed");
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
+        match step(&engine, time::now()).await {
+            Ok(claimed) => {
+                full_batch = claimed.full;
+                backoff = inner.cfg.poll_interval;
+            }
+            Err(e) => {
+                // Log once per back-off step, not once per poll, while the database is away.
+                tracing::warn!(error = %e, retry_in = ?backoff, "claiming due deliveries failed");
+                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
         if full_batch {

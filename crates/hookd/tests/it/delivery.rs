@@ -153,6 +153,48 @@ async fn failures_are_retried_on_schedule_until_success() {
     assert_eq!(stats["success"], 1);
 }
 
+/// With the default schedule (5 s, then 5 min, …), the test moves the
+/// scheduler forward to each retry instead of waiting for it: nothing is
+/// claimed before a retry is due, and exactly it once it is.
+#[tokio::test]
+async fn the_scheduler_can_be_moved_to_each_retry() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    rx.on("/later", fails(&[500, 503, 200]));
+    let (app, _) = one_endpoint(&s, &rx, "/later", json!({})).await;
+    let msg = s.admin().publish(&app, json!({"eventType": "x", "payload": {}})).await;
+    let attempts = format!("/api/v1/app/{app}/attempt/msg/{}", msg["id"].as_str().unwrap());
+    let recorded = |n: usize| {
+        let attempts = attempts.clone();
+        let admin = s.admin();
+        async move {
+            admin
+                .wait_for(&attempts, |b| b["data"].as_array().is_some_and(|d| d.len() == n))
+                .await
+        }
+    };
+    for (n, next_due) in [(1, Duration::from_secs(5)), (2, Duration::from_secs(300))] {
+        rx.wait("/later", n).await;
+        recorded(n).await;
+        // Not due yet (the schedule's jitter is 20% either way).
+        assert_eq!(s.run_due_in(next_due * 7 / 10).await, 0, "after attempt {n}");
+        assert_eq!(s.run_due_in(next_due * 13 / 10).await, 1, "after attempt {n}");
+    }
+    rx.wait("/later", 3).await;
+    let codes: Vec<i64> = recorded(3).await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["responseStatusCode"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![200, 503, 500]);
+    assert_eq!(
+        s.run_due_in(Duration::from_secs(86_400)).await,
+        0,
+        "delivered: nothing left"
+    );
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let s = Server::start(&[("HOOKD_RETRY_SCHEDULE", "0.2")]);

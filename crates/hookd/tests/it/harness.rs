@@ -33,6 +33,8 @@ enum Running {
     InProcess {
         stop: tokio::sync::oneshot::Sender<()>,
         thread: std::thread::JoinHandle<Result<(), String>>,
+        /// The server's engine, and its runtime's handle to run it on.
+        engine: (hookd::delivery::Engine, tokio::runtime::Handle),
     },
     Binary(Child),
 }
@@ -138,9 +140,29 @@ impl Server {
         c.wait().expect("hookd exits")
     }
 
+    /// Moves the scheduler of an in-process server `ahead` in time: what will
+    /// be due then (a retry, a delayed message) is claimed and sent now.
+    /// Returns how many deliveries it claimed.
+    pub async fn run_due_in(&self, ahead: Duration) -> usize {
+        let Some(Running::InProcess {
+            engine: (engine, runtime),
+            ..
+        }) = &self.running
+        else {
+            panic!("only an in-process server's scheduler can be moved: use Server::start");
+        };
+        let engine = engine.clone();
+        let at = hookd::time::now() + ahead.as_micros() as i64;
+        runtime
+            .spawn(async move { engine.run_due(at).await })
+            .await
+            .expect("the step ran")
+            .expect("due deliveries are claimed")
+    }
+
     /// Stops an in-process server in order and waits until it has stopped.
     pub fn stop(&mut self) {
-        if let Some(Running::InProcess { stop, thread }) = self.running.take() {
+        if let Some(Running::InProcess { stop, thread, .. }) = self.running.take() {
             let _ = stop.send(());
             thread
                 .join()
@@ -227,6 +249,7 @@ fn run_in_process(dir: &tempfile::TempDir, env: &[(String, String)]) -> (Running
     listener.set_nonblocking(true).expect("non-blocking");
     let url = format!("http://{}", listener.local_addr().expect("an address"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (started, engine) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cfg.api_threads)
@@ -235,15 +258,18 @@ fn run_in_process(dir: &tempfile::TempDir, env: &[(String, String)]) -> (Running
             .map_err(|e| e.to_string())?;
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            hookd::server::run(cfg, listener, shutdown)
-                .await
-                .map_err(|e| e.to_string())
+            let running = hookd::server::start(cfg, listener).await.map_err(|e| e.to_string())?;
+            let _ = started.send((running.engine().clone(), tokio::runtime::Handle::current()));
+            let _ = stopped.await;
+            running.stop().await;
+            Ok(())
         })
     });
-    (Running::InProcess { stop, thread }, url)
+    let Ok(engine) = engine.recv() else {
+        let failed = thread.join().expect("the server's thread");
+        panic!("hookd did not start: {failed:?}");
+    };
+    (Running::InProcess { stop, thread, engine }, url)
 }
 
 /// With `HOOKD_TEST_DATABASE_URL` (a PostgreSQL server's URL) set, every server
