@@ -311,3 +311,38 @@ async fn nodes_started_together_migrate_once() {
         "each migration ran once"
     );
 }
+
+/// Each node answers applications from memory, and a change made through
+/// another node reaches it: a uid moved, then the application deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn application_changes_reach_every_node() {
+    let first = Server::spawn(&NODE_ENV);
+    let second = Server::join(&first, &NODE_ENV);
+    let (one, two) = (first.admin(), second.admin());
+    let id = one.app("moving").await;
+    // The second node looks it up by uid, and remembers it.
+    for _ in 0..2 {
+        let r = two.get("/api/v1/app/moving").await;
+        assert_eq!((r.status, r.body["id"].as_str()), (200, Some(id.as_str())));
+        two.publish("moving", json!({"eventType": "x", "payload": {}})).await;
+    }
+    let r = one
+        .put(&format!("/api/v1/app/{id}"), json!({"name": "moved", "uid": "moved"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    two.wait_for("/api/v1/app/moving", |b| b["code"] == "not_found").await;
+    let r = two.get("/api/v1/app/moved").await;
+    assert_eq!((r.status, r.body["name"].as_str()), (200, Some("moved")));
+
+    assert_eq!(one.delete(&format!("/api/v1/app/{id}")).await.status, 204);
+    two.wait_for(&format!("/api/v1/app/{id}"), |b| b["code"] == "not_found")
+        .await;
+    let r = two
+        .post(
+            &format!("/api/v1/app/{id}/msg"),
+            json!({"eventType": "x", "payload": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}

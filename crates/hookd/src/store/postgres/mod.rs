@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Column as _, Executor, PgPool, Row as _, SqlSafeStr as
 use tokio_util::sync::CancellationToken;
 
 use super::sql::builder::Arg;
-use super::sql::db::{Database, Reader, Router, Step, Value};
+use super::sql::db::{Database, Heard, Reader, Router, Step, Value};
 use super::sql::{Row, Sql};
 use super::{Backend, NewMessage, Outcome, Published, Result, StoreError};
 
@@ -230,33 +230,48 @@ impl Database for Postgres {
         Ok(())
     }
 
+    fn apps_changed(&self) -> Option<Sql> {
+        // Delivered when the transaction commits, and only if it does.
+        Some(Sql::new("SELECT pg_notify('hookd_apps', '')"))
+    }
+
     /// Other nodes' leases run out by themselves; none is released here.
     async fn release_orphaned_leases(&self) -> Result<u64> {
         Ok(0)
     }
 
-    fn listen_for_work(&self, on_work: Box<dyn Fn() + Send + Sync>, stop: CancellationToken) {
+    /// From a listening connection that reconnects by itself (with back-off)
+    /// after an outage.
+    fn listen(&self, on: Box<dyn Fn(Heard) + Send + Sync>, stop: CancellationToken) {
         let url = self.url.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
                 let listened = async {
                     let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
-                    listener.listen("hookd_work").await?;
-                    // Work announced while we were away is found by the scheduler's next look.
-                    on_work();
+                    listener.listen_all(["hookd_work", "hookd_apps"]).await?;
+                    on(Heard::Listening);
                     loop {
-                        listener.recv().await?;
-                        on_work();
+                        // `None`: the connection was lost, and notices with it. sqlx
+                        // would reconnect on the next call; this node starts over
+                        // instead, so that it knows what it may have missed.
+                        match listener.try_recv().await?.as_ref().map(|n| n.channel()) {
+                            Some("hookd_apps") => on(Heard::AppsChanged),
+                            Some(_) => on(Heard::Work),
+                            None => return Err(sqlx::Error::PoolClosed),
+                        }
                     }
                     #[allow(unreachable_code)]
                     Ok::<(), sqlx::Error>(())
                 };
                 let err = tokio::select! {
-                    r = listened => r.err(),
+                    r = listened => match r {
+                        Err(e) => e,
+                        Ok(()) => continue,
+                    },
                     _ = stop.cancelled() => return,
                 };
-                let Some(err) = err else { continue };
+                on(Heard::Lost);
                 tracing::warn!(error = %err, retry_in = ?backoff, "listening for work failed");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

@@ -1,6 +1,9 @@
-//! Applications by id or uid, answered from memory on the embedded store:
-//! every publish looks its application up, and there this process makes every
-//! change, clearing the cache as it does. PostgreSQL nodes always ask.
+//! Applications by id or uid from memory: every publish looks its
+//! application up. The cache answers only while it is trusted: always on the
+//! embedded store, where this process makes every change; on PostgreSQL while
+//! this node listens for the notice every application change sends in its own
+//! transaction (`Database::apps_changed`), so that a change made by any node
+//! clears every node's cache as it commits.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,46 +14,60 @@ use crate::store::AppRecord;
 const MAX_ENTRIES: usize = 10_000;
 
 pub struct AppCache {
-    sole_writer: bool,
-    /// The lookups, and how many times the cache was cleared: a lookup that
-    /// read the database before a clear must not store what it read after it.
-    by_key: Mutex<(HashMap<String, AppRecord>, u64)>,
+    /// The lookups, how many times the cache was cleared (a lookup that read
+    /// the database before a clear must not store what it read after it), and
+    /// whether the cache may answer.
+    state: Mutex<State>,
+}
+
+struct State {
+    by_key: HashMap<String, AppRecord>,
+    clears: u64,
+    trusted: bool,
 }
 
 impl AppCache {
-    pub fn new(sole_writer: bool) -> Self {
+    pub fn new(trusted: bool) -> Self {
         AppCache {
-            sole_writer,
-            by_key: Mutex::new((HashMap::new(), 0)),
+            state: Mutex::new(State {
+                by_key: HashMap::new(),
+                clears: 0,
+                trusted,
+            }),
         }
     }
 
     /// The application, or else the ticket to pass to [`AppCache::put`] once it is read.
     pub fn get(&self, id_or_uid: &str) -> Result<AppRecord, u64> {
-        let guard = self.by_key.lock().expect("app cache lock");
-        let (map, clears) = &*guard;
-        match map.get(id_or_uid) {
-            Some(app) if self.sole_writer => Ok(app.clone()),
-            _ => Err(*clears),
+        let state = self.state.lock().expect("app cache lock");
+        match state.by_key.get(id_or_uid) {
+            Some(app) if state.trusted => Ok(app.clone()),
+            _ => Err(state.clears),
         }
     }
 
     pub fn put(&self, id_or_uid: &str, app: &AppRecord, ticket: u64) {
-        let mut guard = self.by_key.lock().expect("app cache lock");
-        let (map, clears) = &mut *guard;
-        if !self.sole_writer || *clears != ticket {
+        let mut state = self.state.lock().expect("app cache lock");
+        if !state.trusted || state.clears != ticket {
             return;
         }
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
+        if state.by_key.len() >= MAX_ENTRIES {
+            state.by_key.clear();
         }
-        map.insert(id_or_uid.to_owned(), app.clone());
+        state.by_key.insert(id_or_uid.to_owned(), app.clone());
     }
 
     /// An application was created, changed or deleted.
     pub fn clear(&self) {
-        let mut guard = self.by_key.lock().expect("app cache lock");
-        guard.0.clear();
-        guard.1 += 1;
+        let mut state = self.state.lock().expect("app cache lock");
+        state.by_key.clear();
+        state.clears += 1;
+    }
+
+    /// Whether changes made elsewhere are heard from now on; either way what
+    /// was remembered before is forgotten (changes may have been missed).
+    pub fn trust(&self, trusted: bool) {
+        self.clear();
+        self.state.lock().expect("app cache lock").trusted = trusted;
     }
 }

@@ -24,9 +24,9 @@ impl<D: Database> AppStore for SqlStore<D> {
             .bind(to_json(&a.metadata))
             .push(", ");
         sql.bind(a.created_at).push(", ").bind(a.updated_at).push(")");
-        self.db.execute(sql).await?;
+        let done = self.db.transaction(self.announced(Step::any(sql))).await;
         self.apps.clear();
-        Ok(())
+        done
     }
 
     async fn get_app(&self, id_or_uid: &str) -> Result<Option<AppRecord>> {
@@ -66,9 +66,9 @@ impl<D: Database> AppStore for SqlStore<D> {
             .push(", updated_at = ")
             .bind(a.updated_at);
         sql.push(" WHERE id = ").bind(&a.id);
-        let done = self.db.execute(sql).await;
+        let done = self.db.transaction(self.announced(Step::one(sql))).await;
         self.apps.clear();
-        expect_one(done?)
+        done
     }
 
     async fn delete_app(&self, id: &str) -> Result<()> {
@@ -90,6 +90,7 @@ impl<D: Database> AppStore for SqlStore<D> {
         let mut sql = Sql::new("DELETE FROM applications WHERE id = ");
         sql.bind(id);
         steps.push(Step::one(sql));
+        steps.extend(self.db.apps_changed().map(Step::any));
         let done = self.db.transaction(steps).await;
         self.apps.clear();
         self.endpoints.invalidate();
@@ -145,6 +146,15 @@ impl<D: Database> AppStore for SqlStore<D> {
         let mut sql = Sql::new("SELECT name FROM event_types WHERE archived = 0 AND name IN ");
         sql.bind_list(names);
         self.db.fetch(sql).await?.iter().map(|r| r.try_get("name")).collect()
+    }
+}
+
+impl<D: Database> SqlStore<D> {
+    /// `step`, and the notice that tells other nodes applications changed.
+    fn announced(&self, step: Step) -> Vec<Step> {
+        std::iter::once(step)
+            .chain(self.db.apps_changed().map(Step::any))
+            .collect()
     }
 }
 

@@ -146,13 +146,29 @@ pub trait Database: Send + Sync + 'static {
     /// Tells every node that work is waiting (see `DeliveryStore::announce_work`).
     async fn announce_work(&self) -> Result<()>;
 
+    /// The statement that tells every other node, when the transaction it
+    /// is part of commits, that applications changed; `None` where no other
+    /// node can be (the embedded store).
+    fn apps_changed(&self) -> Option<Sql>;
+
     /// See `DeliveryStore::release_orphaned_leases`.
     async fn release_orphaned_leases(&self) -> Result<u64>;
 
-    /// Calls `on_work` whenever another node announces work, until `stop`.
-    fn listen_for_work(&self, on_work: Box<dyn Fn() + Send + Sync>, stop: tokio_util::sync::CancellationToken);
+    /// Tells `on` what other nodes announce, until `stop`.
+    fn listen(&self, on: Box<dyn Fn(Heard) + Send + Sync>, stop: tokio_util::sync::CancellationToken);
 
     async fn close(&self);
+}
+
+/// What a node hears from the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// Listening (again): whatever was announced before may have been missed.
+    Listening,
+    /// Not listening any more, until `Listening`.
+    Lost,
+    Work,
+    AppsChanged,
 }
 
 /// What a group commit routes with: the shared routing step (`messages::route_batch`)

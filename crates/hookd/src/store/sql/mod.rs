@@ -25,6 +25,7 @@ use super::{Result, Store, StoreError};
 use crate::security::keyring::Keyring;
 
 pub use builder::Sql;
+use db::Heard;
 pub use db::{Database, Row};
 
 pub struct SqlStore<D: Database> {
@@ -32,7 +33,7 @@ pub struct SqlStore<D: Database> {
     /// Seals endpoint secrets on the way in and opens them on the way out.
     keys: Arc<Keyring>,
     endpoints: endpoint_cache::EndpointCache,
-    apps: app_cache::AppCache,
+    apps: Arc<app_cache::AppCache>,
 }
 
 impl<D: Database> SqlStore<D> {
@@ -41,7 +42,8 @@ impl<D: Database> SqlStore<D> {
             db,
             keys,
             endpoints: endpoint_cache::EndpointCache::new(D::SOLE_WRITER),
-            apps: app_cache::AppCache::new(D::SOLE_WRITER),
+            // Elsewhere, trusted once this node hears other nodes' changes.
+            apps: Arc::new(app_cache::AppCache::new(D::SOLE_WRITER)),
         }
     }
 
@@ -111,7 +113,18 @@ impl<D: Database> Store for SqlStore<D> {
     }
 
     fn listen_for_work(&self, on_work: Box<dyn Fn() + Send + Sync>, stop: CancellationToken) {
-        self.db.listen_for_work(on_work, stop);
+        let apps = self.apps.clone();
+        let on = move |heard| match heard {
+            Heard::Listening => {
+                apps.trust(true);
+                // Work announced while this node was not listening waits in the store.
+                on_work();
+            }
+            Heard::Lost => apps.trust(false),
+            Heard::Work => on_work(),
+            Heard::AppsChanged => apps.clear(),
+        };
+        self.db.listen(Box::new(on), stop);
     }
 
     async fn close(&self) {

@@ -36,7 +36,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
 use super::sql::builder::Arg;
-use super::sql::db::{Database, Router, Step, Value};
+use super::sql::db::{Database, Heard, Router, Step, Value};
 use super::sql::{Row, Sql};
 use super::{Backend, NewMessage, Outcome, Published, Result, StoreError};
 
@@ -184,6 +184,10 @@ impl Database for Sqlite {
         Ok(())
     }
 
+    fn apps_changed(&self) -> Option<Sql> {
+        None
+    }
+
     /// One process owns the file, so no lease in it can be live at start-up.
     async fn release_orphaned_leases(&self) -> Result<u64> {
         let sql =
@@ -191,7 +195,7 @@ impl Database for Sqlite {
         self.execute(sql).await
     }
 
-    fn listen_for_work(&self, _: Box<dyn Fn() + Send + Sync>, _: tokio_util::sync::CancellationToken) {}
+    fn listen(&self, _: Box<dyn Fn(Heard) + Send + Sync>, _: tokio_util::sync::CancellationToken) {}
 
     async fn close(&self) {
         // Waits for reads under way, then closes the read connections; the
