@@ -178,3 +178,70 @@ async fn expired_payloads_are_swept() {
     }
     assert_eq!(payloads, vec![None, None, Some(r#"{"i":2}"#.to_string())]);
 }
+
+/// A success ends an endpoint's failure streak, so failures before it never
+/// count towards disabling the endpoint; failures in a row do.
+#[tokio::test]
+async fn a_success_ends_an_endpoints_failure_streak() {
+    use hookd::store::{AttemptRecord, DeliveryStatus, Outcome, Trigger};
+
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("streaks").await;
+    let ep = c.endpoint(&app, json!({"url": "https://example.com/hook"})).await;
+    let ep = ep["id"].as_str().unwrap().to_string();
+    let store = s.open_store().await;
+    let outcome = |n: i64, ok: bool, disable_if_failing_since: Option<i64>| Outcome {
+        attempt: AttemptRecord {
+            id: format!("atmpt_streak{n}"),
+            app_id: app.clone(),
+            msg_id: format!("msg_streak{n}"),
+            endpoint_id: ep.clone(),
+            url: "https://example.com/hook".into(),
+            status: if ok {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Fail
+            },
+            status_code: if ok { 200 } else { 500 },
+            response: None,
+            response_headers: None,
+            duration_ms: 1,
+            trigger_type: Trigger::Scheduled,
+            error: None,
+            ssl_verification: true,
+            created_at: n,
+        },
+        delivery_id: format!("dlv_streak{n}"),
+        status: if ok {
+            DeliveryStatus::Success
+        } else {
+            DeliveryStatus::Fail
+        },
+        next_attempt_at: None,
+        disable_if_failing_since,
+    };
+    let streak = |outcome: Outcome| {
+        let (store, app, ep) = (store.clone(), app.clone(), ep.clone());
+        async move {
+            store.write(&[], hookd::subscriptions::route, &[outcome]).await.unwrap();
+            let e = store.get_endpoint(&app, &ep).await.unwrap().unwrap();
+            (e.first_failure_at, e.disabled)
+        }
+    };
+    assert_eq!(streak(outcome(1_000, false, None)).await, (Some(1_000), false));
+    assert_eq!(
+        streak(outcome(2_000, false, None)).await,
+        (Some(1_000), false),
+        "it goes on"
+    );
+    assert_eq!(
+        streak(outcome(3_000, true, None)).await,
+        (None, false),
+        "a success ends it"
+    );
+    // Failing since before 3,500 would disable it, but this streak began at 4,000.
+    assert_eq!(streak(outcome(4_000, false, Some(3_500))).await, (Some(4_000), false));
+    assert_eq!(streak(outcome(5_000, false, Some(4_500))).await, (Some(4_000), true));
+    store.close().await;
+}

@@ -311,6 +311,19 @@ impl Server {
     /// Everything hookd wrote to stderr (its log) so far.
     /// `HOOKD_DATABASE_URL` as this server has it (empty on SQLite), for commands
     /// and servers that must use the same store.
+    /// The server's store, opened again beside it (for tests of the store
+    /// itself, with what the API made in it).
+    pub async fn open_store(&self) -> std::sync::Arc<dyn hookd::store::Store> {
+        let url = self.database_env().pop().map_or_else(
+            || format!("sqlite://{}?mode=rwc", self.dir.path().join("hookd.db").display()),
+            |(_, url)| url,
+        );
+        let keys = hookd::security::keyring::Keyring::load(None, self.dir.path()).expect("the server's keys");
+        hookd::store::open(&url, Arc::new(keys))
+            .await
+            .expect("the server's store")
+    }
+
     pub fn database_env(&self) -> Vec<(String, String)> {
         self.env
             .iter()

@@ -11,10 +11,13 @@
 //!   (`ON CONFLICT DO NOTHING`), and returns the ones it stored;
 //! - `d` inserts the deliveries of exactly those messages (the foreign keys
 //!   are checked at the end of the statement, when `m`'s rows are there);
+//! - `o` unpacks the outcomes once, for the two parts that read them;
 //! - `u` records outcomes on the deliveries that still exist, locking them,
 //!   so that a concurrent delete of their endpoint waits for this commit;
 //! - `a` inserts an attempt for each delivery `u` updated, and no other;
-//! - `e` updates each endpoint's failure streak, and disables it if asked.
+//! - `f` unpacks the endpoints' failure streaks: `h` ends those whose last
+//!   outcome succeeded (touching only the endpoints that were failing), and
+//!   `e` updates those whose last outcome failed, disabling them if asked.
 //!
 //! The planner takes a JSON array for 100 rows whatever it holds, and the
 //! statement's plan is made once per connection, perhaps while the tables are
@@ -57,42 +60,44 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            FROM json_to_recordset($2::json) AS x(id text, app_id text, msg_id text, endpoint_id text, \
              next_attempt_at bigint, lease_until bigint, lease_owner text, created_at bigint) \
            JOIN m ON m.id = x.msg_id), \
+         o AS MATERIALIZED (\
+           SELECT * FROM json_to_recordset($3::json) AS x(delivery_id text, delivery_status bigint, \
+             next_attempt_at bigint, id text, app_id text, msg_id text, endpoint_id text, url text, \
+             status bigint, status_code bigint, response text, response_headers text, duration_ms bigint, \
+             trigger_type bigint, error text, ssl_verification bigint, created_at bigint)), \
          u AS (\
            UPDATE deliveries dl SET \
              status = CASE WHEN dl.status = {canceled} THEN {canceled} ELSE o.delivery_status END, \
              attempts = dl.attempts + 1, \
              next_attempt_at = CASE WHEN dl.status = {canceled} THEN NULL ELSE o.next_attempt_at END, \
              lease_until = NULL, lease_owner = NULL, trigger_type = {scheduled}, updated_at = $5 \
-           FROM json_to_recordset($3::json) AS o(delivery_id text, delivery_status bigint, next_attempt_at bigint) \
-           WHERE dl.id = o.delivery_id AND dl.id = ANY (ARRAY(\
-             SELECT i.delivery_id FROM json_to_recordset($3::json) AS i(delivery_id text))) \
+           FROM o WHERE dl.id = o.delivery_id AND dl.id = ANY (ARRAY(SELECT i.delivery_id FROM o i)) \
            RETURNING dl.id), \
          a AS (\
            INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, \
              response_headers, duration_ms, trigger_type, error, ssl_verification, created_at) \
-           SELECT x.id, x.app_id, x.msg_id, x.endpoint_id, x.url, x.status, x.status_code, x.response, \
-             x.response_headers, x.duration_ms, x.trigger_type, x.error, x.ssl_verification, x.created_at \
-           FROM json_to_recordset($3::json) AS x(delivery_id text, id text, app_id text, msg_id text, \
-             endpoint_id text, url text, status bigint, status_code bigint, response text, \
-             response_headers text, duration_ms bigint, trigger_type bigint, error text, \
-             ssl_verification bigint, created_at bigint) \
-           JOIN u ON u.id = x.delivery_id), \
+           SELECT o.id, o.app_id, o.msg_id, o.endpoint_id, o.url, o.status, o.status_code, o.response, \
+             o.response_headers, o.duration_ms, o.trigger_type, o.error, o.ssl_verification, o.created_at \
+           FROM o JOIN u ON u.id = o.delivery_id), \
+         f AS MATERIALIZED (\
+           SELECT * FROM json_to_recordset($4::json) AS x(id text, healthy boolean, restart boolean, \
+             failed_at bigint, disable_if_failing_since bigint)), \
+         h AS (\
+           UPDATE endpoints ep SET first_failure_at = NULL \
+           WHERE ep.id = ANY (ARRAY(SELECT g.id FROM f g WHERE g.healthy)) AND ep.first_failure_at IS NOT NULL), \
          s AS (\
            SELECT f.id, f.disable_if_failing_since AS since, CASE \
-               WHEN f.healthy THEN NULL \
                WHEN f.restart THEN f.failed_at \
                ELSE COALESCE(e.first_failure_at, f.failed_at) END AS first_failure_at \
-           FROM json_to_recordset($4::json) AS f(id text, healthy boolean, restart boolean, \
-             failed_at bigint, disable_if_failing_since bigint) \
-           JOIN endpoints e ON e.id = f.id \
-           WHERE e.id = ANY (ARRAY(SELECT g.id FROM json_to_recordset($4::json) AS g(id text)))), \
+           FROM f JOIN endpoints e ON e.id = f.id \
+           WHERE NOT f.healthy AND e.id = ANY (ARRAY(SELECT g.id FROM f g WHERE NOT g.healthy))), \
          e AS (\
            UPDATE endpoints ep SET first_failure_at = s.first_failure_at, \
              disabled = CASE WHEN s.first_failure_at < s.since THEN 1 ELSE ep.disabled END, \
              updated_at = CASE WHEN ep.disabled = 0 AND s.first_failure_at < s.since \
                THEN $5 ELSE ep.updated_at END \
            FROM s WHERE ep.id = s.id \
-             AND ep.id = ANY (ARRAY(SELECT g.id FROM json_to_recordset($4::json) AS g(id text))) \
+             AND ep.id = ANY (ARRAY(SELECT g.id FROM f g WHERE NOT g.healthy)) \
              AND (ep.first_failure_at IS DISTINCT FROM s.first_failure_at \
              OR (ep.disabled = 0 AND s.first_failure_at < s.since))) \
          SELECT id FROM m"
