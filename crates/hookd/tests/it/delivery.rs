@@ -138,19 +138,23 @@ async fn failures_are_retried_on_schedule_until_success() {
             b["data"].as_array().is_some_and(|d| d.len() == 3)
         })
         .await;
-    let codes: Vec<i64> = attempts["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["responseStatusCode"].as_i64().unwrap())
-        .collect();
-    assert_eq!(codes, vec![200, 503, 500]);
+    assert_eq!(status_codes(&attempts), vec![200, 503, 500]);
     let stats = s
         .admin()
         .get(&format!("/api/v1/app/{app}/endpoint/{ep}/stats"))
         .await
         .body;
     assert_eq!(stats["success"], 1);
+}
+
+/// The status codes of a page of attempts, newest first.
+fn status_codes(attempts: &serde_json::Value) -> Vec<i64> {
+    attempts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["responseStatusCode"].as_i64().unwrap())
+        .collect()
 }
 
 /// With the default schedule (5 s, then 5 min, …), the test moves the
@@ -181,13 +185,7 @@ async fn the_scheduler_can_be_moved_to_each_retry() {
         assert_eq!(s.run_due_in(next_due * 13 / 10).await, 1, "after attempt {n}");
     }
     rx.wait("/later", 3).await;
-    let codes: Vec<i64> = recorded(3).await["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["responseStatusCode"].as_i64().unwrap())
-        .collect();
-    assert_eq!(codes, vec![200, 503, 500]);
+    assert_eq!(status_codes(&recorded(3).await), vec![200, 503, 500]);
     assert_eq!(
         s.run_due_in(Duration::from_secs(86_400)).await,
         0,
