@@ -11,8 +11,8 @@ use crate::time::{self, Micros};
 const CLAIM_BATCH: usize = 500;
 
 /// One turn of the scheduler: claims what is due at `now` (as much as this
-/// node has room for) and dispatches it. Returns whether it filled a batch,
-/// and so whether more may be waiting.
+/// node has room for) and dispatches it. Says how many it claimed, and
+/// whether they filled a batch (so more may be waiting).
 pub async fn step(engine: &Engine, now: Micros) -> Result<Claimed, StoreError> {
     let inner = &engine.inner;
     let free = inner
