@@ -22,6 +22,10 @@ fn main() -> std::process::ExitCode {
         .init();
     match hookd::cli::run(hookd::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `hookd verify` has already said why.
+        Err(e) if matches!(e.downcast_ref(), Some(hookd::cli::client::CliError::Invalid)) => {
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("hookd: {e}");
             std::process::ExitCode::FAILURE

@@ -277,7 +277,7 @@ pub fn check_filter(c: &mut Checks, filter: Option<&crate::filter::Filter>) {
     }
 }
 
-fn uid_conflict(e: StoreError) -> ApiError {
+pub(super) fn uid_conflict(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(_) => ApiError::Conflict("an endpoint with this uid already exists".into()),
         e => e.into(),
@@ -295,7 +295,12 @@ pub async fn find(state: &AppState, caller: &Caller, app_id: &str, ep_id: &str) 
     Ok((app.id, ep))
 }
 
-async fn insert(state: &AppState, app_id: String, body: EndpointIn, uid: Option<String>) -> ApiResult<EndpointRecord> {
+pub(super) async fn insert(
+    state: &AppState,
+    app_id: String,
+    body: EndpointIn,
+    uid: Option<String>,
+) -> ApiResult<EndpointRecord> {
     let now = time::now();
     let mut ep = EndpointRecord {
         id: ids::new(Kind::Endpoint),

@@ -14,6 +14,7 @@ pub mod event_types;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod listen;
 pub mod messages;
 pub mod openapi;
 pub mod pagination;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(testing::routes())
         .merge(preview::routes())
         .merge(transactional::routes())
+        .merge(listen::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())

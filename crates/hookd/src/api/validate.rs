@@ -59,7 +59,12 @@ impl Checks {
 
     /// Endpoint URLs: http or https, with a host, no user-info, at most 65536
     /// characters; placeholders such as `{eventType}` may stand after the host.
+    /// Or `relay://NAME`, whose deliveries go to `hookd listen` (`delivery::relay`).
     pub fn url(&mut self, loc: &[&str], s: &str) {
+        if crate::delivery::relay::is_relay(s) {
+            let name = s.split_once("://").map_or("", |(_, n)| n);
+            return self.name(loc, name, 200);
+        }
         if s.len() > 65536 {
             return self.fail(loc, "URL longer than 65536 characters");
         }

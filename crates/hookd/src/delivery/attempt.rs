@@ -13,7 +13,7 @@ use super::urls::Urls;
 use super::{DeliveryConfig, sign};
 use crate::ids::{self, Kind};
 use crate::security::ssrf::{self, AddressPolicy};
-use crate::store::{AttemptRecord, DeliveryStatus, DeliveryTask, Outcome};
+use crate::store::{AttemptRecord, DeliveryStatus, DeliveryTask, EndpointRecord, Outcome};
 use crate::time;
 
 /// What the receiver answered, or why there was no answer.
@@ -59,11 +59,7 @@ pub async fn send(
         return failed(refused.to_string());
     }
     let headers = sign::headers(ep, &msg.id, body.as_bytes(), time::now());
-    let timeout = ep
-        .options
-        .attempt_timeout
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .unwrap_or(cfg.attempt_timeout);
+    let timeout = timeout(cfg, ep);
 
     let mut request = axum::http::Request::new(Full::new(Bytes::from(body)));
     *request.method_mut() = Method::POST;
@@ -122,7 +118,15 @@ pub async fn send(
     }
 }
 
-fn timed_out(timeout: Duration) -> String {
+/// How long an attempt at `ep` may take: its own setting, or the server's.
+pub fn timeout(cfg: &DeliveryConfig, ep: &EndpointRecord) -> Duration {
+    ep.options
+        .attempt_timeout
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(cfg.attempt_timeout)
+}
+
+pub(super) fn timed_out(timeout: Duration) -> String {
     format!("timed out after {:.1} s", timeout.as_secs_f64())
 }
 

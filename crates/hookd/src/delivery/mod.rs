@@ -8,6 +8,7 @@ pub mod attempt;
 pub mod body;
 mod client;
 mod gate;
+pub mod relay;
 pub mod retry;
 mod scheduler;
 pub mod sign;
@@ -80,6 +81,8 @@ struct Inner {
     tasks: TaskTracker,
     /// Where attempts run; `None` runs them on the runtime that starts them.
     threads: Option<threads::DeliveryThreads>,
+    /// `hookd listen` connections, for relay endpoints.
+    relays: Arc<relay::Relays>,
 }
 
 impl Engine {
@@ -109,6 +112,7 @@ impl Engine {
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
             threads,
+            relays: Arc::default(),
         });
         let engine = Engine { inner };
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
@@ -181,11 +185,33 @@ impl Engine {
     /// client, address policy and signing, nothing recorded.
     pub async fn attempt_once(&self, task: &DeliveryTask) -> attempt::Response {
         let inner = &self.inner;
+        if relay::is_relay(&task.endpoint.url) {
+            return inner.relays.send(&inner.cfg, task).await;
+        }
         let client = match task.endpoint.options.ssl_verification {
             Some(false) => &inner.clients.unverified,
             _ => &inner.clients.verifying,
         };
         attempt::send(client, &inner.urls, &inner.policy, &inner.cfg, task).await
+    }
+
+    /// Cancelled when the engine starts shutting down.
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.stop.clone()
+    }
+
+    /// The listeners of relay endpoints connected to this node.
+    pub fn relays(&self) -> &Arc<relay::Relays> {
+        &self.inner.relays
+    }
+
+    /// A listener attached to relay endpoint `endpoint_id`: its parked
+    /// deliveries are due now, for whichever node holds the listener.
+    pub async fn relay_attached(&self, endpoint_id: &str) -> Result<(), StoreError> {
+        if self.inner.store.wake_endpoint(endpoint_id, time::now()).await? > 0 {
+            self.announce();
+        }
+        Ok(())
     }
 
     /// Tells this node's scheduler that work is waiting in the store.
@@ -206,6 +232,9 @@ impl Engine {
 
     async fn run(&self, task: DeliveryTask) {
         let inner = &self.inner;
+        if relay::is_relay(&task.endpoint.url) && !inner.relays.is_attached(&task.endpoint.id) {
+            return self.park(task.delivery_id).await;
+        }
         let admitted = async {
             let gate = inner.gates.get(&task.endpoint.id);
             let ep_permit = gate.enter(task.endpoint.throttle_rate).await;
@@ -231,6 +260,21 @@ impl Engine {
         let next_due = outcome.next_attempt_at;
         self.record(outcome).await;
         self.settled(&task.delivery_id, next_due, report);
+    }
+
+    /// Puts a delivery to a relay endpoint with no listener here back in the
+    /// store, unattempted, to be looked at again after [`relay::PARK`] or as
+    /// soon as a listener attaches.
+    async fn park(&self, delivery_id: String) {
+        let inner = &self.inner;
+        let until = time::now() + relay::PARK.as_micros() as i64;
+        let ids = [delivery_id];
+        if let Err(e) = inner.store.postpone(&inner.node_id, &ids, until).await {
+            // The lease then runs out and the delivery is claimed again: delayed, not lost.
+            tracing::warn!(error = %e, "could not park a relay delivery");
+        }
+        self.unwatch(&ids);
+        self.forget(&ids);
     }
 
     /// Writes an outcome, waiting out a database outage: until it is stored it

@@ -120,6 +120,12 @@ pub trait DeliveryStore: Send + Sync {
     async fn renew_leases(&self, owner: &str, ids: &[String], lease_until: Micros) -> Result<()>;
     /// Gives up leases without attempting (used at shutdown).
     async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<()>;
+    /// Gives up leases without attempting, the deliveries due again at `until`
+    /// (a relay endpoint with no listener here).
+    async fn postpone(&self, owner: &str, ids: &[String], until: Micros) -> Result<()>;
+    /// Makes an endpoint's unleased deliveries that wait for a later time due
+    /// at `now` (a listener attached to a relay endpoint); returns how many.
+    async fn wake_endpoint(&self, endpoint_id: &str, now: Micros) -> Result<u64>;
     /// Tells every node that work is waiting in the store (PostgreSQL: NOTIFY;
     /// the embedded store has one node, which already knows).
     async fn announce_work(&self) -> Result<()>;

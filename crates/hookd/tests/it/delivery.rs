@@ -1,20 +1,8 @@
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use crate::harness::{Behaviour, Received, Receiver, Server};
-
-fn header_map(r: &Received) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in &r.headers {
-        h.insert(
-            HeaderName::try_from(k.as_str()).unwrap(),
-            HeaderValue::try_from(v.as_str()).unwrap(),
-        );
-    }
-    h
-}
+use crate::harness::{Behaviour, Receiver, Server};
 
 fn fails(statuses: &[u16]) -> Behaviour {
     Behaviour {
@@ -47,7 +35,7 @@ async fn deliveries_are_signed_and_verify_with_published_libraries() {
         )
         .await;
     let r = rx.wait("/signed", 1).await.remove(0);
-    let h = header_map(&r);
+    let h = r.header_map();
     assert_eq!(
         r.body, r#"{"email":"a@example.com","n":1.5}"#,
         "the payload is sent as published"
@@ -93,7 +81,7 @@ async fn rotation_keeps_the_old_secret_signing_during_the_overlap() {
     for secret in [&old, &new] {
         standardwebhooks::Webhook::new(secret)
             .unwrap()
-            .verify(r.body.as_bytes(), &header_map(&r))
+            .verify(r.body.as_bytes(), &r.header_map())
             .unwrap();
     }
     // no overlap: only the newest secret signs
@@ -104,12 +92,12 @@ async fn rotation_keeps_the_old_secret_signing_during_the_overlap() {
     assert_eq!(sigs.len(), 2, "the first overlap (an hour) is still running");
     standardwebhooks::Webhook::new(&newest)
         .unwrap()
-        .verify(r.body.as_bytes(), &header_map(&r))
+        .verify(r.body.as_bytes(), &r.header_map())
         .unwrap();
     assert!(
         standardwebhooks::Webhook::new(&new)
             .unwrap()
-            .verify(r.body.as_bytes(), &header_map(&r))
+            .verify(r.body.as_bytes(), &r.header_map())
             .is_err()
     );
 }

@@ -496,6 +496,20 @@ pub struct Received {
     pub at: Instant,
 }
 
+impl Received {
+    /// Its headers as an HTTP header map (for the verifying libraries).
+    pub fn header_map(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in &self.headers {
+            h.insert(
+                axum::http::HeaderName::try_from(k.as_str()).unwrap(),
+                axum::http::HeaderValue::try_from(v.as_str()).unwrap(),
+            );
+        }
+        h
+    }
+}
+
 /// How the receiver answers on a path: a list of statuses used in turn (the last repeats).
 #[derive(Clone, Default)]
 pub struct Behaviour {

@@ -7,6 +7,7 @@ mod api_auth;
 mod api_endpoints;
 mod api_event_types;
 mod api_messages;
+mod cli;
 mod cluster;
 mod contracts;
 mod delivery;

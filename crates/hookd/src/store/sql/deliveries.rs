@@ -44,6 +44,25 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
         Ok(())
     }
 
+    async fn postpone(&self, owner: &str, ids: &[String], until: Micros) -> Result<()> {
+        for chunk in ids.chunks(512) {
+            let mut sql = Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, next_attempt_at = ");
+            sql.bind(until)
+                .push(" WHERE lease_owner = ")
+                .bind(owner)
+                .push(" AND next_attempt_at IS NOT NULL AND id IN ")
+                .bind_list(chunk);
+            self.db.execute(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn wake_endpoint(&self, endpoint_id: &str, now: Micros) -> Result<u64> {
+        self.db
+            .execute(queries::wake_endpoint(D::BACKEND, endpoint_id, now))
+            .await
+    }
+
     async fn announce_work(&self) -> Result<()> {
         self.db.announce_work().await
     }

@@ -128,6 +128,21 @@ pub fn recover(backend: Backend, endpoint_id: &str, now: Micros, since: Micros, 
     sql
 }
 
+/// An endpoint's deliveries waiting for a later time, unleased, due at `now`.
+pub fn wake_endpoint(backend: Backend, endpoint_id: &str, now: Micros) -> Sql {
+    let mut sql = Sql::new("UPDATE deliveries SET next_attempt_at = ");
+    sql.bind(now).push(" WHERE ");
+    DELIVERIES_BY_ENDPOINT.push_owned_by(&mut sql, backend, endpoint_id);
+    sql.push(" AND status IN ")
+        .bind_list(&[DeliveryStatus::Pending, DeliveryStatus::Sending]);
+    sql.push(" AND next_attempt_at > ")
+        .bind(now)
+        .push(" AND (lease_until IS NULL OR lease_until < ")
+        .bind(now)
+        .push(")");
+    sql
+}
+
 /// How many of an endpoint's deliveries (made in a period) are in each status.
 pub fn endpoint_stats(backend: Backend, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Sql {
     let mut sql = Sql::new("SELECT status, COUNT(*) AS n FROM deliveries WHERE ");
