@@ -78,6 +78,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_ALLOW_NETWORKS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_networks: Option<Vec<IpNet>>,
+    /// Also serve `/metrics` here, without a token (for a Prometheus on a private network).
+    #[arg(long, env = "HOOKD_METRICS_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Base URL under which users reach this server (used in portal links).
     #[arg(long, env = "HOOKD_PUBLIC_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +157,7 @@ struct Settings {
     admin_token: Option<Redacted>,
     main_key: Option<Redacted>,
     allow_networks: Vec<IpNet>,
+    metrics_listen: Option<SocketAddr>,
     public_url: Option<String>,
     retry_schedule: Vec<f64>,
     attempt_timeout: f64,
@@ -177,6 +182,8 @@ pub struct Config {
     pub admin_token: Option<Redacted>,
     pub main_key: Option<Redacted>,
     pub allow_networks: Vec<IpNet>,
+    /// Where `/metrics` is also served without a token.
+    pub metrics_listen: Option<SocketAddr>,
     pub public_url: String,
     pub max_payload_bytes: usize,
     pub api_threads: usize,
@@ -276,6 +283,7 @@ impl Config {
             admin_token: s.admin_token,
             main_key: s.main_key,
             allow_networks: s.allow_networks,
+            metrics_listen: s.metrics_listen,
             max_payload_bytes: positive("max_payload_bytes", s.max_payload_bytes)?,
             // Half the cores: the delivery threads and the store's writes want the rest.
             api_threads: positive("api_threads", s.api_threads.unwrap_or((cores() / 2).max(1)))?,
@@ -375,7 +383,7 @@ mod tests {
             .map(|(k, _)| k.to_string())
             .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
-        assert_eq!(keys.len(), 20, "{keys:?}");
+        assert_eq!(keys.len(), 21, "{keys:?}");
         let cli = crate::cli::Cli::command();
         let serve = cli.find_subcommand("serve").unwrap();
         let readme = include_str!("../../../README.md");

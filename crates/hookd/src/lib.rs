@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod filter;
 pub mod ids;
 pub mod log_limit;
+pub mod metrics;
 pub mod retention;
 pub mod routing;
 pub mod security;

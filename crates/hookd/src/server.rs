@@ -11,6 +11,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::delivery::Engine;
 use crate::ids::{self, Kind};
+use crate::metrics::Metrics;
 use crate::security::keyring::Keyring;
 use crate::security::ssrf::AddressPolicy;
 use crate::security::tokens;
@@ -132,7 +133,7 @@ pub struct Running {
     stop: CancellationToken,
     cleaner: tokio::task::JoinHandle<()>,
     http: tokio::task::JoinHandle<()>,
-    stop_http: tokio::sync::oneshot::Sender<()>,
+    stop_http: tokio::sync::watch::Sender<bool>,
     /// The embedded store's data directory lock, held while the server runs.
     _lock: Option<File>,
 }
@@ -146,7 +147,7 @@ impl Running {
 
     /// Stops in order (see [`run`]).
     pub async fn stop(self) {
-        let _ = self.stop_http.send(());
+        let _ = self.stop_http.send(true);
         let _ = self.http.await;
         tracing::info!("stopped accepting requests; finishing deliveries in flight");
         self.stop.cancel();
@@ -171,9 +172,16 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
     }
 
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
-    let committer =
-        crate::store::committer::spawn(store.clone(), crate::subscriptions::route).map_err(ServerError::Committer)?;
-    let engine = Engine::start(cfg.delivery.clone(), store.clone(), committer.clone(), policy)?;
+    let metrics = Metrics::new();
+    let committer = crate::store::committer::spawn(store.clone(), crate::subscriptions::route, metrics.clone())
+        .map_err(ServerError::Committer)?;
+    let engine = Engine::start(
+        cfg.delivery.clone(),
+        store.clone(),
+        committer.clone(),
+        policy,
+        metrics.clone(),
+    )?;
     let stop = CancellationToken::new();
     let waker = engine.clone();
     store.listen_for_work(Box::new(move || waker.wake()), stop.clone());
@@ -184,12 +192,31 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
     ));
 
     let header_timeout = cfg.header_timeout;
-    let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg));
+    let metrics_listen = cfg.metrics_listen;
+    let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg), metrics);
+    let (stop_http, _) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServerError::Listen(addr, e))?;
+        let app = api::metrics::standalone(state.clone());
+        tokio::spawn(serve_http(
+            listener,
+            app,
+            header_timeout,
+            stopped(stop_http.subscribe()),
+        ));
+    }
     let app = api::router(state);
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(serve_http(listener, app, header_timeout, async {
-        let _ = http_stopped.await;
-    }));
+    let http = tokio::spawn(serve_http(
+        listener,
+        app,
+        header_timeout,
+        stopped(stop_http.subscribe()),
+    ));
     Ok(Running {
         store,
         engine,

@@ -16,6 +16,7 @@ pub mod health;
 pub mod idempotency;
 pub mod listen;
 pub mod messages;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod preview;
@@ -32,6 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::delivery::Engine;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::committer::Committer;
 
@@ -48,6 +50,7 @@ pub struct Shared {
     pub committer: Committer,
     pub tokens: Arc<auth::TokenCache>,
     pub contracts: Arc<crate::contracts::Contracts>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,7 +61,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, engine: Engine, committer: Committer, cfg: Arc<Config>) -> AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: Engine,
+        committer: Committer,
+        cfg: Arc<Config>,
+        metrics: Arc<Metrics>,
+    ) -> AppState {
         let tokens = Arc::new(auth::TokenCache::new(cfg.admin_token.as_ref().map(|t| t.expose())));
         AppState(Arc::new(Shared {
             store,
@@ -67,6 +76,7 @@ impl AppState {
             committer,
             tokens,
             contracts: Arc::default(),
+            metrics,
         }))
     }
 
@@ -90,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(preview::routes())
         .merge(transactional::routes())
         .merge(listen::routes())
+        .merge(metrics::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())
@@ -100,6 +111,7 @@ pub fn router(state: AppState) -> Router {
     router
         .merge(openapi::serve(api))
         .fallback(|| async { error::ApiError::NotFound("path") })
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(extract::BodyLimit(limit)))
         .with_state(state)

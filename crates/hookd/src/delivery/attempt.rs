@@ -12,6 +12,7 @@ use super::retry::{self, Next};
 use super::urls::Urls;
 use super::{DeliveryConfig, sign};
 use crate::ids::{self, Kind};
+use crate::metrics::AttemptOutcome;
 use crate::security::ssrf::{self, AddressPolicy};
 use crate::store::{AttemptRecord, DeliveryStatus, DeliveryTask, EndpointRecord, Outcome};
 use crate::time;
@@ -24,6 +25,23 @@ pub struct Response {
     pub error: Option<String>,
     pub duration: Duration,
 }
+
+impl Response {
+    /// How the attempt ended, for the metrics. Errors reach here as text
+    /// (through hyper's error chain, from the resolver among others), so the
+    /// address policy's refusals are told by the words it always uses.
+    pub fn metric_outcome(&self) -> AttemptOutcome {
+        match &self.error {
+            None if (200..300).contains(&self.status_code) => AttemptOutcome::success,
+            _ if self.status_code != 0 => AttemptOutcome::failure,
+            Some(e) if e.starts_with(TIMED_OUT) => AttemptOutcome::timeout,
+            Some(e) if e.contains(ssrf::REFUSED_HINT) => AttemptOutcome::refused,
+            _ => AttemptOutcome::error,
+        }
+    }
+}
+
+const TIMED_OUT: &str = "timed out after";
 
 /// Sends the request for `task` once, on `client` (which checks certificates
 /// unless the endpoint turned that off).
@@ -127,7 +145,7 @@ pub fn timeout(cfg: &DeliveryConfig, ep: &EndpointRecord) -> Duration {
 }
 
 pub(super) fn timed_out(timeout: Duration) -> String {
-    format!("timed out after {:.1} s", timeout.as_secs_f64())
+    format!("{TIMED_OUT} {:.1} s", timeout.as_secs_f64())
 }
 
 /// The error's whole chain, which holds the useful part (refused address, DNS, TLS).

@@ -28,6 +28,7 @@ pub use client::ClientError;
 pub use sign::is_reserved_header;
 
 pub use crate::config::DeliveryConfig;
+use crate::metrics::{AttemptOutcome, Metrics};
 use crate::security::ssrf::AddressPolicy;
 use crate::store::committer::Committer;
 use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
@@ -83,6 +84,7 @@ struct Inner {
     threads: Option<threads::DeliveryThreads>,
     /// `hookd listen` connections, for relay endpoints.
     relays: Arc<relay::Relays>,
+    metrics: Arc<Metrics>,
 }
 
 impl Engine {
@@ -91,6 +93,7 @@ impl Engine {
         store: Arc<dyn Store>,
         committer: Committer,
         policy: AddressPolicy,
+        metrics: Arc<Metrics>,
     ) -> Result<Engine, StartError> {
         let clients = client::build(&policy, cfg.ca_bundle.as_deref(), cfg.concurrency)?;
         let threads = threads::DeliveryThreads::start(cfg.threads)?;
@@ -113,6 +116,7 @@ impl Engine {
             tasks: TaskTracker::new(),
             threads,
             relays: Arc::default(),
+            metrics,
         });
         let engine = Engine { inner };
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
@@ -254,6 +258,12 @@ impl Engine {
         };
         let resp = self.attempt_once(&task).await;
         drop(permits);
+        let kind = resp.metric_outcome();
+        inner.metrics.attempt(kind, resp.duration);
+        if kind == AttemptOutcome::success {
+            let since = (time::now() - task.message.created_at).max(0) as u64;
+            inner.metrics.delivered(Duration::from_micros(since));
+        }
         let outcome = attempt::outcome(&inner.cfg, &task, resp);
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");
         let report = self.report_of(&outcome);

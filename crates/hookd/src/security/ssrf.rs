@@ -13,6 +13,10 @@ use std::task::{Context, Poll};
 use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
 
+/// Words every refusal of an address says; the metrics tell refusals from
+/// other failed attempts by them.
+pub const REFUSED_HINT: &str = "is not public";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
     #[error("address {ip} is not public ({why}); an operator can allow it with HOOKD_ALLOW_NETWORKS")]

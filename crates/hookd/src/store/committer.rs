@@ -9,10 +9,11 @@
 //! it never sleeps: the next batch is waiting when a commit ends.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::group_commit::{GroupCommit, Patience};
 use super::{Matcher, NewMessage, Outcome, Published, Result, Store, StoreError};
+use crate::metrics::Metrics;
 
 enum Write {
     Publish(NewMessage),
@@ -60,11 +61,22 @@ impl Committer {
     }
 }
 
-pub fn spawn(store: Arc<dyn Store>, matches: Matcher) -> std::io::Result<Committer> {
+pub fn spawn(store: Arc<dyn Store>, matches: Matcher, metrics: Arc<Metrics>) -> std::io::Result<Committer> {
     let blocking = store.writes_block();
     let (gc, run) = GroupCommit::start(512, OUTCOMES, move |jobs: Vec<Write>| {
-        let store = store.clone();
-        async move { commit(&*store, matches, jobs).await }
+        let (store, metrics) = (store.clone(), metrics.clone());
+        async move {
+            let (n, started) = (jobs.len(), Instant::now());
+            let written = commit(&*store, matches, jobs).await;
+            metrics.commit(n, started.elapsed());
+            for w in &written {
+                if let Written::Published(Ok(p)) = w {
+                    metrics.messages_published.inc();
+                    metrics.deliveries_created.inc_by(p.tasks.len() as u64);
+                }
+            }
+            written
+        }
     });
     if !blocking {
         // These commits wait on the network, not on a thread.

@@ -139,6 +139,9 @@ pub trait DeliveryStore: Send + Sync {
     /// Queues failed deliveries of an endpoint again; returns how many.
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64>;
 
+    /// The unfinished deliveries by state (read through the index of
+    /// unfinished ones: its cost follows the backlog, not the table).
+    async fn pending(&self, now: Micros) -> Result<Pending>;
     async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats>;
     async fn list_endpoint_messages(
         &self,

@@ -450,6 +450,16 @@ pub struct Stats {
     pub canceled: i64,
 }
 
+/// Deliveries not finished, for the metrics: due and unleased, waiting for a
+/// later time, or leased to a node; and when the oldest due one fell due.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pending {
+    pub due: i64,
+    pub scheduled: i64,
+    pub in_flight: i64,
+    pub oldest_due: Option<Micros>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Idempotent {
     pub request_hash: String,

@@ -142,7 +142,12 @@ async fn expired_payloads_are_swept() {
         updated_at: now,
     };
     store.create_app(&app).await.unwrap();
-    let committer = hookd::store::committer::spawn(store.clone(), hookd::subscriptions::route).unwrap();
+    let committer = hookd::store::committer::spawn(
+        store.clone(),
+        hookd::subscriptions::route,
+        hookd::metrics::Metrics::new(),
+    )
+    .unwrap();
     let mut ids = Vec::new();
     for (i, expires_at) in [now - 1, now - 1, now + hookd::time::DAY].into_iter().enumerate() {
         let message = MessageRecord {

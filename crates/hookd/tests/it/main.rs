@@ -12,6 +12,7 @@ mod cluster;
 mod contracts;
 mod delivery;
 mod durability;
+mod metrics;
 mod routing;
 mod security;
 mod svix_sdk;

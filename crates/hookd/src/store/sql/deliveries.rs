@@ -10,7 +10,7 @@ use super::{SqlStore, expect_one, queries};
 use crate::ids::{self, Kind};
 use crate::store::{
     AttemptFilter, AttemptRecord, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
-    MessageFilter, MessageRecord, Outcome, Page, Result, Stats, Trigger,
+    MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
 };
 use crate::time::{self, Micros};
 
@@ -138,6 +138,20 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
     async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64> {
         let sql = queries::recover(D::BACKEND, endpoint_id, time::now(), since, until);
         self.db.execute(sql).await
+    }
+
+    async fn pending(&self, now: Micros) -> Result<Pending> {
+        let rows = self.db.fetch(queries::pending(now)).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| crate::store::StoreError::Corrupt("no row".into()))?;
+        let n = |col: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>>(col)?.unwrap_or(0)) };
+        Ok(Pending {
+            due: n("due")?,
+            scheduled: n("scheduled")?,
+            in_flight: n("in_flight")?,
+            oldest_due: row.try_get("oldest_due")?,
+        })
     }
 
     async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats> {

@@ -143,6 +143,24 @@ pub fn wake_endpoint(backend: Backend, endpoint_id: &str, now: Micros) -> Sql {
     sql
 }
 
+/// Unfinished deliveries by state, read through `deliveries_due` (the
+/// partial index of rows with a next attempt) on both databases.
+pub fn pending(now: Micros) -> Sql {
+    let mut sql = Sql::new("SELECT SUM(CASE WHEN lease_until >= ");
+    sql.bind(now)
+        .push(" THEN 1 ELSE 0 END) AS in_flight, SUM(CASE WHEN (lease_until IS NULL OR lease_until < ");
+    sql.bind(now).push(") AND next_attempt_at <= ");
+    sql.bind(now)
+        .push(" THEN 1 ELSE 0 END) AS due, SUM(CASE WHEN (lease_until IS NULL OR lease_until < ");
+    sql.bind(now).push(") AND next_attempt_at > ");
+    sql.bind(now)
+        .push(" THEN 1 ELSE 0 END) AS scheduled, MIN(CASE WHEN (lease_until IS NULL OR lease_until < ");
+    sql.bind(now).push(") AND next_attempt_at <= ");
+    sql.bind(now)
+        .push(" THEN next_attempt_at END) AS oldest_due FROM deliveries WHERE next_attempt_at IS NOT NULL");
+    sql
+}
+
 /// How many of an endpoint's deliveries (made in a period) are in each status.
 pub fn endpoint_stats(backend: Backend, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Sql {
     let mut sql = Sql::new("SELECT status, COUNT(*) AS n FROM deliveries WHERE ");
