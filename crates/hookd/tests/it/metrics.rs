@@ -128,6 +128,28 @@ async fn metrics_count_what_happens_and_only_the_operator_reads_them_on_the_api_
         "3 messages and 15 outcomes"
     );
 
+    // Every series the Grafana dashboard graphs is one hookd serves.
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../docs/grafana-dashboard.json")).unwrap();
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    let text = c.get("/metrics").await.body.as_str().unwrap().to_owned();
+    for expr in exprs {
+        for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if name.starts_with("hookd_") {
+                assert!(
+                    text.contains(&format!("\n{name}")),
+                    "the dashboard graphs {name}, which is not served"
+                );
+            }
+        }
+    }
+
     // The API's port wants the operator; the metrics port wants nothing.
     assert_eq!(s.as_token("").get("/metrics").await.status, 401);
     let portal = c
