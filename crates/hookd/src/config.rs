@@ -78,6 +78,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_ALLOW_NETWORKS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_networks: Option<Vec<IpNet>>,
+    /// How log lines are written: `text` for people, `json` for log shippers.
+    #[arg(long, env = "HOOKD_LOG_FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
     /// Also serve `/metrics` here, without a token (for a Prometheus on a private network).
     #[arg(long, env = "HOOKD_METRICS_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,17 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 /// The settings once merged, as the layers name them.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +173,7 @@ struct Settings {
     main_key: Option<Redacted>,
     allow_networks: Vec<IpNet>,
     metrics_listen: Option<SocketAddr>,
+    log_format: LogFormat,
     public_url: Option<String>,
     retry_schedule: Vec<f64>,
     attempt_timeout: f64,
@@ -184,6 +200,7 @@ pub struct Config {
     pub allow_networks: Vec<IpNet>,
     /// Where `/metrics` is also served without a token.
     pub metrics_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
     pub public_url: String,
     pub max_payload_bytes: usize,
     pub api_threads: usize,
@@ -284,6 +301,7 @@ impl Config {
             main_key: s.main_key,
             allow_networks: s.allow_networks,
             metrics_listen: s.metrics_listen,
+            log_format: s.log_format,
             max_payload_bytes: positive("max_payload_bytes", s.max_payload_bytes)?,
             // Half the cores: the delivery threads and the store's writes want the rest.
             api_threads: positive("api_threads", s.api_threads.unwrap_or((cores() / 2).max(1)))?,
@@ -383,7 +401,7 @@ mod tests {
             .map(|(k, _)| k.to_string())
             .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 22, "{keys:?}");
         let cli = crate::cli::Cli::command();
         let serve = cli.find_subcommand("serve").unwrap();
         let readme = include_str!("../../../README.md");

@@ -1,5 +1,4 @@
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 // glibc's allocator was a quarter of the CPU hookd spent per delivery (tokio's
 // aligned task allocations, and consolidating its bins); jemalloc's thread
@@ -16,10 +15,6 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 46] = b"narenas:1,dirty_decay_ms:250,muzzy_decay_ms:0\0";
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("HOOKD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     match hookd::cli::run(hookd::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // `hookd verify` has already said why.

@@ -167,6 +167,12 @@ async fn health_openapi_restart_and_graceful_stop() {
     let anon = s.as_token("");
     assert_eq!(anon.get("/api/v1/health").await.status, 204);
     assert_eq!(anon.get("/api/v1/health/ping").await.status, 204);
+    assert_eq!(anon.get("/livez").await.status, 200);
+    let ready = anon.get("/readyz").await;
+    assert_eq!(
+        (ready.status, &ready.body["status"]),
+        (200, &serde_json::json!("ready"))
+    );
     let doc = anon.get("/api/v1/openapi.json").await.body;
     let paths = doc["paths"].as_object().unwrap();
     let ops: Vec<(&str, &str)> = include_str!("../data/svix-oss-operations.txt")
@@ -225,4 +231,18 @@ async fn health_openapi_restart_and_graceful_stop() {
     assert_eq!(s.admin().get(&format!("/api/v1/app/{id}")).await.status, 200);
     let status = s.terminate();
     assert!(status.success(), "hookd exits 0 on SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_when_asked() {
+    let mut s = Server::spawn(&[("HOOKD_LOG_FORMAT", "json"), ("HOOKD_LOG", "info")]);
+    s.admin().app("logged").await;
+    assert!(s.terminate().success());
+    let log = s.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.iter().any(|l| l.contains("hookd stopped")), "{log}");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
+    }
 }

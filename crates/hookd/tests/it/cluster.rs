@@ -180,6 +180,12 @@ async fn a_database_outage_refuses_publishing_and_loses_nothing() {
         assert_eq!(body["code"], "service_unavailable");
     }
     assert_eq!(s.as_token("").get("/api/v1/health").await.status, 503);
+    let ready = s.as_token("").get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body["status"].as_str()),
+        (503, Some("the database does not answer"))
+    );
+    assert_eq!(s.as_token("").get("/livez").await.status, 200, "alive all the same");
 
     // It comes back: hookd recovers by itself, accepts again and delivers everything.
     proxy.restore();
