@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -53,6 +53,9 @@ pub struct MessageIn {
     pub payload_retention_hours: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub transformations_params: Option<serde_json::Value>,
+    /// The publish request's W3C trace context (its headers, not its body).
+    #[serde(skip)]
+    pub trace: Option<(String, Option<String>)>,
 }
 
 impl MessageIn {
@@ -68,6 +71,7 @@ impl MessageIn {
             payload_retention_period: None,
             payload_retention_hours: None,
             transformations_params: None,
+            trace: None,
         }
     }
 }
@@ -199,6 +203,7 @@ pub async fn publish_watched(
         .map(|h| h * time::HOUR)
         .unwrap_or(m.payload_retention_period.unwrap_or(90) * time::DAY);
     let deliver_at = m.deliver_at.map(time::from_datetime).filter(|t| *t > now);
+    let (traceparent, tracestate) = m.trace.unwrap_or_else(|| (crate::delivery::trace::start(), None));
     let message = MessageRecord {
         id: ids::new(Kind::Message),
         app_id: app.id.clone(),
@@ -210,6 +215,8 @@ pub async fn publish_watched(
         deliver_at,
         created_at: now,
         expires_at: now + retention,
+        traceparent: Some(traceparent),
+        tracestate,
     };
     let lease_room = state.engine.room();
     let req = NewMessage {
@@ -293,9 +300,11 @@ async fn create(
     caller: Caller,
     Path(app_id): Path<String>,
     Query(q): Query<CreateParams>,
+    headers: HeaderMap,
     Json(mut body): Json<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     applications::require_admin_in(&state, &caller, &app_id).await?;
+    body.trace = Some(crate::delivery::trace::of_publish(&headers));
     let timeout = super::transactional::timeout(&q, body.deliver_at.is_some())?;
     let app = match (state.store.get_app(&app_id).await?, body.application.take()) {
         (Some(app), _) => app,

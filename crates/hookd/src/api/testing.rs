@@ -100,6 +100,8 @@ fn test_message(app_id: &str, event_type: String, payload: String) -> MessageRec
         deliver_at: None,
         created_at: now,
         expires_at: now,
+        traceparent: Some(crate::delivery::trace::start()),
+        tracestate: None,
     }
 }
 

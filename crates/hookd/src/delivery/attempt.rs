@@ -76,7 +76,7 @@ pub async fn send(
     if let Err(refused) = ssrf::check_literal(policy, &url) {
         return failed(refused.to_string());
     }
-    let headers = sign::headers(ep, &msg.id, body.as_bytes(), time::now());
+    let headers = sign::headers(ep, msg, body.as_bytes(), time::now());
     let timeout = timeout(cfg, ep);
 
     let mut request = axum::http::Request::new(Full::new(Bytes::from(body)));

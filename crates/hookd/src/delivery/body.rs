@@ -52,6 +52,8 @@ mod tests {
             deliver_at: None,
             created_at: 1_700_000_000_000_000,
             expires_at: 0,
+            traceparent: None,
+            tracestate: None,
         };
         assert_eq!(render(&endpoint(None), &msg), r#"{"site":"x", "n":1.50}"#);
         let default: Value = serde_json::from_str(&render(&endpoint(Some(Envelope::default())), &msg)).unwrap();

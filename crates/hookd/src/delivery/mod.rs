@@ -13,6 +13,7 @@ pub mod retry;
 mod scheduler;
 pub mod sign;
 mod threads;
+pub mod trace;
 mod urls;
 
 use std::collections::{HashMap, HashSet};

@@ -176,7 +176,7 @@ impl Relays {
             return failed("no hookd listen is connected to this relay endpoint");
         };
         let body = super::body::render(&task.endpoint, &task.message);
-        let headers = sign::headers(&task.endpoint, &task.message.id, body.as_bytes(), time::now())
+        let headers = sign::headers(&task.endpoint, &task.message, body.as_bytes(), time::now())
             .iter()
             .map(|(k, v)| {
                 (

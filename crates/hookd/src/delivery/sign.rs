@@ -9,12 +9,14 @@ use sha2::Sha256;
 use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::security::hmac_key;
-use crate::store::{Encoding, EndpointRecord, Scheme};
+use crate::store::{Encoding, EndpointRecord, MessageRecord, Scheme};
 use crate::time::{self, Micros};
 
 /// Headers hookd sets itself; an endpoint's custom headers cannot replace them.
-const RESERVED: [&str; 8] = [
+const RESERVED: [&str; 10] = [
     "content-type",
+    "traceparent",
+    "tracestate",
     "user-agent",
     "webhook-id",
     "webhook-timestamp",
@@ -28,9 +30,10 @@ pub fn is_reserved_header(name: &str) -> bool {
     RESERVED.contains(&name.to_ascii_lowercase().as_str())
 }
 
-/// Every header of a delivery: the endpoint's own, then hookd's (which win),
-/// then the signature in the endpoint's scheme.
-pub fn headers(ep: &EndpointRecord, msg_id: &str, body: &[u8], now: Micros) -> HeaderMap {
+/// Every header of a delivery: the endpoint's own, then hookd's (which win:
+/// the trace context among them), then the signature in the endpoint's scheme.
+pub fn headers(ep: &EndpointRecord, msg: &MessageRecord, body: &[u8], now: Micros) -> HeaderMap {
+    let msg_id = msg.id.as_str();
     let mut h = HeaderMap::new();
     for (name, value) in &ep.headers {
         if let (Ok(n), Ok(v)) = (
@@ -47,6 +50,12 @@ pub fn headers(ep: &EndpointRecord, msg_id: &str, body: &[u8], now: Micros) -> H
         "user-agent",
         HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),
     );
+    if let Some(tp) = msg.traceparent.as_deref().and_then(super::trace::child) {
+        h.insert("traceparent", HeaderValue::try_from(tp).expect("hex and dashes"));
+        if let Some(state) = msg.tracestate.as_deref().and_then(|s| HeaderValue::try_from(s).ok()) {
+            h.insert("tracestate", state);
+        }
+    }
     let id = HeaderValue::try_from(msg_id).expect("ids are ASCII");
     for (id_name, ts_name) in [("webhook-id", "webhook-timestamp"), ("svix-id", "svix-timestamp")] {
         h.insert(HeaderName::from_static(id_name), id.clone());

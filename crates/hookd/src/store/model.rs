@@ -289,6 +289,10 @@ pub struct MessageRecord {
     pub deliver_at: Option<Micros>,
     pub created_at: Micros,
     pub expires_at: Micros,
+    /// The W3C `traceparent` it was published in (or hookd started), and the
+    /// `tracestate` that came with it.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 #[derive(Clone, Debug)]

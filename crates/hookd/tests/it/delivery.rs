@@ -529,3 +529,57 @@ async fn an_endpoint_deleted_mid_attempt_loses_its_outcome_and_nothing_else() {
     assert!(!s.log().contains("cannot be stored"), "{}", s.log());
     assert!(!s.log().contains("writing its items one by one"), "{}", s.log());
 }
+
+#[tokio::test]
+async fn deliveries_continue_the_publishers_trace_retries_included() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/traced",
+        Behaviour {
+            statuses: vec![503, 200],
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("traced").await;
+    c.endpoint(&app, json!({"url": format!("{}/traced", rx.url)})).await;
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let headers = [("traceparent", parent), ("tracestate", "congo=t61rcWkgMzE")];
+    let body = json!({"eventType": "t", "payload": {"n": 1}});
+    let r = c
+        .send("POST", &format!("/api/v1/app/{app}/msg"), Some(&body), &headers)
+        .await;
+    assert_eq!(r.status, 202);
+    let first = rx.first("/traced").await;
+    let tp = &first.headers["traceparent"];
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && tp.ends_with("-01"),
+        "{tp}"
+    );
+    assert_ne!(tp, parent, "a span of the delivery's own");
+    assert_eq!(first.headers["tracestate"], "congo=t61rcWkgMzE");
+    // The retry is claimed from the store: the trace was stored with the message.
+    let msg = r.body["id"].as_str().unwrap();
+    c.wait_for(&format!("/api/v1/app/{app}/attempt/msg/{msg}"), |b| {
+        b["data"].as_array().is_some_and(|d| !d.is_empty())
+    })
+    .await;
+    assert_eq!(s.run_due_in(Duration::from_secs(10)).await, 1);
+    let retry = rx.wait("/traced", 2).await.remove(1);
+    assert!(retry.headers["traceparent"].starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    assert_ne!(retry.headers["traceparent"], *tp);
+
+    // Without one, hookd starts a trace per message.
+    rx.on("/traced", Behaviour::default());
+    c.publish(&app, json!({"eventType": "t", "payload": {"n": 2}})).await;
+    c.publish(&app, json!({"eventType": "t", "payload": {"n": 3}})).await;
+    let all = rx.wait("/traced", 4).await;
+    let trace_of = |r: &crate::harness::Received| r.headers["traceparent"].split('-').nth(1).unwrap().to_owned();
+    assert_ne!(trace_of(&all[2]), trace_of(&all[3]));
+    assert!(
+        all[2..]
+            .iter()
+            .all(|r| r.headers["traceparent"].len() == 55 && !r.headers.contains_key("tracestate"))
+    );
+}

@@ -161,6 +161,8 @@ async fn expired_payloads_are_swept() {
             deliver_at: None,
             created_at: now,
             expires_at,
+            traceparent: None,
+            tracestate: None,
         };
         ids.push(message.id.clone());
         let done = committer

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event type validation",
         include_str!("../../../migrations/postgres/0003_event_type_validation.sql"),
     ),
+    (
+        7,
+        "trace context",
+        include_str!("../../../migrations/postgres/0007_trace_context.sql"),
+    ),
 ];
 
 pub struct Postgres {

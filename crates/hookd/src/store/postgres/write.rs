@@ -47,10 +47,12 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH m AS (\
            INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
-             created_at, expires_at) \
-           SELECT id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at \
+             created_at, expires_at, traceparent, tracestate) \
+           SELECT id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at, \
+             traceparent, tracestate \
            FROM json_to_recordset($1::json) AS x(id text, app_id text, event_type text, event_id text, \
-             channels text, tags text, payload text, deliver_at bigint, created_at bigint, expires_at bigint) \
+             channels text, tags text, payload text, deliver_at bigint, created_at bigint, expires_at bigint, \
+             traceparent text, tracestate text) \
            ON CONFLICT (app_id, event_id) DO NOTHING RETURNING id), \
          d AS (\
            INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
@@ -116,6 +118,8 @@ struct MessageRow<'a> {
     deliver_at: Option<Micros>,
     created_at: Micros,
     expires_at: Micros,
+    traceparent: Option<&'a str>,
+    tracestate: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -189,6 +193,8 @@ pub async fn group_commit(
                 deliver_at: m.deliver_at,
                 created_at: m.created_at,
                 expires_at: m.expires_at,
+                traceparent: m.traceparent.as_deref(),
+                tracestate: m.tracestate.as_deref(),
             }
         })
         .collect();

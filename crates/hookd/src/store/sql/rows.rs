@@ -107,8 +107,8 @@ pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
 }
 
 /// Message columns; the payload column is chosen by the caller (`m.payload` or `NULL AS payload`).
-pub const MESSAGE_COLS: &str =
-    "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.tags, m.deliver_at, m.created_at, m.expires_at";
+pub const MESSAGE_COLS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.tags, m.deliver_at, m.created_at, m.expires_at, \
+     m.traceparent, m.tracestate";
 pub fn message(row: &Row) -> Result<MessageRecord> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
@@ -121,6 +121,8 @@ pub fn message(row: &Row) -> Result<MessageRecord> {
         deliver_at: row.try_get("deliver_at")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
+        traceparent: row.try_get("traceparent")?,
+        tracestate: row.try_get("tracestate")?,
     })
 }
 

@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     rebuild(4, include_str!("../../../migrations/sqlite/0004_lean_embedded.sql")),
     rebuild(5, include_str!("../../../migrations/sqlite/0005_clustered_rows.sql")),
     step(6, include_str!("../../../migrations/sqlite/0006_deferred_indexes.sql")),
+    step(7, include_str!("../../../migrations/sqlite/0007_trace_context.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

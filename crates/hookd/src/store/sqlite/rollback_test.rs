@@ -29,6 +29,8 @@ fn message(id: &str, app_id: &str) -> NewMessage {
             deliver_at: None,
             created_at: 1,
             expires_at: i64::MAX,
+            traceparent: None,
+            tracestate: None,
         }),
         lease: None,
         lease_room: 0,

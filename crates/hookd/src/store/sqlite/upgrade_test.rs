@@ -42,7 +42,7 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
 
     let store = open(&url, keys()).await;
     let db = &look(&url);
-    assert_eq!(count(db, "PRAGMA user_version"), 6);
+    assert_eq!(count(db, "PRAGMA user_version"), 7);
     assert_eq!(count(db, "SELECT COUNT(*) FROM messages"), 2);
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM deliveries WHERE lease_owner = 'node'"),
@@ -63,10 +63,13 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
                  (VALUES ('messages', 'msg_2'), ('deliveries', 'dlv_2'), ('attempts', 'msg_1'))";
     assert_eq!(count(db, marks), 3);
 
+    // Migration 7 gave messages a trace context; those stored before have none.
+    assert_eq!(count(db, "SELECT COUNT(*) FROM messages WHERE traceparent IS NULL"), 2);
+
     // An eventId is still unique per application; messages without one are not limited.
-    let dup = "INSERT INTO messages VALUES ('msg_3', 'app_1', 't', 'evt_1', NULL, NULL, '{}', NULL, 3, 9)";
+    let dup = "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at) VALUES ('msg_3', 'app_1', 't', 'evt_1', NULL, NULL, '{}', NULL, 3, 9)";
     assert!(db.execute_batch(dup).is_err());
-    let plain = "INSERT INTO messages VALUES ('msg_4', 'app_1', 't', NULL, NULL, NULL, '{}', NULL, 4, 9)";
+    let plain = "INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, created_at, expires_at) VALUES ('msg_4', 'app_1', 't', NULL, NULL, NULL, '{}', NULL, 4, 9)";
     db.execute_batch(plain).unwrap();
 
     // The foreign keys point at the rebuilt tables: deleting the application

@@ -157,7 +157,7 @@ fn publish_statements<'a>(
         let chunk = &stored[r];
         let mut sql = Sql::new(
             "INSERT OR ROLLBACK INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
-             created_at, expires_at) VALUES ",
+             created_at, expires_at, traceparent, tracestate) VALUES ",
         );
         for (i, p) in chunk.iter().enumerate() {
             let m = &p.message;
@@ -181,6 +181,10 @@ fn publish_statements<'a>(
                 .bind(m.created_at)
                 .push(", ")
                 .bind(m.expires_at)
+                .push(", ")
+                .bind(m.traceparent.as_ref())
+                .push(", ")
+                .bind(m.tracestate.as_ref())
                 .push(")");
         }
         sql
