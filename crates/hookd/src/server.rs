@@ -38,14 +38,15 @@ pub enum ServerError {
     Keys(#[from] crate::security::keyring::KeyError),
 }
 
-/// Opens the store with the keys that seal its secrets. For the embedded store
-/// `exclusive` also takes the data directory's lock (a server must be alone;
-/// `rotate-key` works beside a running one).
+/// Opens the store with the keys that seal its secrets. `exclusive` also takes
+/// the data directory's lock: a server is alone with it (the embedded store's
+/// file; a node's identity, see [`node_identity`]), while `rotate-key` works
+/// beside a running one.
 pub async fn open_store(cfg: &Config, exclusive: bool) -> Result<(Arc<dyn Store>, Option<File>), ServerError> {
     let dir = cfg.data_dir.display().to_string();
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
     let keys = Keyring::load(cfg.main_key.as_ref().map(|k| k.expose()), &cfg.data_dir)?;
-    let lock = if cfg.is_sqlite() && exclusive {
+    let lock = if exclusive {
         let f = File::create(cfg.data_dir.join("hookd.lock")).map_err(|e| ServerError::DataDir(dir.clone(), e))?;
         f.try_lock().map_err(|_| ServerError::Locked(dir))?;
         Some(f)
@@ -158,11 +159,30 @@ impl Running {
     }
 }
 
+/// This node's name as a lease owner, kept in its data directory (which
+/// `open_store` holds locked): a node restarted after a crash knows the
+/// leases of its last run as its own and takes them back at once, instead of
+/// leaving that work until the leases run out.
+fn node_identity(dir: &std::path::Path) -> Result<String, ServerError> {
+    let path = dir.join("node.id");
+    let io = |e| ServerError::DataDir(dir.display().to_string(), e);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if id.trim().starts_with("node_") => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let id = ids::new(Kind::Token).replacen("tok_", "node_", 1);
+    std::fs::write(&path, &id).map_err(io)?;
+    Ok(id)
+}
+
 /// Opens the store, starts delivering and serves the API on `listener`.
 pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Running, ServerError> {
     let (store, lock) = open_store(&cfg, true).await?;
     store.check_keys().await?;
-    let released = store.release_orphaned_leases().await?;
+    let node_id = node_identity(&cfg.data_dir)?;
+    let released = store.release_orphaned_leases(&node_id).await?;
     if released > 0 {
         tracing::info!(released, "deliveries left in flight by the last run are queued again");
     }
@@ -181,7 +201,12 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         committer.clone(),
         policy,
         metrics.clone(),
+        node_id,
     )?;
+    if released > 0 {
+        // Other nodes may be idle: let them help with what this one left.
+        engine.announce();
+    }
     let stop = CancellationToken::new();
     let waker = engine.clone();
     store.listen_for_work(Box::new(move || waker.wake()), stop.clone());

@@ -95,11 +95,12 @@ impl Engine {
         committer: Committer,
         policy: AddressPolicy,
         metrics: Arc<Metrics>,
+        node_id: String,
     ) -> Result<Engine, StartError> {
         let clients = client::build(&policy, cfg.ca_bundle.as_deref(), cfg.concurrency)?;
         let threads = threads::DeliveryThreads::start(cfg.threads)?;
         let inner = Arc::new(Inner {
-            node_id: crate::ids::new(crate::ids::Kind::Token).replacen("tok_", "node_", 1),
+            node_id,
             in_flight: Semaphore::new(cfg.concurrency),
             gates: gate::Gates::new(cfg.endpoint_concurrency),
             cfg,

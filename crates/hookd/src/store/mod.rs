@@ -129,10 +129,11 @@ pub trait DeliveryStore: Send + Sync {
     /// Tells every node that work is waiting in the store (PostgreSQL: NOTIFY;
     /// the embedded store has one node, which already knows).
     async fn announce_work(&self) -> Result<()>;
-    /// At start-up: releases the leases no live node can hold, returning how
-    /// many. On the embedded store that is every lease (one process owns the
-    /// file); on PostgreSQL none (other nodes' leases run out by themselves).
-    async fn release_orphaned_leases(&self) -> Result<u64>;
+    /// At start-up of node `owner`: releases the leases no live node can
+    /// hold, returning how many. On the embedded store that is every lease
+    /// (one process owns the file); on PostgreSQL those of `owner` itself,
+    /// left by its last run (other nodes' run out by themselves).
+    async fn release_orphaned_leases(&self, owner: &str) -> Result<u64>;
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
     /// Cancels a message's deliveries that are pending or waiting for a retry; returns how many.
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64>;

@@ -241,8 +241,16 @@ impl Database for Postgres {
     }
 
     /// Other nodes' leases run out by themselves; none is released here.
-    async fn release_orphaned_leases(&self) -> Result<u64> {
-        Ok(0)
+    /// This node's identity is its data directory's, which it holds locked:
+    /// a lease in its name is left by its last run, which died. Read through
+    /// `deliveries_due` (a leased delivery always has a next attempt).
+    async fn release_orphaned_leases(&self, owner: &str) -> Result<u64> {
+        let mut sql = Sql::new(
+            "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL \
+             WHERE next_attempt_at IS NOT NULL AND lease_owner = ",
+        );
+        sql.bind(owner);
+        self.execute(sql).await
     }
 
     /// From a listening connection that reconnects by itself (with back-off)

@@ -152,7 +152,7 @@ pub trait Database: Send + Sync + 'static {
     fn apps_changed(&self) -> Option<Sql>;
 
     /// See `DeliveryStore::release_orphaned_leases`.
-    async fn release_orphaned_leases(&self) -> Result<u64>;
+    async fn release_orphaned_leases(&self, owner: &str) -> Result<u64>;
 
     /// Tells `on` what other nodes announce, until `stop`.
     fn listen(&self, on: Box<dyn Fn(Heard) + Send + Sync>, stop: tokio_util::sync::CancellationToken);

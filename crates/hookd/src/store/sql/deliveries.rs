@@ -67,8 +67,8 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
         self.db.announce_work().await
     }
 
-    async fn release_orphaned_leases(&self) -> Result<u64> {
-        self.db.release_orphaned_leases().await
+    async fn release_orphaned_leases(&self, owner: &str) -> Result<u64> {
+        self.db.release_orphaned_leases(owner).await
     }
 
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask> {

@@ -189,7 +189,7 @@ impl Database for Sqlite {
     }
 
     /// One process owns the file, so no lease in it can be live at start-up.
-    async fn release_orphaned_leases(&self) -> Result<u64> {
+    async fn release_orphaned_leases(&self, _: &str) -> Result<u64> {
         let sql =
             Sql::new("UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_until IS NOT NULL");
         self.execute(sql).await
