@@ -158,11 +158,18 @@ async fn session(
         _ => None,
     };
     let Some(Frame::Hello {
-        endpoint_id, disabled, ..
+        v,
+        endpoint_id,
+        disabled,
+        ..
     }) = hello
     else {
         return Err(Failure::Retry("the server did not greet".into()));
     };
+    if v != PROTOCOL {
+        let why = format!("the server speaks listen protocol {v}, this hookd {PROTOCOL}: use the same version");
+        return Err(Failure::Fatal(CliError::Usage(why)));
+    }
     anstream::println!(
         "Ready: deliveries of {} (relay endpoint {endpoint_id}, {:?}) go to {forward}. Ctrl-C stops.",
         args.app,

@@ -584,3 +584,31 @@ async fn listen_brings_deliveries_to_a_receiver_on_this_machine() {
     assert_eq!(same["id"], ep["id"], "the same relay endpoint, and so the same secret");
     again.interrupt().await;
 }
+
+#[tokio::test]
+async fn listeners_on_one_name_share_its_deliveries() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let h = Hookd::new(&s);
+    let c = s.admin();
+    let app = c.app("shared").await;
+    let mut first = Listener::start(&h, &[&format!("{}/one", rx.url), "--app", &app, "--name", "team"]);
+    first.line("Ready").await;
+    let mut second = Listener::start(&h, &[&format!("{}/two", rx.url), "--app", &app, "--name", "team"]);
+    second.line("Ready").await;
+    for n in 0..6 {
+        c.publish(&app, json!({"eventType": "t", "payload": {"n": n}})).await;
+    }
+    rx.wait_until(|all| all.len() >= 6).await;
+    let (one, two) = (rx.requests("/one").len(), rx.requests("/two").len());
+    assert_eq!(one + two, 6, "each delivery once");
+    assert!(one > 0 && two > 0, "both listeners took a share: {one} and {two}");
+    let endpoints = c.get(&format!("/api/v1/app/{app}/endpoint")).await.body;
+    assert_eq!(
+        endpoints["data"].as_array().unwrap().len(),
+        1,
+        "one relay endpoint for the name"
+    );
+    first.interrupt().await;
+    second.interrupt().await;
+}
