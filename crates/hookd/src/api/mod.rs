@@ -15,6 +15,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod listen;
+pub mod message_extras;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(endpoints::routes())
         .merge(messages::routes())
+        .merge(message_extras::routes())
         .merge(attempts::routes())
         .merge(auth_routes::routes())
         .merge(testing::routes())

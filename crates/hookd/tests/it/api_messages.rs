@@ -336,3 +336,71 @@ async fn send_example_goes_to_one_endpoint() {
     assert_eq!(c.post(&path, json!({"eventType": "no.such"})).await.status, 404);
     assert!(rx.requests("/bystander").is_empty());
 }
+
+#[tokio::test]
+async fn precheck_says_whether_a_message_would_reach_an_endpoint_and_raw_gives_the_payload_as_published() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("pre").await;
+    let precheck = |body: serde_json::Value| {
+        let c = c.clone();
+        let app = app.clone();
+        async move {
+            let r = c.post(&format!("/api/v1/app/{app}/msg/precheck/active"), body).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["active"].as_bool().unwrap()
+        }
+    };
+    assert!(
+        !precheck(json!({"eventType": "invoice.paid"})).await,
+        "no endpoint at all"
+    );
+    let ep = c
+        .endpoint(
+            &app,
+            json!({"url": "https://example.com/a", "channels": ["eu"], "filterTypes": ["invoice.*"]}),
+        )
+        .await;
+    assert!(precheck(json!({"eventType": "invoice.paid", "channels": ["eu"]})).await);
+    assert!(
+        !precheck(json!({"eventType": "invoice.paid"})).await,
+        "not on its channel"
+    );
+    assert!(
+        !precheck(json!({"eventType": "user.created", "channels": ["eu"]})).await,
+        "not its type"
+    );
+    let ep_id = ep["id"].as_str().unwrap();
+    c.patch(
+        &format!("/api/v1/app/{app}/endpoint/{ep_id}"),
+        json!({"disabled": true}),
+    )
+    .await;
+    assert!(
+        !precheck(json!({"eventType": "invoice.paid", "channels": ["eu"]})).await,
+        "disabled"
+    );
+    let bad = c
+        .post(
+            &format!("/api/v1/app/{app}/msg/precheck/active"),
+            json!({"eventType": "no spaces"}),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+
+    let text = r#"{"b": 1,   "a": [1.50, "x"]}"#;
+    let r = c
+        .raw(
+            "POST",
+            &format!("/api/v1/app/{app}/msg"),
+            &format!(r#"{{"eventType": "t", "payload": {text}}}"#),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let id = r.body["id"].as_str().unwrap();
+    let raw = c.get(&format!("/api/v1/app/{app}/msg/{id}/raw")).await;
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.body["payload"], text, "byte for byte");
+    c.delete(&format!("/api/v1/app/{app}/msg/{id}/content")).await;
+    assert_eq!(c.get(&format!("/api/v1/app/{app}/msg/{id}/raw")).await.status, 404);
+}

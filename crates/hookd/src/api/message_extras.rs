@@ -1,0 +1,98 @@
+//! Svix's smaller message operations: whether a message would reach anyone
+//! before it is published (`precheck/active`), and a payload as published
+//! (`raw`).
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::applications;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::Json;
+use super::validate::Checks;
+use crate::routing::{Candidate, Subscription};
+use crate::store::Page;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(precheck)).routes(routes!(raw))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePrecheckIn {
+    pub event_type: String,
+    pub channels: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePrecheckOut {
+    /// Whether an enabled endpoint would get such a message.
+    pub active: bool,
+}
+
+/// Whether a message of this event type (and channels) would reach any
+/// enabled endpoint. Payload filters are not run: there is no payload yet, so
+/// an endpoint that filters counts as one that may receive it.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/precheck/active", tag = "Message", operation_id = "v1.message.precheck",
+    params(("app_id" = String, Path)), request_body = MessagePrecheckIn,
+    responses((status = 200, body = MessagePrecheckOut), (status = 422, body = super::error::HttpValidationError)))]
+async fn precheck(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Json(body): Json<MessagePrecheckIn>,
+) -> ApiResult<Json<MessagePrecheckOut>> {
+    let app = applications::find(&state, &caller, &app_id).await?;
+    let mut c = Checks::default();
+    c.name(&["body", "eventType"], &body.event_type, 256);
+    c.channels(&["body", "channels"], body.channels.as_ref());
+    c.done()?;
+    let candidate = Candidate::new(&body.event_type, body.channels.as_deref(), None);
+    let mut page = Page {
+        limit: 250,
+        after: None,
+        descending: false,
+    };
+    loop {
+        let endpoints = state.store.list_endpoints(&app.id, &page).await?;
+        let active = endpoints.iter().filter(|e| !e.disabled).any(|e| {
+            let subscription = Subscription {
+                event_types: e.event_types.as_deref(),
+                channels: e.channels.as_deref(),
+                filter: None,
+            };
+            subscription.accepts(&candidate)
+        });
+        if active {
+            return Ok(Json(MessagePrecheckOut { active: true }));
+        }
+        match endpoints.last() {
+            Some(last) if endpoints.len() as i64 == page.limit => page.after = Some(last.id.clone()),
+            _ => return Ok(Json(MessagePrecheckOut { active: false })),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageRawPayloadOut {
+    /// The payload exactly as it was published, as a string.
+    pub payload: String,
+}
+
+/// A message's payload exactly as it was published (`payload` of the message
+/// is parsed JSON; this is its text, byte for byte).
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg/{msg_id}/raw", tag = "Message", operation_id = "v1.message.get-raw-payload",
+    params(("app_id" = String, Path), ("msg_id" = String, Path)), responses((status = 200, body = MessageRawPayloadOut)))]
+async fn raw(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<Json<MessageRawPayloadOut>> {
+    let (_, m) = super::messages::find(&state, &caller, &app_id, &msg_id).await?;
+    let payload = m.payload.clone().ok_or(ApiError::NotFound("payload (expunged)"))?;
+    Ok(Json(MessageRawPayloadOut { payload }))
+}
