@@ -389,13 +389,7 @@ async fn precheck_says_whether_a_message_would_reach_an_endpoint_and_raw_gives_t
     assert_eq!(bad.status, 422);
 
     let text = r#"{"b": 1,   "a": [1.50, "x"]}"#;
-    let r = c
-        .raw(
-            "POST",
-            &format!("/api/v1/app/{app}/msg"),
-            &format!(r#"{{"eventType": "t", "payload": {text}}}"#),
-        )
-        .await;
+    let r = c.publish_text(&app, "t", text).await;
     assert_eq!(r.status, 202);
     let id = r.body["id"].as_str().unwrap();
     let raw = c.get(&format!("/api/v1/app/{app}/msg/{id}/raw")).await;

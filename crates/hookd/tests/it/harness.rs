@@ -473,6 +473,13 @@ impl Client {
         r.body
     }
 
+    /// Publishes a payload given as text, so that its exact bytes are what
+    /// hookd receives (a `Value` would be re-serialised).
+    pub async fn publish_text(&self, app: &str, event_type: &str, payload: &str) -> Reply {
+        let body = format!(r#"{{"eventType": "{event_type}", "payload": {payload}}}"#);
+        self.raw("POST", &format!("/api/v1/app/{app}/msg"), &body).await
+    }
+
     /// Polls `path` until `done` holds for its body (for state hookd reaches on its own).
     pub async fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -190,13 +190,7 @@ async fn envelopes_wrap_the_payload_with_the_receivers_key_names() {
         .await;
     c.endpoint(&app, json!({"url": format!("{}/plain", rx.url)})).await;
     let payload = r#"{"site": "https://contoso.sharepoint.com/sites/x", "n": 1.50}"#;
-    let r = c
-        .raw(
-            "POST",
-            &format!("/api/v1/app/{app}/msg"),
-            &format!(r#"{{"eventType": "ProvisioningCompleted", "payload": {payload}}}"#),
-        )
-        .await;
+    let r = c.publish_text(&app, "ProvisioningCompleted", payload).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let msg_id = r.body["id"].as_str().unwrap();
 
