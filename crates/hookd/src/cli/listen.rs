@@ -300,12 +300,7 @@ async fn deliver(
             }
         }
         Err(e) => {
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                why = format!("{why}: {s}");
-                source = s.source();
-            }
+            let why = crate::delivery::attempt::chain(&e);
             (
                 0,
                 Default::default(),

@@ -41,6 +41,13 @@ pub enum Command {
     AdminToken(ServeArgs),
     /// Seal every stored secret under a new main key (servers may keep running).
     RotateKey(ServeArgs),
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// The commands that talk to a running server, or to nobody.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
     /// Save a server's URL and token for the client commands.
     Login(LoginArgs),
     /// Forget what `hookd login` saved.
@@ -94,7 +101,7 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve(args) => (StoreTask::Serve, args),
         Command::AdminToken(args) => (StoreTask::AdminToken, args),
         Command::RotateKey(args) => (StoreTask::RotateKey, args),
-        client_command => {
+        Command::Client(client_command) => {
             log_to_stderr(LogFormat::Text, "warn");
             restore_sigpipe();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -150,25 +157,25 @@ fn restore_sigpipe() {
     }
 }
 
-async fn run_client(command: Command) -> CliResult<()> {
+async fn run_client(command: ClientCommand) -> CliResult<()> {
     match command {
-        Command::Login(args) => login(args).await,
-        Command::Logout => {
+        ClientCommand::Login(args) => login(args).await,
+        ClientCommand::Logout => {
             match Credentials::remove()? {
                 true => println!("logged out"),
                 false => println!("not logged in"),
             }
             Ok(())
         }
-        Command::App(cmd) => apps::run(cmd).await,
-        Command::Endpoint(cmd) => endpoints::run(cmd).await,
-        Command::EventType(cmd) => event_types::run(cmd).await,
-        Command::Message(cmd) => messages::run(cmd).await,
-        Command::Attempt(cmd) => messages::run_attempts(cmd).await,
-        Command::Listen(args) => listen::run(args).await,
-        Command::Trigger(args) => trigger::run(args).await,
-        Command::Verify(args) => verify::run(args),
-        Command::Completions { shell } => {
+        ClientCommand::App(cmd) => apps::run(cmd).await,
+        ClientCommand::Endpoint(cmd) => endpoints::run(cmd).await,
+        ClientCommand::EventType(cmd) => event_types::run(cmd).await,
+        ClientCommand::Message(cmd) => messages::run(cmd).await,
+        ClientCommand::Attempt(cmd) => messages::run_attempts(cmd).await,
+        ClientCommand::Listen(args) => listen::run(args).await,
+        ClientCommand::Trigger(args) => trigger::run(args).await,
+        ClientCommand::Verify(args) => verify::run(args),
+        ClientCommand::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "hookd", &mut script);
             match std::io::Write::write_all(&mut std::io::stdout(), &script) {
@@ -176,9 +183,6 @@ async fn run_client(command: Command) -> CliResult<()> {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                 _ => Ok(()),
             }
-        }
-        Command::Serve(_) | Command::AdminToken(_) | Command::RotateKey(_) => {
-            Err(CliError::Usage("not a client command".into()))
         }
     }
 }

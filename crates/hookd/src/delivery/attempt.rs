@@ -27,6 +27,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// No answer, and why.
+    pub fn failed(error: String, started: Instant) -> Response {
+        Response {
+            status_code: 0,
+            headers: BTreeMap::new(),
+            body: String::new(),
+            error: Some(error),
+            duration: started.elapsed(),
+        }
+    }
+
     /// How the attempt ended, for the metrics. Errors reach here as text
     /// (through hyper's error chain, from the resolver among others), so the
     /// address policy's refusals are told by the words it always uses.
@@ -56,13 +67,7 @@ pub async fn send(
     let ep = &task.endpoint;
     let msg = &task.message;
     let body = super::body::render(ep, msg);
-    let failed = |error: String| Response {
-        status_code: 0,
-        headers: BTreeMap::new(),
-        body: String::new(),
-        error: Some(error),
-        duration: started.elapsed(),
-    };
+    let failed = |error: String| Response::failed(error, started);
     let filled = crate::subscriptions::url_for(ep, msg);
     // A templated URL differs per message: kept, it would only churn the cache.
     let parsed = match filled == ep.url {
@@ -123,9 +128,8 @@ pub async fn send(
             .and_modify(|old: &mut String| *old = format!("{old}, {v}"))
             .or_insert(v);
     }
-    if (300..400).contains(&status_code) {
-        let to = out_headers.get("location").cloned().unwrap_or_default();
-        error = Some(format!("redirects are not followed (Location: {to})"));
+    if let Some(redirect) = redirect_error(status_code, &out_headers) {
+        error = Some(redirect);
     }
     Response {
         status_code,
@@ -134,6 +138,15 @@ pub async fn send(
         error,
         duration: started.elapsed(),
     }
+}
+
+/// A 3xx is a failure: redirects are not followed (a receiver could point
+/// hookd anywhere with one).
+pub(super) fn redirect_error(status_code: u16, headers: &BTreeMap<String, String>) -> Option<String> {
+    (300..400).contains(&status_code).then(|| {
+        let to = headers.get("location").map_or("", String::as_str);
+        format!("redirects are not followed (Location: {to})")
+    })
 }
 
 /// How long an attempt at `ep` may take: its own setting, or the server's.
@@ -149,7 +162,7 @@ pub(super) fn timed_out(timeout: Duration) -> String {
 }
 
 /// The error's whole chain, which holds the useful part (refused address, DNS, TLS).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -165,13 +165,7 @@ impl Relays {
     /// Makes one attempt through a listener: signed and shaped as over HTTP.
     pub async fn send(&self, cfg: &DeliveryConfig, task: &DeliveryTask) -> Response {
         let started = Instant::now();
-        let failed = |error: &str| Response {
-            status_code: 0,
-            headers: BTreeMap::new(),
-            body: String::new(),
-            error: Some(error.to_owned()),
-            duration: started.elapsed(),
-        };
+        let failed = |error: &str| Response::failed(error.to_owned(), started);
         let Some(listener) = self.pick(&task.endpoint.id) else {
             return failed("no hookd listen is connected to this relay endpoint");
         };
@@ -211,12 +205,9 @@ impl Relays {
             }
             body.truncate(end);
         }
-        let error = answer.error.or_else(|| {
-            (300..400).contains(&answer.status).then(|| {
-                let to = answer.headers.get("location").cloned().unwrap_or_default();
-                format!("redirects are not followed (Location: {to})")
-            })
-        });
+        let error = answer
+            .error
+            .or_else(|| attempt::redirect_error(answer.status, &answer.headers));
         Response {
             status_code: answer.status,
             headers: answer.headers,
