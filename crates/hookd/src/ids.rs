@@ -16,6 +16,7 @@ pub enum Kind {
     Delivery,
     Token,
     Task,
+    OperationalEvent,
 }
 
 impl Kind {
@@ -28,6 +29,7 @@ impl Kind {
             Kind::Delivery => "dlv_",
             Kind::Token => "tok_",
             Kind::Task => "qtask_",
+            Kind::OperationalEvent => "opevt_",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod ids;
 pub mod log_limit;
 pub mod metrics;
+pub mod operational;
 pub mod retention;
 pub mod routing;
 pub mod security;

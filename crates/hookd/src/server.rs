@@ -133,6 +133,7 @@ pub struct Running {
     /// Stops the background work (listening for work, retention).
     stop: CancellationToken,
     cleaner: tokio::task::JoinHandle<()>,
+    outbox: tokio::task::JoinHandle<()>,
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio::sync::watch::Sender<bool>,
     /// The embedded store's data directory lock, held while the server runs.
@@ -154,6 +155,7 @@ impl Running {
         self.stop.cancel();
         self.engine.shutdown().await;
         let _ = self.cleaner.await;
+        let _ = self.outbox.await;
         self.store.close().await;
         tracing::info!("hookd stopped");
     }
@@ -191,6 +193,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         println!("hookd: your admin token (shown once; `hookd admin-token` issues a new one):\n{token}");
     }
 
+    crate::operational::outbox::ensure_app(&*store).await?;
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
     let metrics = Metrics::new();
     let committer = crate::store::committer::spawn(store.clone(), crate::subscriptions::route, metrics.clone())
@@ -215,6 +218,13 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         Duration::from_secs(60),
         stop.clone(),
     ));
+    let outbox = crate::operational::outbox::Outbox {
+        store: store.clone(),
+        committer: committer.clone(),
+        engine: engine.clone(),
+        metrics: metrics.clone(),
+    };
+    let outbox = tokio::spawn(outbox.run(stop.clone()));
 
     let header_timeout = cfg.header_timeout;
     let metrics_listen = cfg.metrics_listen;
@@ -247,6 +257,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         engine,
         stop,
         cleaner,
+        outbox,
         http,
         stop_http,
         _lock: lock,

@@ -103,7 +103,7 @@ fn check(name: &str, uid: Option<&String>, throttle: Option<i64>) -> ApiResult<(
 /// token must not learn that the application exists (404); its own gets 403.
 pub async fn require_admin_in(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<()> {
     if let super::auth::Scope::App { app_id, .. } = &caller.scope {
-        let found = state.store.get_app(id_or_uid).await?;
+        let found = lookup(state, id_or_uid).await?;
         if found.is_none_or(|a| &a.id != app_id) {
             return Err(ApiError::NotFound("application"));
         }
@@ -111,11 +111,16 @@ pub async fn require_admin_in(state: &AppState, caller: &Caller, id_or_uid: &str
     caller.require_admin()
 }
 
+/// A tenant's application by id or uid: never the operational one, which
+/// the API reaches only through `/operational-webhook`.
+pub async fn lookup(state: &AppState, id_or_uid: &str) -> ApiResult<Option<AppRecord>> {
+    let app = state.store.get_app(id_or_uid).await?;
+    Ok(app.filter(|a| a.id != crate::store::OPERATIONAL_APP))
+}
+
 /// Finds an application the caller may read, by id or uid.
 pub async fn find(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<AppRecord> {
-    let app = state
-        .store
-        .get_app(id_or_uid)
+    let app = lookup(state, id_or_uid)
         .await?
         .ok_or(ApiError::NotFound("application"))?;
     caller.read(&app.id)?;
@@ -169,7 +174,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     caller.require_admin()?;
     if let (true, Some(uid)) = (params.get_if_exists, &body.uid)
-        && let Some(existing) = state.store.get_app(uid).await?
+        && let Some(existing) = lookup(&state, uid).await?
     {
         return Ok((StatusCode::OK, Json(existing.into())));
     }
@@ -200,7 +205,7 @@ async fn upsert(
     Json(body): Json<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     require_admin_in(&state, &caller, &app_id).await?;
-    let Some(mut app) = state.store.get_app(&app_id).await? else {
+    let Some(mut app) = lookup(&state, &app_id).await? else {
         if ids::is_valid(Kind::App, &app_id) {
             return Err(ApiError::NotFound("application"));
         }

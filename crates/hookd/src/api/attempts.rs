@@ -172,8 +172,8 @@ async fn list_by_endpoint(
     Path((app_id, ep_id)): Path<(String, String)>,
     Query(q): Query<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
-    let (app_id, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
-    attempt_list(&state, &app_id, AttemptScope::Endpoint(ep.id), q).await
+    let (app, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    attempt_list(&state, &app.id, AttemptScope::Endpoint(ep.id), q).await
 }
 
 /// List attempts made for a message, newest first.

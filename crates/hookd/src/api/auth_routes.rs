@@ -67,7 +67,7 @@ async fn app_portal_access(
     if !(3600..=604_800).contains(&expiry) {
         return Err(ApiError::invalid(&["body", "expiry"], "must be 3600 to 604800 seconds"));
     }
-    let app = match (state.store.get_app(&app_id).await?, body.application) {
+    let app = match (applications::lookup(&state, &app_id).await?, body.application) {
         (Some(app), _) => app,
         (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
             applications::insert(&state, new_app, Some(app_id)).await?

@@ -16,7 +16,6 @@ use super::extract::{Json, Query};
 use super::messages::{self, MessageOut};
 use super::validate::Checks;
 use crate::delivery::is_reserved_header;
-use crate::ids::{self, Kind};
 use crate::security;
 use crate::store::OldSecret;
 use crate::time;
@@ -75,14 +74,19 @@ pub async fn get_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    Ok(Json(headers_out(ep)))
+}
+
+/// The headers as shown: sensitive ones by name only.
+pub fn headers_out(ep: crate::store::EndpointRecord) -> EndpointHeadersOut {
     let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) = ep
         .headers
         .into_iter()
         .partition(|(k, _)| SENSITIVE.contains(&k.to_ascii_lowercase().as_str()));
-    Ok(Json(EndpointHeadersOut {
+    EndpointHeadersOut {
         headers: shown,
         sensitive: sensitive.into_keys().collect(),
-    }))
+    }
 }
 
 /// Replace the endpoint's headers.
@@ -94,10 +98,10 @@ pub async fn set_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
+    let (app, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
     ep.headers = body.headers;
-    save(&state, ep).await?;
+    save(&state, &app, ep).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,8 +114,8 @@ pub async fn patch_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
-    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
+    let (app, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
     for (k, v) in body.headers {
         match v {
             Some(v) => ep.headers.insert(k, v),
@@ -121,7 +125,7 @@ pub async fn patch_headers(
     for k in body.delete_headers {
         ep.headers.remove(&k);
     }
-    save(&state, ep).await?;
+    save(&state, &app, ep).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,7 +147,7 @@ pub async fn get_secret(
 }
 
 /// What the receiver needs: the secret, or for ed25519 signing the `whpk_` public key.
-fn shown_secret(ep: &crate::store::EndpointRecord) -> String {
+pub fn shown_secret(ep: &crate::store::EndpointRecord) -> String {
     if ep.options.asymmetric() {
         security::public_key(&ep.secret).unwrap_or_default()
     } else {
@@ -173,14 +177,24 @@ pub async fn rotate_secret(
     Path((app_id, ep_id)): Path<(String, String)>,
     body: bytes::Bytes,
 ) -> ApiResult<Json<EndpointSecretOut>> {
+    let (app, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
+    rotate(&state, &app, ep, &body).await.map(Json)
+}
+
+/// Rotates `ep`'s secret as `body` (optional JSON) asks.
+pub async fn rotate(
+    state: &AppState,
+    app: &crate::store::AppRecord,
+    mut ep: crate::store::EndpointRecord,
+    body: &[u8],
+) -> ApiResult<EndpointSecretOut> {
     // The body is optional: an empty one rotates to a generated secret with the default grace.
     let body: EndpointSecretRotateIn = if body.iter().all(u8::is_ascii_whitespace) {
         Default::default()
     } else {
-        super::extract::parse_json(&body)?
+        super::extract::parse_json(body)?
     };
-    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
     let grace = body.grace_period_seconds.unwrap_or(86400);
     let mut c = Checks::default();
     c.check(
@@ -210,8 +224,8 @@ pub async fn rotate_secret(
         );
         ep.old_secrets.truncate(MAX_OLD_SECRETS);
     }
-    let ep = save(&state, ep).await?;
-    Ok(Json(EndpointSecretOut { key: shown_secret(&ep) }))
+    let ep = save(state, app, ep).await?;
+    Ok(EndpointSecretOut { key: shown_secret(&ep) })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -223,6 +237,7 @@ pub struct RecoverIn {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoverOut {
+    /// The background task, as `/api/v1/background-task/{task_id}` shows it.
     pub id: String,
     /// `finished`: the failed deliveries are queued again.
     pub status: String,
@@ -230,7 +245,7 @@ pub struct RecoverOut {
     #[schema(format = DateTime)]
     pub updated_at: String,
     /// How many deliveries were queued again (hookd extension).
-    pub recovered: u64,
+    pub recovered: i64,
 }
 
 /// Queue the endpoint's failed deliveries since a time again.
@@ -242,23 +257,30 @@ pub async fn recover(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
-    let (app_id, ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
+    let (app, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
     let since = time::from_datetime(body.since);
     let until = body.until.map(time::from_datetime);
     if until.is_some_and(|u| u < since) {
         return Err(ApiError::invalid(&["body", "until"], "must not be before since"));
     }
-    let recovered = state.store.recover(&ep.id, since, until).await?;
+    let params = serde_json::json!({
+        "appId": app.id,
+        "endpointId": ep.id,
+        "since": time::to_rfc3339(since),
+        "until": until.map(time::to_rfc3339),
+    });
+    let task = state.store.recover(&ep.id, since, until, params).await?;
     state.engine.announce();
+    state.engine.wrote_operational_events();
     Ok((
         StatusCode::ACCEPTED,
         Json(RecoverOut {
-            id: ids::new(Kind::Task),
-            status: "finished".into(),
-            task: "endpoint.recover".into(),
-            updated_at: time::to_rfc3339(time::now()),
-            recovered,
+            id: task.id,
+            status: task.status.name().into(),
+            task: task.kind.name().into(),
+            updated_at: time::to_rfc3339(task.updated_at),
+            recovered: task.count.unwrap_or(0),
         }),
     ))
 }
@@ -280,8 +302,8 @@ pub async fn send_example(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EventExampleIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
-    let (app_id, ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
+    let (app, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
     let et = state
         .store
         .get_event_type(&body.event_type)
@@ -290,11 +312,6 @@ pub async fn send_example(
     let example = example_payload(et.schemas.as_ref(), body.example_index)
         .ok_or_else(|| ApiError::invalid(&["body", "exampleIndex"], "the event type has no example at this index"))?;
     let msg = messages::MessageIn::example(&body.event_type, example);
-    let app = state
-        .store
-        .get_app(&app_id)
-        .await?
-        .ok_or(ApiError::NotFound("application"))?;
     let stored = messages::publish(&state, &app, msg, Some(ep.id)).await?;
     Ok((StatusCode::ACCEPTED, Json(MessageOut::from_record(&stored, true))))
 }

@@ -18,9 +18,12 @@ use super::pagination::{ListParams, ListResponse, Ordering, Pager};
 use super::validate::Checks;
 use crate::delivery::is_reserved_header;
 use crate::ids::{self, Kind};
+use crate::operational;
 use crate::routing;
 use crate::security;
-use crate::store::{EndpointOptions, EndpointRecord, Metadata, Scheme, Signature, StoreError};
+use crate::store::{
+    AppRecord, EndpointOptions, EndpointRecord, Metadata, OperationalKind, Scheme, Signature, StoreError,
+};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -226,6 +229,21 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
         }
     }
     c.done()?;
+    if e.app_id == operational::OPERATIONAL_APP {
+        // The operator's own endpoints subscribe to operational events, not to the catalogue.
+        let unknown: Vec<&String> = named
+            .iter()
+            .filter(|n| OperationalKind::from_name(n).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            let known: Vec<&str> = OperationalKind::ALL.iter().map(|k| k.name()).collect();
+            return Err(ApiError::invalid(
+                &["body", "eventTypes"],
+                format!("not operational events: {unknown:?} (they are {known:?})"),
+            ));
+        }
+        return Ok(());
+    }
     let found = state.store.existing_event_types(&named).await?;
     let missing: Vec<&String> = named.iter().filter(|n| !found.contains(n)).collect();
     if !missing.is_empty() {
@@ -285,26 +303,31 @@ pub(super) fn uid_conflict(e: StoreError) -> ApiError {
 }
 
 /// Finds an endpoint of an application the caller may read.
-pub async fn find(state: &AppState, caller: &Caller, app_id: &str, ep_id: &str) -> ApiResult<(String, EndpointRecord)> {
+pub async fn find(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    ep_id: &str,
+) -> ApiResult<(AppRecord, EndpointRecord)> {
     let app = applications::find(state, caller, app_id).await?;
     let ep = state
         .store
         .get_endpoint(&app.id, ep_id)
         .await?
         .ok_or(ApiError::NotFound("endpoint"))?;
-    Ok((app.id, ep))
+    Ok((app, ep))
 }
 
 pub(super) async fn insert(
     state: &AppState,
-    app_id: String,
+    app: &AppRecord,
     body: EndpointIn,
     uid: Option<String>,
 ) -> ApiResult<EndpointRecord> {
     let now = time::now();
     let mut ep = EndpointRecord {
         id: ids::new(Kind::Endpoint),
-        app_id,
+        app_id: app.id.clone(),
         uid: body.uid.or(uid),
         url: body.url,
         description: body.description,
@@ -324,8 +347,16 @@ pub(super) async fn insert(
     };
     fit_secret(&mut ep);
     check(state, &ep).await?;
-    state.store.create_endpoint(&ep).await.map_err(uid_conflict)?;
+    store_new(state, app, &ep).await?;
     Ok(ep)
+}
+
+/// Stores a new endpoint, announcing it.
+pub async fn store_new(state: &AppState, app: &AppRecord, ep: &EndpointRecord) -> ApiResult<()> {
+    let announce = operational::endpoint(OperationalKind::EndpointCreated, app, ep);
+    state.store.create_endpoint(ep, &announce).await.map_err(uid_conflict)?;
+    state.engine.wrote_operational_events();
+    Ok(())
 }
 
 /// Gives the endpoint a secret of the kind its scheme needs, when it has none
@@ -360,11 +391,23 @@ pub fn check_secret(c: &mut Checks, loc: &[&str], e: &EndpointRecord) {
     }
 }
 
-pub async fn save(state: &AppState, mut ep: EndpointRecord) -> ApiResult<EndpointRecord> {
+/// Checks and stores a changed endpoint of `app`, announcing the change.
+pub async fn save(state: &AppState, app: &AppRecord, mut ep: EndpointRecord) -> ApiResult<EndpointRecord> {
     fit_secret(&mut ep);
     check(state, &ep).await?;
     ep.updated_at = time::now();
-    state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+    let before = state
+        .store
+        .get_endpoint(&app.id, &ep.id)
+        .await?
+        .ok_or(ApiError::NotFound("endpoint"))?;
+    let announce = operational::endpoint_changed(app, &before, &ep);
+    state
+        .store
+        .update_endpoint(&ep, &announce)
+        .await
+        .map_err(uid_conflict)?;
+    state.engine.wrote_operational_events();
     Ok(ep)
 }
 
@@ -395,7 +438,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = applications::find(&state, &caller, &app_id).await?;
     caller.manage(&app.id)?;
-    let ep = insert(&state, app.id, body, None).await?;
+    let ep = insert(&state, &app, body, None).await?;
     Ok((StatusCode::CREATED, Json(ep.into())))
 }
 
@@ -426,7 +469,7 @@ async fn upsert(
         if ids::is_valid(Kind::Endpoint, &ep_id) {
             return Err(ApiError::NotFound("endpoint"));
         }
-        let ep = insert(&state, app.id, body, Some(ep_id)).await?;
+        let ep = insert(&state, &app, body, Some(ep_id)).await?;
         return Ok((StatusCode::CREATED, Json(ep.into())));
     };
     ep.url = body.url;
@@ -442,7 +485,7 @@ async fn upsert(
     ep.metadata = body.metadata;
     ep.version = body.version.unwrap_or(ep.version);
     ep.options = body.options;
-    Ok((StatusCode::OK, Json(save(&state, ep).await?.into())))
+    Ok((StatusCode::OK, Json(save(&state, &app, ep).await?.into())))
 }
 
 /// Partially update an endpoint.
@@ -455,8 +498,8 @@ async fn patch(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let (app_id, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
+    let (app, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
     if let Some(v) = body.url {
         ep.url = v;
     }
@@ -505,7 +548,7 @@ async fn patch(
     if let Some(v) = body.envelope {
         ep.options.envelope = v;
     }
-    Ok(Json(save(&state, ep).await?.into()))
+    Ok(Json(save(&state, &app, ep).await?.into()))
 }
 
 /// Delete an endpoint.
@@ -516,8 +559,16 @@ async fn delete(
     caller: Caller,
     Path((app_id, ep_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (app_id, ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
-    state.store.delete_endpoint(&app_id, &ep.id).await?;
+    let (app, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
+    remove(&state, &app, &ep).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an endpoint with its deliveries and attempts, announcing it.
+pub async fn remove(state: &AppState, app: &AppRecord, ep: &EndpointRecord) -> ApiResult<()> {
+    let announce = operational::endpoint(OperationalKind::EndpointDeleted, app, ep);
+    state.store.delete_endpoint(&app.id, &ep.id, &announce).await?;
+    state.engine.wrote_operational_events();
+    Ok(())
 }

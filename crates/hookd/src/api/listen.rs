@@ -25,7 +25,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::Query;
 use super::validate::Checks;
 use crate::delivery::relay::{self, Answer, Forward, Frame, PROTOCOL};
-use crate::store::{EndpointRecord, StoreError};
+use crate::store::{AppRecord, EndpointRecord, StoreError};
 
 /// How often each side pings, and how long a silent peer is given.
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -81,20 +81,20 @@ async fn listen(
             .map(String::from)
             .collect::<Vec<_>>()
     });
-    let ep = relay_endpoint(&state, &app.id, &q.name, events).await?;
+    let ep = relay_endpoint(&state, &app, &q.name, events).await?;
     Ok(upgrade.on_upgrade(move |socket| serve(state, app.id, q.name, ep, socket)))
 }
 
 /// The application's relay endpoint called `name`, made now if there is none.
 async fn relay_endpoint(
     state: &AppState,
-    app_id: &str,
+    app: &AppRecord,
     name: &str,
     events: Option<Vec<String>>,
 ) -> ApiResult<EndpointRecord> {
     let uid = format!("listen-{name}");
     for _ in 0..2 {
-        if let Some(mut ep) = state.store.get_endpoint(app_id, &uid).await? {
+        if let Some(mut ep) = state.store.get_endpoint(&app.id, &uid).await? {
             if !relay::is_relay(&ep.url) {
                 return Err(ApiError::Conflict(format!(
                     "endpoint {uid} exists and is not a relay endpoint"
@@ -102,7 +102,7 @@ async fn relay_endpoint(
             }
             if let Some(events) = events.filter(|e| !e.is_empty() && ep.event_types.as_ref() != Some(e)) {
                 ep.event_types = Some(events);
-                ep = endpoints::save(state, ep).await?;
+                ep = endpoints::save(state, app, ep).await?;
             }
             return Ok(ep);
         }
@@ -120,7 +120,7 @@ async fn relay_endpoint(
             version: None,
             options: Default::default(),
         };
-        match endpoints::insert(state, app_id.to_owned(), body, None).await {
+        match endpoints::insert(state, app, body, None).await {
             // Another listener made it first: use theirs.
             Err(ApiError::Conflict(_)) => continue,
             made => return made,

@@ -256,12 +256,7 @@ pub async fn publish_watched(
             })
             .collect();
     }
-    let mut tasks = published.tasks;
-    let left = tasks.split_off(leased);
-    state.engine.dispatch(tasks);
-    if !left.is_empty() {
-        state.engine.announce();
-    }
+    state.engine.start_published(published);
     Ok(Publication { message, waits })
 }
 
@@ -306,7 +301,7 @@ async fn create(
     applications::require_admin_in(&state, &caller, &app_id).await?;
     body.trace = Some(crate::delivery::trace::of_publish(&headers));
     let timeout = super::transactional::timeout(&q, body.deliver_at.is_some())?;
-    let app = match (state.store.get_app(&app_id).await?, body.application.take()) {
+    let app = match (applications::lookup(&state, &app_id).await?, body.application.take()) {
         (Some(app), _) => app,
         (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
             let mut c = Checks::default();

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod attempts;
 pub mod auth;
 pub mod auth_routes;
+pub mod background_tasks;
 pub mod catalog;
 pub mod endpoint_extras;
 pub mod endpoints;
@@ -19,6 +20,7 @@ pub mod message_extras;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
+pub mod operational;
 pub mod pagination;
 pub mod preview;
 pub mod testing;
@@ -103,6 +105,8 @@ pub fn router(state: AppState) -> Router {
         .merge(transactional::routes())
         .merge(listen::routes())
         .merge(metrics::routes())
+        .merge(operational::routes())
+        .merge(background_tasks::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())

@@ -197,13 +197,13 @@ async fn test_endpoint(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointTestIn>,
 ) -> ApiResult<Json<EndpointTestOut>> {
-    let (app_id, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
-    caller.manage(&app_id)?;
+    let (app, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
     let types = tested_types(&state, &ep, body.event_type).await?;
     let ep = Arc::new(ep);
     let mut running = tokio::task::JoinSet::new();
     for (i, (name, example)) in types.into_iter().enumerate() {
-        let task = test_task(test_message(&app_id, name, example), ep.clone());
+        let task = test_task(test_message(&app.id, name, example), ep.clone());
         let engine = state.engine.clone();
         running.spawn(async move {
             let r = engine.attempt_once(&task).await;

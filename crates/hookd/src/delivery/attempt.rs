@@ -222,5 +222,6 @@ pub fn outcome(cfg: &DeliveryConfig, task: &DeliveryTask, resp: Response) -> Out
         status,
         next_attempt_at,
         disable_if_failing_since: (!ok).then(|| now - cfg.disable_after.as_micros() as i64),
+        announce: None,
     }
 }

@@ -30,6 +30,7 @@ pub use sign::is_reserved_header;
 
 pub use crate::config::DeliveryConfig;
 use crate::metrics::{AttemptOutcome, Metrics};
+use crate::operational;
 use crate::security::ssrf::AddressPolicy;
 use crate::store::committer::Committer;
 use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
@@ -78,6 +79,8 @@ struct Inner {
     committer: Committer,
     /// Wakes the scheduler early: work was left in the store, or a retry is due soon.
     wake: Notify,
+    /// Wakes the operational outbox: this node wrote an operational event.
+    outbox: Notify,
     next_due: Mutex<Option<Micros>>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -113,6 +116,7 @@ impl Engine {
             watching: AtomicUsize::new(0),
             committer,
             wake: Notify::new(),
+            outbox: Notify::new(),
             next_due: Mutex::new(None),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -185,6 +189,27 @@ impl Engine {
                 }
             });
         }
+    }
+
+    /// Starts the deliveries of a message just stored: those leased to this
+    /// node here, the rest left to whichever node is free.
+    pub fn start_published(&self, published: crate::store::Published) {
+        let mut tasks = published.tasks;
+        let left = tasks.split_off(published.leased);
+        self.dispatch(tasks);
+        if !left.is_empty() {
+            self.announce();
+        }
+    }
+
+    /// This node wrote operational events: the outbox sends them now, not at its next look.
+    pub fn wrote_operational_events(&self) {
+        self.inner.outbox.notify_one();
+    }
+
+    /// Returns when this node writes operational events.
+    pub async fn outbox_written(&self) {
+        self.inner.outbox.notified().await;
     }
 
     /// One attempt outside the delivery machinery (test deliveries): the same
@@ -266,11 +291,26 @@ impl Engine {
             let since = (time::now() - task.message.created_at).max(0) as u64;
             inner.metrics.delivered(Duration::from_micros(since));
         }
-        let outcome = attempt::outcome(&inner.cfg, &task, resp);
+        let mut outcome = attempt::outcome(&inner.cfg, &task, resp);
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");
+        if task.message.app_id == operational::OPERATIONAL_APP && kind == AttemptOutcome::success {
+            inner.metrics.operational_sent.inc();
+        }
+        if let Some(kind) = operational::attempt_kind(&task, &outcome) {
+            // Rare (a delivery failing, exhausted or recovered): the read is cached.
+            let app_uid = match inner.store.get_app(&task.message.app_id).await {
+                Ok(app) => app.and_then(|a| a.uid),
+                Err(_) => None,
+            };
+            outcome.announce = Some(operational::attempt(kind, app_uid, &task, &outcome.attempt));
+        }
+        let announced = outcome.announce.is_some();
         let report = self.report_of(&outcome);
         let next_due = outcome.next_attempt_at;
         self.record(outcome).await;
+        if announced {
+            self.wrote_operational_events();
+        }
         self.settled(&task.delivery_id, next_due, report);
     }
 

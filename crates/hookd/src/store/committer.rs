@@ -70,7 +70,9 @@ pub fn spawn(store: Arc<dyn Store>, matches: Matcher, metrics: Arc<Metrics>) -> 
             let written = commit(&*store, matches, jobs).await;
             metrics.commit(n, started.elapsed());
             for w in &written {
-                if let Written::Published(Ok(p)) = w {
+                if let Written::Published(Ok(p)) = w
+                    && p.message.app_id != super::OPERATIONAL_APP
+                {
                     metrics.messages_published.inc();
                     metrics.deliveries_created.inc_by(p.tasks.len() as u64);
                 }

@@ -85,12 +85,13 @@ pub trait AppStore: Send + Sync {
 
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
-    async fn create_endpoint(&self, ep: &EndpointRecord) -> Result<()>;
+    /// Each write also stores `announce` (operational events), in its transaction.
+    async fn create_endpoint(&self, ep: &EndpointRecord, announce: &[OperationalEvent]) -> Result<()>;
     /// By id or by uid, within one application.
     async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<EndpointRecord>>;
     async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<EndpointRecord>>;
-    async fn update_endpoint(&self, ep: &EndpointRecord) -> Result<()>;
-    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()>;
+    async fn update_endpoint(&self, ep: &EndpointRecord, announce: &[OperationalEvent]) -> Result<()>;
+    async fn delete_endpoint(&self, app_id: &str, id: &str, announce: &[OperationalEvent]) -> Result<()>;
 }
 
 #[async_trait]
@@ -137,8 +138,6 @@ pub trait DeliveryStore: Send + Sync {
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
     /// Cancels a message's deliveries that are pending or waiting for a retry; returns how many.
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64>;
-    /// Queues failed deliveries of an endpoint again; returns how many.
-    async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64>;
 
     /// The unfinished deliveries by state (read through the index of
     /// unfinished ones: its cost follows the backlog, not the table).
@@ -154,6 +153,34 @@ pub trait DeliveryStore: Send + Sync {
     async fn list_attempts(&self, filter: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>>;
     async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
     async fn expunge_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<()>;
+}
+
+/// What operators are told and the work they started: the outbox of
+/// operational events (written by the other traits' writes, in the same
+/// transaction as what they report) and background tasks.
+#[async_trait]
+pub trait OperationsStore: Send + Sync {
+    /// The oldest operational events not sent yet, at most `limit`.
+    async fn operational_events(&self, limit: i64) -> Result<Vec<StoredOperationalEvent>>;
+    /// Forgets operational events once they are stored as messages.
+    async fn remove_operational_events(&self, ids: &[String]) -> Result<()>;
+    async fn get_task(&self, id: &str) -> Result<Option<BackgroundTask>>;
+    async fn list_tasks(
+        &self,
+        status: Option<TaskStatus>,
+        kind: Option<TaskKind>,
+        page: &Page,
+    ) -> Result<Vec<BackgroundTask>>;
+    /// Queues an endpoint's failed deliveries again, as a finished
+    /// `endpoint.recover` task with parameters `data` and a count, announced
+    /// by `background_task.finished`, all in one transaction.
+    async fn recover(
+        &self,
+        endpoint_id: &str,
+        since: Micros,
+        until: Option<Micros>,
+        data: serde_json::Value,
+    ) -> Result<BackgroundTask>;
 }
 
 #[async_trait]
@@ -182,7 +209,7 @@ pub trait AuthStore: Send + Sync {
 
 /// The whole store, as the server holds it.
 #[async_trait]
-pub trait Store: AppStore + EndpointStore + MessageStore + DeliveryStore + AuthStore {
+pub trait Store: AppStore + EndpointStore + MessageStore + DeliveryStore + OperationsStore + AuthStore {
     /// Whether a write holds its thread until it is durable (the embedded
     /// store, which fsyncs on the caller's thread) rather than waiting on the
     /// network; the group commit then gets a thread of its own.

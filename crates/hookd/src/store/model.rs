@@ -139,7 +139,7 @@ pub struct EndpointOptions {
     /// `false` skips TLS certificate verification for this endpoint (shown on every attempt).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_verification: Option<bool>,
-    /// Deliver only messages whose payload this expression accepts (see the README's filter reference).
+    /// Deliver only messages whose payload this expression accepts (see docs/filters.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub filter: Option<crate::filter::Filter>,
@@ -443,6 +443,144 @@ pub struct Outcome {
     pub next_attempt_at: Option<Micros>,
     /// Disable the endpoint if it has been failing since before this time.
     pub disable_if_failing_since: Option<Micros>,
+    /// What the operator's operational endpoints are told of this attempt.
+    pub announce: Option<OperationalEvent>,
+}
+
+/// The application whose endpoints are the operator's operational webhook
+/// endpoints and whose messages are operational events. It is not one of the
+/// tenants': the API neither lists nor shows it, and no token is scoped to it.
+pub const OPERATIONAL_APP: &str = "app_hookd_operational";
+
+/// What an operator's operational webhook endpoints are told, by Svix's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OperationalKind {
+    EndpointCreated,
+    EndpointUpdated,
+    EndpointDeleted,
+    EndpointDisabled,
+    EndpointEnabled,
+    /// A delivery failed several times in a row and will be retried.
+    AttemptFailing,
+    /// A delivery failed its last retry.
+    AttemptExhausted,
+    /// A delivery that had been failing succeeded.
+    AttemptRecovered,
+    BackgroundTaskFinished,
+}
+
+impl OperationalKind {
+    pub const ALL: [OperationalKind; 9] = [
+        OperationalKind::EndpointCreated,
+        OperationalKind::EndpointUpdated,
+        OperationalKind::EndpointDeleted,
+        OperationalKind::EndpointDisabled,
+        OperationalKind::EndpointEnabled,
+        OperationalKind::AttemptFailing,
+        OperationalKind::AttemptExhausted,
+        OperationalKind::AttemptRecovered,
+        OperationalKind::BackgroundTaskFinished,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            OperationalKind::EndpointCreated => "endpoint.created",
+            OperationalKind::EndpointUpdated => "endpoint.updated",
+            OperationalKind::EndpointDeleted => "endpoint.deleted",
+            OperationalKind::EndpointDisabled => "endpoint.disabled",
+            OperationalKind::EndpointEnabled => "endpoint.enabled",
+            OperationalKind::AttemptFailing => "message.attempt.failing",
+            OperationalKind::AttemptExhausted => "message.attempt.exhausted",
+            OperationalKind::AttemptRecovered => "message.attempt.recovered",
+            OperationalKind::BackgroundTaskFinished => "background_task.finished",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OperationalKind> {
+        OperationalKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// An operational event, written in the same transaction as what it reports.
+#[derive(Clone, Debug)]
+pub struct OperationalEvent {
+    /// Also the `eventId` of the message it becomes, so that it becomes one only once.
+    pub id: String,
+    pub kind: OperationalKind,
+    /// The body's `data`.
+    pub data: serde_json::Value,
+    pub created_at: Micros,
+}
+
+/// An operational event as the store keeps it until it is sent. Those written
+/// by the store itself (an automatic disable, a finished task) have no `data`:
+/// it is built from the other fields when they are sent.
+#[derive(Clone, Debug)]
+pub struct StoredOperationalEvent {
+    pub id: String,
+    pub event_type: String,
+    pub data: Option<serde_json::Value>,
+    pub app_id: Option<String>,
+    pub app_uid: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub endpoint_uid: Option<String>,
+    pub fail_since: Option<Micros>,
+    pub task_id: Option<String>,
+    pub created_at: Micros,
+}
+
+/// Work started through the API that Svix runs in the background, by Svix's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    EndpointRecover,
+}
+
+impl TaskKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            TaskKind::EndpointRecover => "endpoint.recover",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TaskKind> {
+        (name == "endpoint.recover").then_some(TaskKind::EndpointRecover)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl TaskStatus {
+    pub const fn name(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "running",
+            TaskStatus::Finished => "finished",
+            TaskStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TaskStatus> {
+        [TaskStatus::Running, TaskStatus::Finished, TaskStatus::Failed]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BackgroundTask {
+    pub id: String,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    /// Its parameters (a JSON object).
+    pub data: serde_json::Value,
+    /// How many rows it changed, once finished.
+    pub count: Option<i64>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
 }
 
 #[derive(Clone, Copy, Debug, Default)]

@@ -227,6 +227,7 @@ async fn a_success_ends_an_endpoints_failure_streak() {
         },
         next_attempt_at: None,
         disable_if_failing_since,
+        announce: None,
     };
     let streak = |outcome: Outcome| {
         let (store, app, ep) = (store.clone(), app.clone(), ep.clone());

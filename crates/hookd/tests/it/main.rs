@@ -13,6 +13,7 @@ mod contracts;
 mod delivery;
 mod durability;
 mod metrics;
+mod operational;
 mod routing;
 mod security;
 mod svix_sdk;

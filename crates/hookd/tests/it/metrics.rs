@@ -10,16 +10,16 @@ use serde_json::json;
 use crate::harness::{Behaviour, Receiver, Server};
 
 /// A scrape, parsed by an OpenMetrics parser (the format Prometheus scrapes).
-struct Metrics(MetricsExposition<OpenMetricsType, OpenMetricsValue>);
+pub struct Metrics(MetricsExposition<OpenMetricsType, OpenMetricsValue>);
 
 impl Metrics {
-    fn parse(text: &str) -> Metrics {
+    pub fn parse(text: &str) -> Metrics {
         Metrics(parse_openmetrics(text).unwrap_or_else(|e| panic!("not OpenMetrics ({e:?}): {text}")))
     }
 
     /// Family `name`'s sample with these labels: a counter's or gauge's value,
     /// a histogram's count (0 when absent, as Prometheus reads a missing series).
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let Some(family) = self.0.families.get(name) else {
             return 0.0;
         };

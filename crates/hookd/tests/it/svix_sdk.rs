@@ -5,17 +5,22 @@ use svix::models::{ApplicationIn, EndpointIn, EndpointSecretRotateIn, EventTypeI
 
 use crate::harness::{Receiver, Server};
 
-#[tokio::test]
-async fn the_official_svix_crate_drives_hookd() {
-    let s = Server::start(&[]);
-    let rx = Receiver::start().await;
-    let svix = Svix::new(
+/// The official client, pointed at `s` with its operator token.
+fn client(s: &Server) -> Svix {
+    Svix::new(
         s.token.clone(),
         Some(SvixOptions {
             server_url: Some(s.url.clone()),
             ..Default::default()
         }),
-    );
+    )
+}
+
+#[tokio::test]
+async fn the_official_svix_crate_drives_hookd() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let svix = client(&s);
 
     svix.health().get().await.expect("health");
     let app = svix
@@ -119,4 +124,90 @@ async fn the_official_svix_crate_drives_hookd() {
         .await
         .expect("delete application");
     assert!(svix.application().get(app.id.clone()).await.is_err());
+}
+
+#[tokio::test]
+async fn the_official_svix_crate_manages_operational_webhooks_and_background_tasks() {
+    use svix::models::{
+        BackgroundTaskStatus, BackgroundTaskType, OperationalWebhookEndpointHeadersIn, OperationalWebhookEndpointIn,
+        OperationalWebhookEndpointSecretIn, OperationalWebhookEndpointUpsertIn, RecoverIn,
+    };
+
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let svix = client(&s);
+    let ops = svix.operational_webhook();
+    let ep = ops
+        .endpoint()
+        .create(
+            OperationalWebhookEndpointIn {
+                uid: Some("pager".into()),
+                event_types: Some(["endpoint.created".to_string()].into()),
+                ..OperationalWebhookEndpointIn::new(format!("{}/ops", rx.url))
+            },
+            None,
+        )
+        .await
+        .expect("create operational endpoint");
+    assert_eq!(ops.endpoint().get("pager".into()).await.unwrap().id, ep.id);
+    assert_eq!(ops.endpoint().list(None).await.unwrap().data.len(), 1);
+    let secret = ops.endpoint().get_secret(ep.id.clone()).await.unwrap().key;
+    ops.endpoint()
+        .rotate_secret(ep.id.clone(), OperationalWebhookEndpointSecretIn::new(), None)
+        .await
+        .expect("rotate");
+    assert_ne!(ops.endpoint().get_secret(ep.id.clone()).await.unwrap().key, secret);
+    ops.endpoint()
+        .set_headers(
+            ep.id.clone(),
+            OperationalWebhookEndpointHeadersIn::new([("X-Team".to_string(), "sre".to_string())].into()),
+        )
+        .await
+        .expect("set headers");
+    assert_eq!(
+        ops.endpoint().get_headers(ep.id.clone()).await.unwrap().headers["X-Team"],
+        "sre"
+    );
+    let updated = ops
+        .endpoint()
+        .upsert(
+            ep.id.clone(),
+            OperationalWebhookEndpointUpsertIn {
+                description: Some("on call".into()),
+                ..OperationalWebhookEndpointUpsertIn::new(format!("{}/ops", rx.url))
+            },
+        )
+        .await
+        .expect("upsert");
+    assert_eq!(updated.description, "on call");
+
+    let app = svix
+        .application()
+        .create(ApplicationIn::new("tenant".into()), None)
+        .await
+        .unwrap();
+    let tenant_ep = svix
+        .endpoint()
+        .create(app.id.clone(), EndpointIn::new(format!("{}/t", rx.url)), None)
+        .await
+        .unwrap();
+    let created = rx.first("/ops").await;
+    assert!(created.body.contains(&tenant_ep.id), "{}", created.body);
+    let recovered = svix
+        .endpoint()
+        .recover(
+            app.id.clone(),
+            tenant_ep.id.clone(),
+            RecoverIn::new("2020-01-01T00:00:00Z".parse().unwrap()),
+            None,
+        )
+        .await
+        .expect("recover");
+    let task = svix.background_task().get(recovered.id.clone()).await.expect("task");
+    assert_eq!(task.status, BackgroundTaskStatus::Finished);
+    assert_eq!(task.task, BackgroundTaskType::EndpointRecover);
+    let tasks = svix.background_task().list(None).await.expect("list tasks");
+    assert_eq!(tasks.data[0].id, recovered.id);
+    ops.endpoint().delete(ep.id.clone()).await.expect("delete");
+    assert!(ops.endpoint().get(ep.id).await.is_err());
 }

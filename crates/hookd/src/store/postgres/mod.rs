@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "trace context",
         include_str!("../../../migrations/postgres/0007_trace_context.sql"),
     ),
+    (
+        8,
+        "operational events",
+        include_str!("../../../migrations/postgres/0008_operational_events.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -17,7 +17,10 @@
 //! - `a` inserts an attempt for each delivery `u` updated, and no other;
 //! - `f` unpacks the endpoints' failure streaks: `h` ends those whose last
 //!   outcome succeeded (touching only the endpoints that were failing), and
-//!   `e` updates those whose last outcome failed, disabling them if asked.
+//!   `e` updates those whose last outcome failed, disabling them if asked;
+//! - `x` writes the operational events of the attempts `a` stored, and `y`
+//!   announces each endpoint `e` disabled (it alone set `updated_at` to this
+//!   commit's time and `disabled` to 1), except operational endpoints.
 //!
 //! The planner takes a JSON array for 100 rows whatever it holds, and the
 //! statement's plan is made once per connection, perhaps while the tables are
@@ -33,17 +36,19 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::{OnConnection, query, rows};
+use crate::ids::{self, Kind};
 use crate::store::sql::builder::Sql;
 use crate::store::sql::db::Router;
 use crate::store::sql::deliveries::{Streak, streaks};
 use crate::store::sql::messages::{EventIds, delivery_rows, event_id_conflict, route_batch};
-use crate::store::sql::rows::opt_to_json;
-use crate::store::{DeliveryStatus, NewMessage, Outcome, Published, Result, Trigger};
+use crate::store::sql::rows::{opt_to_json, to_json};
+use crate::store::{DeliveryStatus, NewMessage, OPERATIONAL_APP, OperationalKind, Outcome, Published, Result, Trigger};
 use crate::time::{self, Micros};
 
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     let (pending, canceled) = (DeliveryStatus::Pending.code(), DeliveryStatus::Canceled.code());
     let scheduled = Trigger::Scheduled.code();
+    let disabled = OperationalKind::EndpointDisabled.name();
     format!(
         "WITH m AS (\
            INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
@@ -66,7 +71,8 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            SELECT * FROM json_to_recordset($3::json) AS x(delivery_id text, delivery_status bigint, \
              next_attempt_at bigint, id text, app_id text, msg_id text, endpoint_id text, url text, \
              status bigint, status_code bigint, response text, response_headers text, duration_ms bigint, \
-             trigger_type bigint, error text, ssl_verification bigint, created_at bigint)), \
+             trigger_type bigint, error text, ssl_verification bigint, created_at bigint, \
+             event_id text, event_type text, event_data text)), \
          u AS (\
            UPDATE deliveries dl SET \
              status = CASE WHEN dl.status = {canceled} THEN {canceled} ELSE o.delivery_status END, \
@@ -83,7 +89,7 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            FROM o JOIN u ON u.id = o.delivery_id), \
          f AS MATERIALIZED (\
            SELECT * FROM json_to_recordset($4::json) AS x(id text, healthy boolean, restart boolean, \
-             failed_at bigint, disable_if_failing_since bigint)), \
+             failed_at bigint, disable_if_failing_since bigint, event_id text)), \
          h AS (\
            UPDATE endpoints ep SET first_failure_at = NULL \
            WHERE ep.id = ANY (ARRAY(SELECT g.id FROM f g WHERE g.healthy)) AND ep.first_failure_at IS NOT NULL), \
@@ -101,7 +107,19 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            FROM s WHERE ep.id = s.id \
              AND ep.id = ANY (ARRAY(SELECT g.id FROM f g WHERE NOT g.healthy)) \
              AND (ep.first_failure_at IS DISTINCT FROM s.first_failure_at \
-             OR (ep.disabled = 0 AND s.first_failure_at < s.since))) \
+             OR (ep.disabled = 0 AND s.first_failure_at < s.since)) \
+           RETURNING ep.id, ep.app_id, ep.uid, ep.disabled, ep.updated_at, ep.first_failure_at), \
+         x AS (\
+           INSERT INTO operational_events (id, event_type, data, created_at) \
+           SELECT o.event_id, o.event_type, o.event_data, o.created_at \
+           FROM o JOIN u ON u.id = o.delivery_id WHERE o.event_id IS NOT NULL), \
+         y AS (\
+           INSERT INTO operational_events (id, event_type, app_id, app_uid, endpoint_id, endpoint_uid, \
+             fail_since, created_at) \
+           SELECT f.event_id, '{disabled}', e.app_id, ap.uid, e.id, e.uid, e.first_failure_at, $5 \
+           FROM e JOIN f ON f.id = e.id JOIN applications ap ON ap.id = e.app_id \
+           WHERE e.disabled = 1 AND e.updated_at = $5 AND f.event_id IS NOT NULL \
+             AND e.app_id <> '{OPERATIONAL_APP}') \
          SELECT id FROM m"
     )
 });
@@ -153,6 +171,9 @@ struct OutcomeRow<'a> {
     error: Option<&'a str>,
     ssl_verification: i64,
     created_at: Micros,
+    event_id: Option<&'a str>,
+    event_type: Option<&'static str>,
+    event_data: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -162,6 +183,8 @@ struct StreakRow<'a> {
     restart: bool,
     failed_at: Option<Micros>,
     disable_if_failing_since: Option<Micros>,
+    /// The id of the `endpoint.disabled` event, should this commit disable it.
+    event_id: Option<String>,
 }
 
 fn json<T: Serialize>(rows: &[T]) -> String {
@@ -275,6 +298,9 @@ fn outcome_row(o: &Outcome) -> OutcomeRow<'_> {
         error: a.error.as_deref(),
         ssl_verification: a.ssl_verification as i64,
         created_at: a.created_at,
+        event_id: o.announce.as_ref().map(|e| e.id.as_str()),
+        event_type: o.announce.as_ref().map(|e| e.kind.name()),
+        event_data: o.announce.as_ref().map(|e| to_json(&e.data)),
     }
 }
 
@@ -286,6 +312,7 @@ fn streak_row(s: Streak<'_>) -> StreakRow<'_> {
             restart: false,
             failed_at: None,
             disable_if_failing_since: None,
+            event_id: None,
         },
         Streak::Failing {
             endpoint_id,
@@ -298,6 +325,7 @@ fn streak_row(s: Streak<'_>) -> StreakRow<'_> {
             restart,
             failed_at: Some(failed_at),
             disable_if_failing_since,
+            event_id: disable_if_failing_since.map(|_| ids::new(Kind::OperationalEvent)),
         },
     }
 }

@@ -5,7 +5,7 @@ use super::db::{Database, Step};
 use super::rows::{self, APP_COLS, EVENT_TYPE_COLS, opt_to_json, to_json};
 use super::{SqlStore, expect_one};
 use crate::store::sqlite::deferred::MESSAGES_BY_APP;
-use crate::store::{AppRecord, AppStore, EventTypeRecord, Page, Result};
+use crate::store::{AppRecord, AppStore, EventTypeRecord, OPERATIONAL_APP, Page, Result};
 
 #[async_trait]
 impl<D: Database> AppStore for SqlStore<D> {
@@ -49,7 +49,8 @@ impl<D: Database> AppStore for SqlStore<D> {
     }
 
     async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>> {
-        let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE 1 = 1"));
+        let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE id <> "));
+        sql.bind(OPERATIONAL_APP);
         paginate(&mut sql, "id", page);
         self.db.fetch(sql).await?.iter().map(rows::app).collect()
     }

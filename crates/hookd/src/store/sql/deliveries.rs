@@ -135,11 +135,6 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
         self.db.execute(sql).await
     }
 
-    async fn recover(&self, endpoint_id: &str, since: Micros, until: Option<Micros>) -> Result<u64> {
-        let sql = queries::recover(D::BACKEND, endpoint_id, time::now(), since, until);
-        self.db.execute(sql).await
-    }
-
     async fn pending(&self, now: Micros) -> Result<Pending> {
         let rows = self.db.fetch(queries::pending(now)).await?;
         let row = rows

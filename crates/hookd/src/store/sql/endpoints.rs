@@ -3,14 +3,14 @@ use async_trait::async_trait;
 use super::builder::{Sql, paginate};
 use super::db::{Database, Step};
 use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
-use super::{SqlStore, expect_one};
+use super::{SqlStore, operational};
 use crate::security::keyring::Keyring;
 use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT};
-use crate::store::{EndpointRecord, EndpointStore, Page, Result};
+use crate::store::{EndpointRecord, EndpointStore, OperationalEvent, Page, Result};
 
 #[async_trait]
 impl<D: Database> EndpointStore for SqlStore<D> {
-    async fn create_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+    async fn create_endpoint(&self, e: &EndpointRecord, announce: &[OperationalEvent]) -> Result<()> {
         let mut sql = Sql::new(&format!(
             "INSERT INTO endpoints ({}) VALUES (",
             ENDPOINT_COLS.replace("e.", "")
@@ -22,9 +22,10 @@ impl<D: Database> EndpointStore for SqlStore<D> {
             .push(", ")
             .bind(e.updated_at)
             .push(")");
-        self.db.execute(sql).await?;
+        let steps = std::iter::once(Step::any(sql)).chain(operational::steps(announce));
+        let done = self.db.transaction(steps.collect()).await;
         self.endpoints.invalidate();
-        Ok(())
+        done
     }
 
     async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Option<EndpointRecord>> {
@@ -56,7 +57,7 @@ impl<D: Database> EndpointStore for SqlStore<D> {
             .collect()
     }
 
-    async fn update_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+    async fn update_endpoint(&self, e: &EndpointRecord, announce: &[OperationalEvent]) -> Result<()> {
         let mut sql = Sql::new("UPDATE endpoints SET uid = ");
         sql.bind(e.uid.as_ref())
             .push(", url = ")
@@ -88,12 +89,13 @@ impl<D: Database> EndpointStore for SqlStore<D> {
             .push(", updated_at = ")
             .bind(e.updated_at);
         sql.push(" WHERE id = ").bind(&e.id);
-        let done = self.db.execute(sql).await;
+        let steps = std::iter::once(Step::one(sql)).chain(operational::steps(announce));
+        let done = self.db.transaction(steps.collect()).await;
         self.endpoints.invalidate();
-        expect_one(done?)
+        done
     }
 
-    async fn delete_endpoint(&self, app_id: &str, id: &str) -> Result<()> {
+    async fn delete_endpoint(&self, app_id: &str, id: &str, announce: &[OperationalEvent]) -> Result<()> {
         let mut steps = Vec::new();
         for (table, by_endpoint) in [
             ("attempts", ATTEMPTS_BY_ENDPOINT),
@@ -106,6 +108,7 @@ impl<D: Database> EndpointStore for SqlStore<D> {
         let mut sql = Sql::new("DELETE FROM endpoints WHERE app_id = ");
         sql.bind(app_id).push(" AND id = ").bind(id);
         steps.push(Step::one(sql));
+        steps.extend(operational::steps(announce));
         let done = self.db.transaction(steps).await;
         self.endpoints.invalidate();
         done

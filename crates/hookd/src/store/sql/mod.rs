@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod endpoint_cache;
 mod endpoints;
 pub mod messages;
+pub mod operational;
 pub mod queries;
 pub mod rows;
 

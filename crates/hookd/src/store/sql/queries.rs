@@ -352,5 +352,6 @@ pub fn sample_outcome(app: &str, endpoint: &str, msg: &str) -> crate::store::Out
         status: DeliveryStatus::Success,
         next_attempt_at: None,
         disable_if_failing_since: None,
+        announce: None,
     }
 }

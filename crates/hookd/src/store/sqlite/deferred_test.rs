@@ -10,7 +10,7 @@ use crate::store::sql::SqlStore;
 use crate::store::sql::queries::{explained, sample_outcome};
 use crate::store::{
     AppStore, AttemptFilter, AttemptScope, Backend, DeliveryStatus, DeliveryStore, EndpointStore, MessageFilter,
-    MessageStore, Page, Store,
+    MessageStore, OperationsStore, Page, Store,
 };
 
 fn exec(db: &Connection, sql: &str) {
@@ -195,13 +195,17 @@ async fn rows_are_found_once_whether_indexed_in_the_tail_or_late() {
     let stats = store.endpoint_stats("ep_a", None, None).await.unwrap();
     assert_eq!((stats.fail, stats.success), (40, 40));
     assert_eq!(
-        store.recover("ep_a", 45, None).await.unwrap(),
-        18,
+        store
+            .recover("ep_a", 45, None, serde_json::json!({}))
+            .await
+            .unwrap()
+            .count,
+        Some(18),
         "46, 48, 50 and 62..=90 even"
     );
 
     // Deletes take their index entries, wherever the rows were.
-    store.delete_endpoint("app_1", "ep_a").await.unwrap();
+    store.delete_endpoint("app_1", "ep_a", &[]).await.unwrap();
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM deliveries WHERE endpoint_id = 'ep_a'"),
         0

@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[Migration] = &[
     rebuild(5, include_str!("../../../migrations/sqlite/0005_clustered_rows.sql")),
     step(6, include_str!("../../../migrations/sqlite/0006_deferred_indexes.sql")),
     step(7, include_str!("../../../migrations/sqlite/0007_trace_context.sql")),
+    step(
+        8,
+        include_str!("../../../migrations/sqlite/0008_operational_events.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -23,6 +23,8 @@ mod write;
 #[cfg(test)]
 mod deferred_test;
 #[cfg(test)]
+mod outbox_test;
+#[cfg(test)]
 mod rollback_test;
 #[cfg(test)]
 mod upgrade_test;

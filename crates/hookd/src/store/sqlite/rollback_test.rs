@@ -151,10 +151,13 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
     let store = open(&url, keys.clone()).await;
     store.create_app(&app("app_1")).await.unwrap();
     store
-        .create_endpoint(&crate::store::EndpointRecord {
-            secret: "whsec_c2VjcmV0".into(),
-            ..test_endpoint()
-        })
+        .create_endpoint(
+            &crate::store::EndpointRecord {
+                secret: "whsec_c2VjcmV0".into(),
+                ..test_endpoint()
+            },
+            &[],
+        )
         .await
         .unwrap();
     let other = look(&url);

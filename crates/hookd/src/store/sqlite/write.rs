@@ -14,12 +14,14 @@ use tokio::sync::Mutex;
 
 use super::deferred::{self, CATCH_UP_EVERY};
 use super::{execute, fetch};
+use crate::ids::{self, Kind};
 use crate::store::sql::builder::{Sql, chunk_ranges, chunks};
 use crate::store::sql::db::{Reader, Router, Row};
 use crate::store::sql::deliveries::{Streak, streaks};
 use crate::store::sql::messages::{EventIds, delivery_rows, route_batch};
+use crate::store::sql::operational;
 use crate::store::sql::rows::opt_to_json;
-use crate::store::{DeliveryStatus, NewMessage, Outcome, Published, Result, Trigger};
+use crate::store::{DeliveryStatus, NewMessage, OPERATIONAL_APP, OperationalKind, Outcome, Published, Result, Trigger};
 use crate::time;
 
 /// Distinct statement shapes kept prepared: chunked multi-row inserts and
@@ -310,6 +312,15 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
         sql.push(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)");
         out.push(sql);
     }
+    for o in batch {
+        let Some(e) = &o.announce else { continue };
+        // Only for a delivery still there, as its attempt.
+        let mut sql = operational::insert(e);
+        sql.push(" WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ")
+            .bind(&o.delivery_id)
+            .push(")");
+        out.push(sql);
+    }
     let mut healthy = Vec::new();
     for streak in streaks(batch) {
         let (endpoint_id, failed_at, restart, disable_if_failing_since) = match streak {
@@ -334,6 +345,24 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
         sql.bind(endpoint_id);
         out.push(sql);
         if let Some(since) = disable_if_failing_since {
+            // Announced under the same condition as the update below, read
+            // just before it in the same transaction: exactly when it disables.
+            let mut sql = Sql::new(
+                "INSERT INTO operational_events (id, event_type, app_id, app_uid, endpoint_id, endpoint_uid, \
+                 fail_since, created_at) SELECT ",
+            );
+            sql.bind(ids::new(Kind::OperationalEvent))
+                .push(", ")
+                .bind(OperationalKind::EndpointDisabled.name())
+                .push(", e.app_id, a.uid, e.id, e.uid, e.first_failure_at, ")
+                .bind(now);
+            sql.push(" FROM endpoints e JOIN applications a ON a.id = e.app_id WHERE e.disabled = 0")
+                .push(" AND e.first_failure_at < ")
+                .bind(since)
+                .push(" AND e.id = ")
+                .bind(endpoint_id);
+            sql.push(" AND e.app_id <> ").bind(OPERATIONAL_APP);
+            out.push(sql);
             let mut sql = Sql::new("UPDATE endpoints SET disabled = 1, updated_at = ");
             sql.bind(now)
                 .push(" WHERE disabled = 0 AND first_failure_at < ")

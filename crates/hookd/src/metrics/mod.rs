@@ -19,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+mod process;
+
 use crate::store::{Pending, Store, StoreError};
 use crate::time;
 
@@ -83,6 +85,10 @@ pub struct Metrics {
     commit_duration: Histogram,
     pending: Family<StateLabels, Gauge>,
     oldest_due_age: Gauge<f64, AtomicU64>,
+    pub endpoints_disabled: Counter,
+    pub operational_sent: Counter,
+    pub http_connections: Gauge,
+    process: process::Gauges,
 }
 
 /// Seconds from 1 ms to about 65 s, doubling.
@@ -105,6 +111,10 @@ impl Metrics {
             commit_duration: seconds(),
             pending: Family::default(),
             oldest_due_age: Gauge::default(),
+            endpoints_disabled: Counter::default(),
+            operational_sent: Counter::default(),
+            http_connections: Gauge::default(),
+            process: process::Gauges::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -158,6 +168,22 @@ impl Metrics {
             "How long the oldest due, unleased delivery has waited",
             m.oldest_due_age.clone(),
         );
+        registry.register(
+            "endpoints_disabled",
+            "Endpoints disabled, automatically after failing too long or by hand (as announced)",
+            m.endpoints_disabled.clone(),
+        );
+        registry.register(
+            "operational_webhooks_sent",
+            "Operational webhooks delivered to the operator's endpoints (2xx answers)",
+            m.operational_sent.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "HTTP connections to the API open now",
+            m.http_connections.clone(),
+        );
+        m.process.register(&mut registry);
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -205,6 +231,7 @@ impl Metrics {
         }
         let age = oldest_due.map_or(0.0, |t| (now - t).max(0) as f64 / time::SECOND as f64);
         self.oldest_due_age.set(age);
+        self.process.read();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         Ok(out)
