@@ -17,6 +17,8 @@ pub enum Kind {
     Token,
     Task,
     OperationalEvent,
+    /// An API request, as logged.
+    Request,
 }
 
 impl Kind {
@@ -30,6 +32,7 @@ impl Kind {
             Kind::Token => "tok_",
             Kind::Task => "qtask_",
             Kind::OperationalEvent => "opevt_",
+            Kind::Request => "req_",
         }
     }
 }

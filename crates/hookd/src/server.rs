@@ -147,13 +147,17 @@ impl Running {
         &self.engine
     }
 
-    /// Stops in order (see [`run`]).
+    /// Stops in order (see [`run`]): first the engine, which from its first
+    /// moment makes `/readyz` fail and publishes answer 503 while the API
+    /// still serves reads; it finishes the attempts under way (within their
+    /// timeout) and hands back the leases of the rest, for other nodes to take
+    /// at once. Then the API, the background work and the store.
     pub async fn stop(self) {
+        tracing::info!("shutting down: not ready, publishes refused; finishing deliveries in flight");
+        self.engine.shutdown().await;
         let _ = self.stop_http.send(true);
         let _ = self.http.await;
-        tracing::info!("stopped accepting requests; finishing deliveries in flight");
         self.stop.cancel();
-        self.engine.shutdown().await;
         let _ = self.cleaner.await;
         let _ = self.outbox.await;
         self.store.close().await;

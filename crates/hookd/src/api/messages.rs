@@ -192,6 +192,10 @@ pub async fn publish_watched(
     only_endpoint: Option<String>,
     watch: bool,
 ) -> ApiResult<Publication> {
+    if state.engine.stopping().is_cancelled() {
+        // Shutting down: the publisher (or its load balancer) tries another node.
+        return Err(ApiError::Unavailable);
+    }
     check(state, &m)?;
     state
         .contracts

@@ -446,5 +446,9 @@ impl Engine {
         if tokio::time::timeout(grace, self.inner.tasks.wait()).await.is_err() {
             tracing::warn!("attempts still running at shutdown; their leases will expire and they will be retried");
         }
+        // What this node handed back is due now: other nodes take it at once.
+        if let Err(e) = self.inner.store.announce_work().await {
+            tracing::debug!(error = %e, "announcing work failed; other nodes find it on their next look");
+        }
     }
 }

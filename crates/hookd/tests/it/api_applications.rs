@@ -234,15 +234,40 @@ async fn health_openapi_restart_and_graceful_stop() {
 }
 
 #[tokio::test]
-async fn logs_are_json_lines_when_asked() {
-    let mut s = Server::spawn(&[("HOOKD_LOG_FORMAT", "json"), ("HOOKD_LOG", "info")]);
-    s.admin().app("logged").await;
+async fn logs_are_json_lines_with_the_request_id_when_asked() {
+    let mut s = Server::spawn(&[("HOOKD_LOG_FORMAT", "json"), ("HOOKD_LOG", "info,tower_http=debug")]);
+    let c = s.admin();
+    c.app("logged").await;
+    let r = c
+        .send(
+            "GET",
+            "/api/v1/app/logged",
+            None,
+            &[("x-request-id", "req-from-caller-42")],
+        )
+        .await;
+    assert_eq!(r.headers["x-request-id"], "req-from-caller-42");
+    let made = c.get("/api/v1/app/logged").await;
+    let made = made.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(made.starts_with("req_"), "{made}");
     assert!(s.terminate().success());
     let log = s.log();
-    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(lines.iter().any(|l| l.contains("hookd stopped")), "{log}");
-    for line in lines {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "hookd stopped"), "{log}");
+    for v in &lines {
+        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{v}");
+    }
+    // The request's own lines carry its id, the caller's or a new one.
+    for id in ["req-from-caller-42", made.as_str()] {
+        let of_request = |v: &&serde_json::Value| v["span"]["id"] == id;
+        let line = lines
+            .iter()
+            .find(of_request)
+            .unwrap_or_else(|| panic!("no line of {id}: {log}"));
+        assert_eq!(line["span"]["path"], "/api/v1/app/logged");
     }
 }

@@ -391,3 +391,49 @@ async fn a_node_restarted_after_kill_9_takes_its_own_leases_back_at_once() {
     println!("restart to the last arrival: {took:?} (leases of 300 s)");
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn a_node_stopped_by_sigterm_hands_its_work_to_the_others_at_once() {
+    // Leases far longer than the test: only the stopping node handing its
+    // work back lets the other take it in time.
+    let env = [("HOOKD_LEASE", "300"), ("HOOKD_ENDPOINT_CONCURRENCY", "1"), NODE_ENV[3]];
+    let mut a = Server::spawn(&env);
+    let b = Server::join(&a, &env);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/one-at-a-time",
+        Behaviour {
+            delay: Duration::from_millis(300),
+            ..Default::default()
+        },
+    );
+    let c = a.admin();
+    let app = c.app("handover").await;
+    c.endpoint(&app, json!({"url": format!("{}/one-at-a-time", rx.url)}))
+        .await;
+    let mut published = HashSet::new();
+    for n in 0..12 {
+        let m = c.publish(&app, json!({"eventType": "t", "payload": {"n": n}})).await;
+        published.insert(m["id"].as_str().unwrap().to_owned());
+    }
+    // Node a stored them leased to itself and sends them one at a time.
+    rx.wait_arrived("/one-at-a-time", 1).await;
+    a.signal_term();
+    assert!(a.wait_exit().success(), "exit 0 on SIGTERM");
+    let stopped = std::time::Instant::now();
+    rx.wait_until(|log| {
+        let got: HashSet<&str> = log.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+        published.iter().all(|id| got.contains(id.as_str()))
+    })
+    .await;
+    let took = rx.all().iter().map(|r| r.at).max().unwrap() - stopped;
+    println!("sigterm hand-over: the other node delivered the rest within {took:?} (leases of 300 s)");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(
+        duplicates(&rx.all()),
+        0,
+        "an attempt finished at the stopping node is not repeated"
+    );
+    drop(b);
+}

@@ -4,6 +4,58 @@ use serde_json::json;
 
 use crate::harness::{Behaviour, Receiver, Server};
 
+/// SIGTERM: at once not ready and refusing publishes, while the attempt under
+/// way finishes and is recorded (nothing is sent again after a restart); exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_attempts_under_way_and_refuses_new_work() {
+    let mut s = Server::spawn(&[]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/slow",
+        Behaviour {
+            delay: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("drain").await;
+    c.endpoint(&app, json!({"url": format!("{}/slow", rx.url)})).await;
+    let msg = c.publish(&app, json!({"eventType": "t", "payload": {}})).await;
+    rx.wait_arrived("/slow", 1).await;
+
+    s.signal_term();
+    let ready = c.wait_for("/readyz", |b| b["status"] == "shutting down").await;
+    assert_eq!(ready["status"], "shutting down");
+    let refused = c
+        .try_send(
+            "POST",
+            &format!("/api/v1/app/{app}/msg"),
+            Some(&json!({"eventType": "t", "payload": {}})),
+            &[],
+        )
+        .await
+        .expect("the API still answers while the engine drains");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body["detail"].is_string(), "{}", refused.body);
+    assert!(rx.all().is_empty(), "the attempt under way has not been answered yet");
+    let status = s.wait_exit();
+    assert!(status.success(), "hookd exits 0 on SIGTERM: {status}");
+    assert_eq!(rx.all().len(), 1, "answered before hookd exited");
+
+    s.respawn();
+    let c = s.admin();
+    let attempts = c
+        .get(&format!(
+            "/api/v1/app/{app}/attempt/msg/{}",
+            msg["id"].as_str().unwrap()
+        ))
+        .await;
+    let attempts = attempts.body["data"].as_array().unwrap().clone();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0]["status"], 0, "recorded as a success before exiting");
+    assert_eq!(rx.all().len(), 1, "not sent again");
+}
+
 /// Publishes a few thousand messages, kills hookd with SIGKILL while it is
 /// delivering, starts it again, and checks that every accepted message reached
 /// every endpoint, and that nothing unaccepted was delivered.

@@ -130,13 +130,26 @@ impl Server {
 
     /// SIGTERM, and the exit status (the binary only).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let Some(Running::Binary(mut c)) = self.running.take() else {
+        self.signal_term();
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM and returns at once (the binary only).
+    pub fn signal_term(&self) {
+        let Some(Running::Binary(c)) = &self.running else {
             panic!("only a spawned server can be sent a signal: use Server::spawn");
         };
         Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status()
             .expect("kill runs");
+    }
+
+    /// Waits for the binary to exit, and answers how.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let Some(Running::Binary(mut c)) = self.running.take() else {
+            panic!("only a spawned server exits: use Server::spawn");
+        };
         c.wait().expect("hookd exits")
     }
 
@@ -169,6 +182,12 @@ impl Server {
                 .expect("the server's thread")
                 .expect("hookd stops cleanly");
         }
+    }
+
+    /// Starts the binary again, with the same settings and data, after it exited.
+    pub fn respawn(&mut self) {
+        assert!(self.running.is_none(), "still running");
+        *self = Server::launch(self.dir.clone(), self.env.clone(), true);
     }
 
     /// Starts hookd again on the same data directory: the binary after a
@@ -657,6 +676,22 @@ impl Receiver {
         self.wait(path, 1).await.remove(0)
     }
 
+    /// Waits until `n` requests to `path` have arrived, answered or not (one
+    /// held by a `delay` is then under way at hookd).
+    pub async fn wait_arrived(&self, path: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let notified = self.arrived.notified();
+            // `counts` holds the index of the latest request to each path.
+            if self.log.lock().unwrap().counts.get(path).map_or(0, |i| i + 1) >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting for {n} requests to {path}");
+            }
+        }
+    }
+
     pub async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -689,6 +724,8 @@ async fn receive(
             .cloned()
             .map(|b| (b.statuses.get(n).or(b.statuses.last()).copied(), b))
     };
+    // Arrived, still to be answered: `wait_arrived` sees it.
+    arrived.notify_waiters();
     let (status, b) = behaviour.unwrap_or((Some(200), Behaviour::default()));
     if !b.delay.is_zero() {
         tokio::time::sleep(b.delay).await;
