@@ -86,6 +86,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_METRICS_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Export spans (publish, commit, each attempt) over OTLP/HTTP to this collector URL.
+    #[arg(long, env = "HOOKD_OTLP_ENDPOINT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
     /// Base URL under which users reach this server (used in portal links).
     #[arg(long, env = "HOOKD_PUBLIC_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,6 +177,7 @@ struct Settings {
     main_key: Option<Redacted>,
     allow_networks: Vec<IpNet>,
     metrics_listen: Option<SocketAddr>,
+    otlp_endpoint: Option<String>,
     log_format: LogFormat,
     public_url: Option<String>,
     retry_schedule: Vec<f64>,
@@ -200,6 +205,8 @@ pub struct Config {
     pub allow_networks: Vec<IpNet>,
     /// Where `/metrics` is also served without a token.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where spans are exported, if anywhere.
+    pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
     pub public_url: String,
     pub max_payload_bytes: usize,
@@ -301,6 +308,7 @@ impl Config {
             main_key: s.main_key,
             allow_networks: s.allow_networks,
             metrics_listen: s.metrics_listen,
+            otlp_endpoint: s.otlp_endpoint,
             log_format: s.log_format,
             max_payload_bytes: positive("max_payload_bytes", s.max_payload_bytes)?,
             // Half the cores: the delivery threads and the store's writes want the rest.
@@ -401,7 +409,7 @@ mod tests {
             .map(|(k, _)| k.to_string())
             .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
-        assert_eq!(keys.len(), 22, "{keys:?}");
+        assert_eq!(keys.len(), 23, "{keys:?}");
         let cli = crate::cli::Cli::command();
         let serve = cli.find_subcommand("serve").unwrap();
         let readme = include_str!("../../../README.md");

@@ -16,4 +16,5 @@ pub mod security;
 pub mod server;
 pub mod store;
 pub mod subscriptions;
+pub mod telemetry;
 pub mod time;

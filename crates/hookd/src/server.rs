@@ -16,6 +16,7 @@ use crate::security::keyring::Keyring;
 use crate::security::ssrf::AddressPolicy;
 use crate::security::tokens;
 use crate::store::{Store, StoreError, TokenRecord};
+use crate::telemetry::Telemetry;
 use crate::time;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum ServerError {
     Committer(std::io::Error),
     #[error("keys: {0}")]
     Keys(#[from] crate::security::keyring::KeyError),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// Opens the store with the keys that seal its secrets. `exclusive` also takes
@@ -160,6 +163,9 @@ impl Running {
         self.stop.cancel();
         let _ = self.cleaner.await;
         let _ = self.outbox.await;
+        if let Some(t) = self.engine.telemetry() {
+            t.shutdown();
+        }
         self.store.close().await;
         tracing::info!("hookd stopped");
     }
@@ -202,6 +208,10 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
     let metrics = Metrics::new();
     let committer = crate::store::committer::spawn(store.clone(), crate::subscriptions::route, metrics.clone())
         .map_err(ServerError::Committer)?;
+    let telemetry = match &cfg.otlp_endpoint {
+        Some(url) => Some(Arc::new(Telemetry::start(url)?)),
+        None => None,
+    };
     let engine = Engine::start(
         cfg.delivery.clone(),
         store.clone(),
@@ -209,6 +219,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         policy,
         metrics.clone(),
         node_id,
+        telemetry,
     )?;
     if released > 0 {
         // Other nodes may be idle: let them help with what this one left.

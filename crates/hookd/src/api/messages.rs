@@ -2,6 +2,7 @@
 //! before the 202), listing, reading and expunging.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,6 +23,7 @@ use super::validate::Checks;
 use crate::delivery::AttemptReport;
 use crate::ids::{self, Kind};
 use crate::store::{AppRecord, DeliveryStatus, EndpointRecord, MessageFilter, MessageRecord, NewMessage, StoreError};
+use crate::telemetry::{self, KeyValue, SpanKind};
 use crate::time;
 use tokio::sync::oneshot;
 
@@ -207,7 +209,16 @@ pub async fn publish_watched(
         .map(|h| h * time::HOUR)
         .unwrap_or(m.payload_retention_period.unwrap_or(90) * time::DAY);
     let deliver_at = m.deliver_at.map(time::from_datetime).filter(|t| *t > now);
-    let (traceparent, tracestate) = m.trace.unwrap_or_else(|| (crate::delivery::trace::start(), None));
+    // With spans exported, the message's trace context is hookd's publish
+    // span (a child of the publisher's), and its attempts are children of it.
+    let telemetry = state.engine.telemetry();
+    let given = m.trace.as_ref().map(|(tp, _)| tp.as_str());
+    let span = telemetry.map(|t| t.span("publish", SpanKind::Server, given, SystemTime::now()));
+    let (traceparent, tracestate) = match (&span, m.trace) {
+        (Some(span), given) => (telemetry::traceparent(span), given.and_then(|(_, state)| state)),
+        (None, Some(given)) => given,
+        (None, None) => (crate::delivery::trace::start(), None),
+    };
     let message = MessageRecord {
         id: ids::new(Kind::Message),
         app_id: app.id.clone(),
@@ -229,7 +240,15 @@ pub async fn publish_watched(
         lease_room,
         only_endpoint,
     };
-    let Some(result) = state.committer.publish(req).await else {
+    let commit = telemetry.map(|t| {
+        let parent = req.message.traceparent.as_deref();
+        t.span("commit", SpanKind::Internal, parent, SystemTime::now())
+    });
+    let result = state.committer.publish(req).await;
+    if let Some(commit) = commit {
+        telemetry::end(commit, matches!(result, Some(Ok(_))), Vec::new());
+    }
+    let Some(result) = result else {
         return Err(ApiError::Unavailable);
     };
     let published = result.map_err(|e| match e {
@@ -259,6 +278,14 @@ pub async fn publish_watched(
                 report,
             })
             .collect();
+    }
+    if let Some(span) = span {
+        let attributes = vec![
+            KeyValue::new("hookd.msg_id", message.id.clone()),
+            KeyValue::new("hookd.event_type", message.event_type.clone()),
+            KeyValue::new("hookd.deliveries", published.tasks.len() as i64),
+        ];
+        telemetry::end(span, true, attributes);
     }
     state.engine.start_published(published);
     Ok(Publication { message, waits })
@@ -303,7 +330,7 @@ async fn create(
     Json(mut body): Json<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     applications::require_admin_in(&state, &caller, &app_id).await?;
-    body.trace = Some(crate::delivery::trace::of_publish(&headers));
+    body.trace = crate::delivery::trace::of_publish(&headers);
     let timeout = super::transactional::timeout(&q, body.deliver_at.is_some())?;
     let app = match (applications::lookup(&state, &app_id).await?, body.application.take()) {
         (Some(app), _) => app,

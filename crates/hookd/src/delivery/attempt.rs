@@ -62,6 +62,7 @@ pub async fn send(
     policy: &AddressPolicy,
     cfg: &DeliveryConfig,
     task: &DeliveryTask,
+    traceparent: Option<&str>,
 ) -> Response {
     let started = Instant::now();
     let ep = &task.endpoint;
@@ -81,7 +82,7 @@ pub async fn send(
     if let Err(refused) = ssrf::check_literal(policy, &url) {
         return failed(refused.to_string());
     }
-    let headers = sign::headers(ep, msg, body.as_bytes(), time::now());
+    let headers = sign::headers(ep, msg, body.as_bytes(), time::now(), traceparent);
     let timeout = timeout(cfg, ep);
 
     let mut request = axum::http::Request::new(Full::new(Bytes::from(body)));

@@ -34,6 +34,7 @@ use crate::operational;
 use crate::security::ssrf::AddressPolicy;
 use crate::store::committer::Committer;
 use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
+use crate::telemetry::{self, KeyValue, SpanKind, Telemetry};
 use crate::time::{self, Micros};
 
 /// Why the engine could not start.
@@ -89,6 +90,7 @@ struct Inner {
     /// `hookd listen` connections, for relay endpoints.
     relays: Arc<relay::Relays>,
     metrics: Arc<Metrics>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Engine {
@@ -99,6 +101,7 @@ impl Engine {
         policy: AddressPolicy,
         metrics: Arc<Metrics>,
         node_id: String,
+        telemetry: Option<Arc<Telemetry>>,
     ) -> Result<Engine, StartError> {
         let clients = client::build(&policy, cfg.ca_bundle.as_deref(), cfg.concurrency)?;
         let threads = threads::DeliveryThreads::start(cfg.threads)?;
@@ -123,6 +126,7 @@ impl Engine {
             threads,
             relays: Arc::default(),
             metrics,
+            telemetry,
         });
         let engine = Engine { inner };
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
@@ -216,14 +220,49 @@ impl Engine {
     /// client, address policy and signing, nothing recorded.
     pub async fn attempt_once(&self, task: &DeliveryTask) -> attempt::Response {
         let inner = &self.inner;
-        if relay::is_relay(&task.endpoint.url) {
-            return inner.relays.send(&inner.cfg, task).await;
-        }
-        let client = match task.endpoint.options.ssl_verification {
-            Some(false) => &inner.clients.unverified,
-            _ => &inner.clients.verifying,
+        let parent = task.message.traceparent.as_deref();
+        let span = (inner.telemetry.as_ref())
+            .map(|t| t.span("attempt", SpanKind::Client, parent, std::time::SystemTime::now()));
+        // The attempt's own span id: the exported span's, or one made up.
+        let traceparent = match &span {
+            Some(span) => Some(telemetry::traceparent(span)),
+            None => parent.and_then(trace::child),
         };
-        attempt::send(client, &inner.urls, &inner.policy, &inner.cfg, task).await
+        let resp = if relay::is_relay(&task.endpoint.url) {
+            inner.relays.send(&inner.cfg, task, traceparent.as_deref()).await
+        } else {
+            let client = match task.endpoint.options.ssl_verification {
+                Some(false) => &inner.clients.unverified,
+                _ => &inner.clients.verifying,
+            };
+            attempt::send(
+                client,
+                &inner.urls,
+                &inner.policy,
+                &inner.cfg,
+                task,
+                traceparent.as_deref(),
+            )
+            .await
+        };
+        if let Some(span) = span {
+            let ok = resp.error.is_none() && (200..300).contains(&resp.status_code);
+            let mut attributes = vec![
+                KeyValue::new("http.response.status_code", resp.status_code as i64),
+                KeyValue::new("hookd.msg_id", task.message.id.clone()),
+                KeyValue::new("hookd.endpoint_id", task.endpoint.id.clone()),
+            ];
+            if let Some(e) = &resp.error {
+                attributes.push(KeyValue::new("error.message", e.clone()));
+            }
+            telemetry::end(span, ok, attributes);
+        }
+        resp
+    }
+
+    /// Spans are exported (`--otlp-endpoint`).
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.inner.telemetry.as_ref()
     }
 
     /// Cancelled when the engine starts shutting down.

@@ -163,14 +163,14 @@ impl Relays {
     }
 
     /// Makes one attempt through a listener: signed and shaped as over HTTP.
-    pub async fn send(&self, cfg: &DeliveryConfig, task: &DeliveryTask) -> Response {
+    pub async fn send(&self, cfg: &DeliveryConfig, task: &DeliveryTask, traceparent: Option<&str>) -> Response {
         let started = Instant::now();
         let failed = |error: &str| Response::failed(error.to_owned(), started);
         let Some(listener) = self.pick(&task.endpoint.id) else {
             return failed("no hookd listen is connected to this relay endpoint");
         };
         let body = super::body::render(&task.endpoint, &task.message);
-        let headers = sign::headers(&task.endpoint, &task.message, body.as_bytes(), time::now())
+        let headers = sign::headers(&task.endpoint, &task.message, body.as_bytes(), time::now(), traceparent)
             .iter()
             .map(|(k, v)| {
                 (

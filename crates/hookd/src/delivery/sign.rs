@@ -31,8 +31,15 @@ pub fn is_reserved_header(name: &str) -> bool {
 }
 
 /// Every header of a delivery: the endpoint's own, then hookd's (which win:
-/// the trace context among them), then the signature in the endpoint's scheme.
-pub fn headers(ep: &EndpointRecord, msg: &MessageRecord, body: &[u8], now: Micros) -> HeaderMap {
+/// the trace context among them: the attempt's `traceparent`), then the
+/// signature in the endpoint's scheme.
+pub fn headers(
+    ep: &EndpointRecord,
+    msg: &MessageRecord,
+    body: &[u8],
+    now: Micros,
+    traceparent: Option<&str>,
+) -> HeaderMap {
     let msg_id = msg.id.as_str();
     let mut h = HeaderMap::new();
     for (name, value) in &ep.headers {
@@ -50,8 +57,8 @@ pub fn headers(ep: &EndpointRecord, msg: &MessageRecord, body: &[u8], now: Micro
         "user-agent",
         HeaderValue::from_static(concat!("hookd/", env!("CARGO_PKG_VERSION"))),
     );
-    if let Some(tp) = msg.traceparent.as_deref().and_then(super::trace::child) {
-        h.insert("traceparent", HeaderValue::try_from(tp).expect("hex and dashes"));
+    if let Some(tp) = traceparent.and_then(|tp| HeaderValue::try_from(tp).ok()) {
+        h.insert("traceparent", tp);
         if let Some(state) = msg.tracestate.as_deref().and_then(|s| HeaderValue::try_from(s).ok()) {
             h.insert("tracestate", state);
         }

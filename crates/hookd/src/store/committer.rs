@@ -31,15 +31,25 @@ enum Written {
 #[derive(Clone)]
 pub struct Committer(GroupCommit<Write, Written>);
 
-/// Outcomes wait for company while publishers are being answered: nobody
-/// waits on an outcome but the engine, and a batch of them writes few more
-/// pages than one does. The bound keeps leases, memory and what the API shows
-/// of attempts close to current.
-const OUTCOMES: Patience<Write> = Patience {
-    may_wait: |w| matches!(w, Write::Outcome(_)),
-    gather: 128,
-    at_most: Duration::from_millis(20),
-};
+/// On the embedded store, outcomes wait for company while publishers are
+/// being answered: nobody waits on an outcome but the engine, and a batch of
+/// them writes few more pages than one does. The bound keeps leases, memory
+/// and what the API shows of attempts close to current.
+///
+/// On PostgreSQL a commit is one statement whatever it holds, so outcomes go
+/// in the next one: an answer a receiver gave is durable within one commit,
+/// and a node killed then sends again only what was still under way (with
+/// patience, the outcomes it held were lost too and their deliveries repeated).
+const fn outcomes(embedded: bool) -> Patience<Write> {
+    Patience {
+        may_wait: |w| matches!(w, Write::Outcome(_)),
+        gather: 128,
+        at_most: match embedded {
+            true => Duration::from_millis(20),
+            false => Duration::ZERO,
+        },
+    }
+}
 
 impl Committer {
     /// Stores a message and its deliveries; `None` once the committer has stopped.
@@ -63,7 +73,7 @@ impl Committer {
 
 pub fn spawn(store: Arc<dyn Store>, matches: Matcher, metrics: Arc<Metrics>) -> std::io::Result<Committer> {
     let blocking = store.writes_block();
-    let (gc, run) = GroupCommit::start(512, OUTCOMES, move |jobs: Vec<Write>| {
+    let (gc, run) = GroupCommit::start(512, outcomes(blocking), move |jobs: Vec<Write>| {
         let (store, metrics) = (store.clone(), metrics.clone());
         async move {
             let (n, started) = (jobs.len(), Instant::now());

@@ -16,24 +16,76 @@ const NODE_ENV: [(&str, &str); 4] = [
     ("HOOKD_MAIN_KEY", "Y2x1c3Rlci10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGU="),
 ];
 
-/// Publishes `n` messages through `nodes`, one publisher per node; answers the accepted ids.
+/// Three nodes, and one application with `endpoints` endpoints at a receiver
+/// that holds each request `hold`.
+struct Cluster {
+    nodes: Vec<Server>,
+    rx: Receiver,
+    admin: Client,
+    app: String,
+    paths: Vec<String>,
+    clients: Vec<Client>,
+}
+
+impl Cluster {
+    async fn start(env: &[(&str, &str)], endpoints: usize, hold: Duration) -> Cluster {
+        let mut nodes = vec![Server::spawn(env)];
+        nodes.push(Server::join(&nodes[0], env));
+        nodes.push(Server::join(&nodes[0], env));
+        let rx = Receiver::start().await;
+        let admin = nodes[0].admin();
+        let app = admin.app("cluster").await;
+        let paths: Vec<String> = (0..endpoints).map(|i| format!("/e{i}")).collect();
+        for p in &paths {
+            rx.on(
+                p,
+                Behaviour {
+                    delay: hold,
+                    ..Default::default()
+                },
+            );
+            admin.endpoint(&app, json!({"url": format!("{}{p}", rx.url)})).await;
+        }
+        let clients = nodes.iter().map(Server::admin).collect();
+        Cluster {
+            nodes,
+            rx,
+            admin,
+            app,
+            paths,
+            clients,
+        }
+    }
+}
+
+/// Publishes `n` messages through `nodes`, one publisher per node; answers
+/// the accepted ids. A publisher whose node was killed stops, or with
+/// `fail_over` goes on through the next node.
 async fn publish_through(nodes: &[Client], app: &str, n: usize, offset: usize) -> HashSet<String> {
+    publish(nodes, app, n, offset, false).await
+}
+
+async fn publish(nodes: &[Client], app: &str, n: usize, offset: usize, fail_over: bool) -> HashSet<String> {
     let mut tasks = Vec::new();
-    for (k, c) in nodes.iter().enumerate() {
-        let (c, app) = (c.clone(), app.to_string());
+    for k in 0..nodes.len() {
+        let (nodes, app) = (nodes.to_vec(), app.to_string());
         let share = n / nodes.len();
         tasks.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for i in 0..share {
+            let (mut ids, mut via) = (Vec::new(), k);
+            let mut i = 0;
+            while i < share {
                 let body = json!({"eventType": "x", "payload": {"i": offset + k * share + i}});
-                match c
+                match nodes[via]
                     .try_send("POST", &format!("/api/v1/app/{app}/msg"), Some(&body), &[])
                     .await
                 {
                     Some(r) if r.status == 202 => ids.push(r.body["id"].as_str().unwrap().to_string()),
                     Some(r) => panic!("publish answered {}: {}", r.status, r.body),
-                    None => break, // this node was killed
+                    // This node was killed; its answer is lost, so the message counts as not accepted.
+                    None if fail_over => via = (via + 1) % nodes.len(),
+                    None => break,
                 }
+                i += 1;
             }
             ids
         }));
@@ -69,24 +121,14 @@ fn duplicates(log: &[Received]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
 async fn three_nodes_share_the_work_and_lose_nothing_when_one_dies() {
-    let mut nodes = vec![Server::spawn(&NODE_ENV)];
-    nodes.push(Server::join(&nodes[0], &NODE_ENV));
-    nodes.push(Server::join(&nodes[0], &NODE_ENV));
-    let rx = Receiver::start().await;
-    let admin = nodes[0].admin();
-    let app = admin.app("cluster").await;
-    let paths: Vec<String> = (0..20).map(|i| format!("/e{i}")).collect();
-    for p in &paths {
-        rx.on(
-            p,
-            Behaviour {
-                delay: Duration::from_millis(2),
-                ..Default::default()
-            },
-        );
-        admin.endpoint(&app, json!({"url": format!("{}{p}", rx.url)})).await;
-    }
-    let clients: Vec<Client> = nodes.iter().map(Server::admin).collect();
+    let Cluster {
+        mut nodes,
+        rx,
+        admin,
+        app,
+        paths,
+        clients,
+    } = Cluster::start(&NODE_ENV, 20, Duration::from_millis(2)).await;
 
     // While no node dies, nothing is delivered twice.
     let first = publish_through(&clients, &app, 300, 0).await;
@@ -436,4 +478,79 @@ async fn a_node_stopped_by_sigterm_hands_its_work_to_the_others_at_once() {
         "an attempt finished at the stopping node is not repeated"
     );
     drop(b);
+}
+
+/// The requests that arrived more than once at `rx`, split by cause: the
+/// first was under way at the receiver when its node was killed (not
+/// answered before the kill: it must be sent again), or it had been answered
+/// and the node died before storing the answer.
+fn duplicates_around(rx: &Receiver, kill: std::time::Instant) -> (usize, usize) {
+    let log = rx.all();
+    let answered: HashSet<(&str, &str)> = log
+        .iter()
+        .filter(|r| r.at < kill)
+        .map(|r| (r.path.as_str(), r.headers["webhook-id"].as_str()))
+        .collect();
+    let arrivals = rx.arrivals();
+    let mut times: HashMap<(&str, &str), usize> = HashMap::new();
+    for (path, id, _) in &arrivals {
+        *times.entry((path.as_str(), id.as_str())).or_default() += 1;
+    }
+    let (mut in_flight, mut lost_answers) = (0, 0);
+    for (key, n) in times.into_iter().filter(|(_, n)| *n > 1) {
+        match answered.contains(&key) {
+            true => lost_answers += n - 1,
+            false => in_flight += n - 1,
+        }
+    }
+    (in_flight, lost_answers)
+}
+
+/// The issue's measurement: three nodes with the default lease, 3,000
+/// messages to 5 endpoints that hold each request 20 ms, one node killed -9
+/// and restarted while publishing. Everything arrives within 10 s of the
+/// restart; duplicates are counted by cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run by scripts/test when HOOKD_TEST_DATABASE_URL is set"]
+async fn kill_9_and_restart_under_load_recovers_within_seconds() {
+    let Cluster {
+        mut nodes,
+        rx,
+        app,
+        paths,
+        clients,
+        ..
+    } = Cluster::start(&[NODE_ENV[3]], 5, Duration::from_millis(20)).await;
+    let publishing = {
+        let (clients, app) = (clients.clone(), app.clone());
+        tokio::spawn(async move { publish(&clients, &app, 3000, 0, true).await })
+    };
+    rx.wait_until(|log| log.len() >= 3000).await;
+    let kill = std::time::Instant::now();
+    nodes[1].kill();
+    nodes[1].restart();
+    let restarted = std::time::Instant::now();
+    let accepted = publishing.await.unwrap();
+    rx.wait_until(|log| all_delivered(log, &paths, &accepted)).await;
+    let log = rx.all();
+    let last = log.iter().map(|r| r.at).max().unwrap();
+    let (in_flight, answered) = duplicates_around(&rx, kill);
+    println!(
+        "kill -9 under load: {} messages accepted, {} deliveries, last arrival {:?} after the restart; \
+         duplicates: {in_flight} under way at the receiver at the kill, {answered} answered before it",
+        accepted.len(),
+        log.len(),
+        last.saturating_duration_since(restarted),
+    );
+    assert!(accepted.len() >= 2990, "{}", accepted.len());
+    assert!(
+        last.saturating_duration_since(restarted) < Duration::from_secs(10),
+        "{:?}",
+        last - restarted
+    );
+    // Before node identities and patience-free outcomes on PostgreSQL: 44 to
+    // 75 duplicates. Those under way at the kill must be sent again; answers
+    // are lost only while their commit is under way (a few milliseconds).
+    assert!(in_flight + answered < 75, "{in_flight} + {answered} duplicates");
+    assert!(answered <= 20, "{answered} answers lost with the killed node");
 }

@@ -547,6 +547,9 @@ pub struct Behaviour {
 #[derive(Default)]
 struct Log {
     requests: Vec<Received>,
+    /// Each request as it arrived: path, `webhook-id`, when (also those whose
+    /// sender went away before the answer, which `requests` never holds).
+    arrivals: Vec<(String, String, Instant)>,
     behaviours: HashMap<String, Behaviour>,
     counts: HashMap<String, usize>,
 }
@@ -676,6 +679,11 @@ impl Receiver {
         self.wait(path, 1).await.remove(0)
     }
 
+    /// Every request as it arrived (path, `webhook-id`, when), answered or not.
+    pub fn arrivals(&self) -> Vec<(String, String, Instant)> {
+        self.log.lock().unwrap().arrivals.clone()
+    }
+
     /// Waits until `n` requests to `path` have arrived, answered or not (one
     /// held by a `delay` is then under way at hookd).
     pub async fn wait_arrived(&self, path: &str, n: usize) {
@@ -718,6 +726,11 @@ async fn receive(
     let path = format!("/{path}");
     let behaviour = {
         let mut log = log.lock().unwrap();
+        let id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        log.arrivals.push((path.clone(), id.to_owned(), Instant::now()));
         let n = *log.counts.entry(path.clone()).and_modify(|c| *c += 1).or_insert(0);
         log.behaviours
             .get(&path)

@@ -14,6 +14,7 @@ mod delivery;
 mod durability;
 mod metrics;
 mod operational;
+mod otlp;
 mod routing;
 mod security;
 mod svix_sdk;
