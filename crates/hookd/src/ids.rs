@@ -17,8 +17,6 @@ pub enum Kind {
     Token,
     Task,
     OperationalEvent,
-    /// An API request, as logged.
-    Request,
 }
 
 impl Kind {
@@ -32,7 +30,6 @@ impl Kind {
             Kind::Token => "tok_",
             Kind::Task => "qtask_",
             Kind::OperationalEvent => "opevt_",
-            Kind::Request => "req_",
         }
     }
 }

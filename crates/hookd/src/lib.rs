@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod filter;
 pub mod ids;
 pub mod log_limit;
+pub mod logging;
 pub mod metrics;
 pub mod operational;
 pub mod retention;

@@ -242,6 +242,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
     let outbox = tokio::spawn(outbox.run(stop.clone()));
 
     let header_timeout = cfg.header_timeout;
+    let connections = metrics.http_connections.clone();
     let metrics_listen = cfg.metrics_listen;
     let state = AppState::new(store.clone(), engine.clone(), committer, Arc::new(cfg), metrics);
     let (stop_http, _) = tokio::sync::watch::channel(false);
@@ -257,6 +258,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
             listener,
             app,
             header_timeout,
+            connections.clone(),
             stopped(stop_http.subscribe()),
         ));
     }
@@ -265,6 +267,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         listener,
         app,
         header_timeout,
+        connections,
         stopped(stop_http.subscribe()),
     ));
     Ok(Running {
@@ -286,6 +289,7 @@ async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     header_timeout: Duration,
+    open: prometheus_client::metrics::gauge::Gauge,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -316,8 +320,11 @@ async fn serve_http(
                 let service = TowerToHyperService::new(app.clone());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
+                let open = open.clone();
+                open.inc();
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    open.dec();
                 });
             }
             _ = &mut shutdown => break,

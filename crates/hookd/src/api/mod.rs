@@ -31,9 +31,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
@@ -122,41 +121,35 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(extract::BodyLimit(limit)))
-        .layer(
-            // At debug level, a line per answer.
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG))
-                .on_body_chunk(())
-                .on_eos(())
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
-/// Each request's id: the caller's `x-request-id`, or a new one. It is
-/// answered in `x-request-id`.
-#[derive(Clone, Copy)]
-struct RequestIds;
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = crate::ids::new(crate::ids::Kind::Request);
-        Some(RequestId::new(axum::http::HeaderValue::from_str(&id).ok()?))
-    }
-}
-
-/// A span per request holding its id, method and path, so that every log
-/// line of the request carries them.
-fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let id = req
+/// Gives each request an id, the caller's `x-request-id` (if short and
+/// printable) or a new one, answered in `x-request-id`; every log line the
+/// request writes carries it (`logging`). At debug level, a line per answer.
+async fn request_id(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let given = req
         .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 128)
-        .unwrap_or_default();
-    tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
+        .get(&REQUEST_ID)
+        .filter(|v| v.len() <= 128 && v.to_str().is_ok())
+        .cloned();
+    let id = given.unwrap_or_else(|| {
+        let made = format!("req_{:016x}", rand::random::<u64>());
+        HeaderValue::try_from(made).expect("hex")
+    });
+    let answered =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().path().to_owned()));
+    let mut resp = crate::logging::in_request(id.clone(), async {
+        let resp = next.run(req).await;
+        if let Some((method, path)) = answered {
+            tracing::debug!(%method, path, status = resp.status().as_u16(), "answered");
+        }
+        resp
+    })
+    .await;
+    resp.headers_mut().insert(&REQUEST_ID, id);
+    resp
 }
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

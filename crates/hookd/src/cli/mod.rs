@@ -15,8 +15,6 @@ pub mod verify;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use tracing_subscriber::EnvFilter;
-
 use crate::config::{Config, LogFormat, ServeArgs};
 use crate::server;
 use client::{CliError, CliResult, Client, ClientOpts};
@@ -102,14 +100,14 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::AdminToken(args) => (StoreTask::AdminToken, args),
         Command::RotateKey(args) => (StoreTask::RotateKey, args),
         Command::Client(client_command) => {
-            log_to_stderr(LogFormat::Text, "warn");
+            crate::logging::to_stderr(LogFormat::Text, "warn");
             restore_sigpipe();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             return Ok(runtime.block_on(run_client(client_command))?);
         }
     };
     let cfg = Config::resolve(args)?;
-    log_to_stderr(cfg.log_format, "info");
+    crate::logging::to_stderr(cfg.log_format, "info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.api_threads)
         .enable_all()
@@ -129,18 +127,6 @@ pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
-}
-
-/// Log lines go to standard error, as `HOOKD_LOG` selects (default `level`).
-fn log_to_stderr(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_env("HOOKD_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let lines = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => lines.init(),
-        LogFormat::Json => lines.json().init(),
-    }
 }
 
 /// A client command writing into a closed pipe (`hookd app list | head -1`)

@@ -180,7 +180,7 @@ impl Metrics {
         );
         registry.register(
             "http_connections_open",
-            "HTTP connections to the API open now",
+            "HTTP connections open now (the API's and the metrics listener's)",
             m.http_connections.clone(),
         );
         m.process.register(&mut registry);

@@ -235,7 +235,7 @@ async fn health_openapi_restart_and_graceful_stop() {
 
 #[tokio::test]
 async fn logs_are_json_lines_with_the_request_id_when_asked() {
-    let mut s = Server::spawn(&[("HOOKD_LOG_FORMAT", "json"), ("HOOKD_LOG", "info,tower_http=debug")]);
+    let mut s = Server::spawn(&[("HOOKD_LOG_FORMAT", "json"), ("HOOKD_LOG", "info,hookd::api=debug")]);
     let c = s.admin();
     c.app("logged").await;
     let r = c
@@ -263,11 +263,11 @@ async fn logs_are_json_lines_with_the_request_id_when_asked() {
     }
     // The request's own lines carry its id, the caller's or a new one.
     for id in ["req-from-caller-42", made.as_str()] {
-        let of_request = |v: &&serde_json::Value| v["span"]["id"] == id;
+        let of_request = |v: &&serde_json::Value| v["request_id"] == id;
         let line = lines
             .iter()
             .find(of_request)
             .unwrap_or_else(|| panic!("no line of {id}: {log}"));
-        assert_eq!(line["span"]["path"], "/api/v1/app/logged");
+        assert_eq!(line["fields"]["path"], "/api/v1/app/logged");
     }
 }

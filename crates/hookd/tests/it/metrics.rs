@@ -127,6 +127,11 @@ async fn metrics_count_what_happens_and_only_the_operator_reads_them_on_the_api_
         m.sum("hookd_store_commit_batch_size") >= 18.0,
         "3 messages and 15 outcomes"
     );
+    // The process, read at the scrape (this scrape's own connection is open).
+    assert!(m.get("hookd_process_resident_memory_bytes", &[]) > 1e6);
+    assert!(m.get("hookd_process_threads", &[]) >= 2.0);
+    assert!(m.get("hookd_process_open_fds", &[]) >= 3.0);
+    assert!(m.get("hookd_http_connections_open", &[]) >= 1.0);
 
     // Every series the Grafana dashboard graphs is one hookd serves.
     let dashboard: serde_json::Value =
