@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::applications::{self, ApplicationIn};
-use super::auth::Caller;
+use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult};
 use super::extract::Json;
 use crate::ids::{self, Kind};
@@ -21,6 +21,38 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(app_portal_access))
         .routes(routes!(logout))
+        .routes(routes!(whoami))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoamiOut {
+    /// The application the token is limited to; absent for the operator's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// How the request was authenticated: `GlobalAuthToken` (the operator's
+    /// token) or `Unknown` (an application's token).
+    pub permission_source: &'static str,
+    /// The token cannot change anything (hookd extension).
+    pub read_only: bool,
+}
+
+/// Who the token is: the operator, or one application.
+#[utoipa::path(get, path = "/api/v1/auth/whoami", tag = "Authentication", operation_id = "v1.authentication.whoami",
+    responses((status = 200, body = WhoamiOut)))]
+async fn whoami(caller: Caller) -> Json<WhoamiOut> {
+    Json(match caller.scope {
+        Scope::Admin => WhoamiOut {
+            app_id: None,
+            permission_source: "GlobalAuthToken",
+            read_only: false,
+        },
+        Scope::App { app_id, read_only } => WhoamiOut {
+            app_id: Some(app_id),
+            permission_source: "Unknown",
+            read_only,
+        },
+    })
 }
 
 #[derive(Deserialize, ToSchema, Default)]

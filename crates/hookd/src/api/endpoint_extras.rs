@@ -287,6 +287,33 @@ pub async fn recover(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+pub struct CancelMsgsIn {
+    pub created_before: DateTime<Utc>,
+}
+
+/// Cancel the endpoint's deliveries of messages created before a time that
+/// have not succeeded yet (pending or waiting for a retry): they are not sent again.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/cancel-msgs", tag = "Endpoint",
+    operation_id = "v1.endpoint.cancel-msgs", params(("app_id" = String, Path), ("endpoint_id" = String, Path)),
+    request_body = CancelMsgsIn, responses((status = 204, description = "Canceled")))]
+pub async fn cancel_msgs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<CancelMsgsIn>,
+) -> ApiResult<StatusCode> {
+    let (app, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
+    let canceled = state
+        .store
+        .cancel_endpoint(&ep.id, time::from_datetime(body.created_before))
+        .await?;
+    tracing::debug!(endpoint = %ep.id, canceled, "deliveries canceled");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EventExampleIn {
     pub event_type: String,
     #[serde(default)]

@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::endpoint_extras::get_secret))
         .routes(routes!(super::endpoint_extras::rotate_secret))
         .routes(routes!(super::endpoint_extras::recover))
+        .routes(routes!(super::endpoint_extras::cancel_msgs))
         .routes(routes!(super::endpoint_extras::send_example))
         .routes(routes!(super::endpoint_extras::stats))
 }

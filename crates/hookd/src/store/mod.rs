@@ -138,6 +138,9 @@ pub trait DeliveryStore: Send + Sync {
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
     /// Cancels a message's deliveries that are pending or waiting for a retry; returns how many.
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64>;
+    /// Cancels an endpoint's deliveries of messages created before `before`
+    /// that are pending or waiting for a retry; returns how many.
+    async fn cancel_endpoint(&self, endpoint_id: &str, before: Micros) -> Result<u64>;
 
     /// The unfinished deliveries by state (read through the index of
     /// unfinished ones: its cost follows the backlog, not the table).

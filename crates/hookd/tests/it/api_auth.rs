@@ -63,6 +63,13 @@ async fn app_token_reaches_only_its_application() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body["url"].as_str().unwrap().contains("/console/"));
     let a = s.as_token(r.body["token"].as_str().unwrap());
+    let me = a.get("/api/v1/auth/whoami").await;
+    assert_eq!(me.body["appId"], ids[0].0.as_str(), "{}", me.body);
+    let operator = admin.get("/api/v1/auth/whoami").await.body;
+    assert_eq!(
+        operator,
+        json!({"permissionSource": "GlobalAuthToken", "readOnly": false})
+    );
 
     let paths = |(app, ep, msg, att): &(String, String, String, String)| -> Vec<(&'static str, String, Option<Value>)> {
         vec![
@@ -109,6 +116,11 @@ async fn app_token_reaches_only_its_application() {
                 "POST",
                 format!("/api/v1/app/{app}/endpoint/{ep}/send-example"),
                 Some(json!({"eventType": "e.x"})),
+            ),
+            (
+                "POST",
+                format!("/api/v1/app/{app}/endpoint/{ep}/cancel-msgs"),
+                Some(json!({"createdBefore": "2020-01-01T00:00:00Z"})),
             ),
             ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/stats"), None),
             ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/msg"), None),

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::harness::Server;
+use crate::harness::{Behaviour, Receiver, Server};
 
 #[tokio::test]
 async fn endpoint_lifecycle_and_validation() {
@@ -208,4 +208,68 @@ async fn an_endpoint_created_under_steady_publishing_gets_the_next_messages() {
         published += p.await.unwrap();
     }
     assert!(published > 50, "the publishers kept going: {published}");
+}
+
+/// `cancel-msgs`: the endpoint's unfinished deliveries of messages created
+/// before the cutoff are canceled and never sent again; later ones go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_msgs_stops_what_was_published_before_the_cutoff() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/down",
+        Behaviour {
+            statuses: vec![500],
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("cancel").await;
+    let ep = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/down", rx.url), "retrySchedule": [3600]}),
+        )
+        .await;
+    let ep = ep["id"].as_str().unwrap();
+    let old = c.publish(&app, json!({"eventType": "t", "payload": {"n": 1}})).await;
+    rx.wait("/down", 1).await;
+    let cutoff = chrono::Utc::now();
+    let new = c.publish(&app, json!({"eventType": "t", "payload": {"n": 2}})).await;
+    // Both first attempts failed and are recorded: each waits an hour for its retry.
+    let path = format!("/api/v1/app/{app}/endpoint/{ep}/msg");
+    c.wait_for(&path, |b| {
+        b["data"]
+            .as_array()
+            .is_some_and(|d| d.len() == 2 && d.iter().all(|m| m["status"] == 3))
+    })
+    .await;
+
+    let r = c
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/{ep}/cancel-msgs"),
+            json!({"createdBefore": cutoff.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let listed = c.get(&path).await;
+    let status_of = |m: &serde_json::Value| {
+        listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == m["id"])
+            .map(|x| x["status"].clone())
+    };
+    assert_eq!(status_of(&old), Some(json!(4)), "canceled: {}", listed.body);
+    assert_eq!(status_of(&new), Some(json!(3)), "still retrying: {}", listed.body);
+    // Past the retry (an hour, ±20% jitter) only the message after the cutoff is tried again.
+    assert_eq!(s.run_due_in(std::time::Duration::from_secs(5000)).await, 1);
+    rx.wait("/down", 3).await;
+    let third = &rx.requests("/down")[2];
+    assert_eq!(third.headers["webhook-id"], new["id"].as_str().unwrap());
+    let bad = c
+        .post(&format!("/api/v1/app/{app}/endpoint/{ep}/cancel-msgs"), json!({}))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
 }

@@ -552,5 +552,5 @@ async fn kill_9_and_restart_under_load_recovers_within_seconds() {
     // 75 duplicates. Those under way at the kill must be sent again; answers
     // are lost only while their commit is under way (a few milliseconds).
     assert!(in_flight + answered < 75, "{in_flight} + {answered} duplicates");
-    assert!(answered <= 20, "{answered} answers lost with the killed node");
+    assert!(answered <= 30, "{answered} answers lost with the killed node");
 }

@@ -13,7 +13,7 @@ async fn sigterm_finishes_the_attempts_under_way_and_refuses_new_work() {
     rx.on(
         "/slow",
         Behaviour {
-            delay: std::time::Duration::from_millis(1500),
+            delay: std::time::Duration::from_secs(3),
             ..Default::default()
         },
     );

@@ -48,7 +48,7 @@ async fn operational_endpoint(c: &Client, rx: &Receiver, types: Option<Vec<&str>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operational_event_reaches_the_operators_endpoint_signed() {
-    let s = Server::start(&[("HOOKD_DISABLE_AFTER", "1")]);
+    let s = Server::start(&[("HOOKD_DISABLE_AFTER", "2")]);
     let c = s.admin();
     let rx = Receiver::start().await;
     let secret = operational_endpoint(&c, &rx, None).await;
@@ -142,7 +142,7 @@ async fn every_operational_event_reaches_the_operators_endpoint_signed() {
     let dead = c
         .endpoint(
             &app,
-            json!({"url": format!("{}/dead", rx.url), "channels": ["dead"], "retrySchedule": [1.2, 1.2]}),
+            json!({"url": format!("{}/dead", rx.url), "channels": ["dead"], "retrySchedule": [2.5, 2.5]}),
         )
         .await;
     let dead_id = dead["id"].as_str().unwrap().to_owned();

@@ -8,6 +8,7 @@ use super::db::{Database, Reader, Row};
 use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS};
 use super::{SqlStore, expect_one, queries};
 use crate::ids::{self, Kind};
+use crate::store::sqlite::deferred::DELIVERIES_BY_ENDPOINT;
 use crate::store::{
     AttemptFilter, AttemptRecord, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
     MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
@@ -132,6 +133,19 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             .bind(msg_id);
         sql.push(" AND status IN ")
             .bind_list(&[DeliveryStatus::Pending, DeliveryStatus::Sending]);
+        self.db.execute(sql).await
+    }
+
+    async fn cancel_endpoint(&self, endpoint_id: &str, before: Micros) -> Result<u64> {
+        let mut sql = Sql::new("UPDATE deliveries SET status = ");
+        sql.bind(DeliveryStatus::Canceled)
+            .push(", next_attempt_at = NULL, lease_until = NULL, lease_owner = NULL, updated_at = ")
+            .bind(time::now())
+            .push(" WHERE ");
+        DELIVERIES_BY_ENDPOINT.push_owned_by(&mut sql, D::BACKEND, endpoint_id);
+        sql.push(" AND status IN ")
+            .bind_list(&[DeliveryStatus::Pending, DeliveryStatus::Sending]);
+        sql.push(" AND created_at < ").bind(before);
         self.db.execute(sql).await
     }
 
