@@ -24,6 +24,7 @@ use crate::time;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_by_endpoint))
+        .routes(routes!(count_by_endpoint))
         .routes(routes!(list_by_msg))
         .routes(routes!(list_endpoint_messages))
         .routes(routes!(get))
@@ -108,12 +109,8 @@ pub struct AttemptListParams {
     event_types: Vec<String>,
 }
 
-async fn attempt_list(
-    state: &AppState,
-    app_id: &str,
-    scope: AttemptScope,
-    q: AttemptListParams,
-) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
+/// The attempts in `scope` that the query's filters select.
+fn filter_of(scope: AttemptScope, q: &AttemptListParams) -> ApiResult<AttemptFilter> {
     if q.status_code_class
         .is_some_and(|c| ![0, 100, 200, 300, 400, 500].contains(&c))
     {
@@ -122,13 +119,7 @@ async fn attempt_list(
             "must be 0, 100, 200, 300, 400 or 500",
         ));
     }
-    let p = ListParams {
-        limit: q.limit,
-        iterator: q.iterator.clone(),
-        order: None,
-    };
-    let pager = Pager::new(&p, Ordering::Descending, |k| ids::is_valid(Kind::Attempt, k))?;
-    let filter = AttemptFilter {
+    Ok(AttemptFilter {
         scope,
         endpoint_id: q.endpoint_id.clone(),
         status: q.status,
@@ -139,7 +130,22 @@ async fn attempt_list(
         before: q.before.map(time::from_datetime),
         after: q.after.map(time::from_datetime),
         with_content: q.with_content,
+    })
+}
+
+async fn attempt_list(
+    state: &AppState,
+    app_id: &str,
+    scope: AttemptScope,
+    q: AttemptListParams,
+) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
+    let filter = filter_of(scope, &q)?;
+    let p = ListParams {
+        limit: q.limit,
+        iterator: q.iterator.clone(),
+        order: None,
     };
+    let pager = Pager::new(&p, Ordering::Descending, |k| ids::is_valid(Kind::Attempt, k))?;
     let rows = state.store.list_attempts(&filter, &pager.page).await?;
     let mut msgs = HashMap::new();
     if q.with_msg {
@@ -174,6 +180,37 @@ async fn list_by_endpoint(
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let (app, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
     attempt_list(&state, &app.id, AttemptScope::Endpoint(ep.id), q).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CountOut {
+    /// How many attempts match, up to [`COUNT_AT_MOST`].
+    pub count: i64,
+    /// `true` when there are more than `count`.
+    pub approximated: bool,
+}
+
+/// Counting stops here: a count reads every row it counts.
+const COUNT_AT_MOST: i64 = 10_000;
+
+/// Count the attempts made to an endpoint, with the list's filters.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}/count", tag = "Message Attempt",
+    operation_id = "v1.message-attempt.count-by-endpoint",
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path), AttemptListParams),
+    responses((status = 200, body = CountOut)))]
+async fn count_by_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Query(q): Query<AttemptListParams>,
+) -> ApiResult<Json<CountOut>> {
+    let (_, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    let filter = filter_of(AttemptScope::Endpoint(ep.id), &q)?;
+    let n = state.store.count_attempts(&filter, COUNT_AT_MOST + 1).await?;
+    Ok(Json(CountOut {
+        count: n.min(COUNT_AT_MOST),
+        approximated: n > COUNT_AT_MOST,
+    }))
 }
 
 /// List attempts made for a message, newest first.

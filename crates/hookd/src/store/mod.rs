@@ -154,6 +154,8 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Vec<(MessageRecord, DeliveryState)>>;
     async fn list_message_endpoints(&self, msg_id: &str, page: &Page) -> Result<Vec<(EndpointRecord, DeliveryState)>>;
     async fn list_attempts(&self, filter: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>>;
+    /// How many attempts `filter` matches, counting at most `at_most`.
+    async fn count_attempts(&self, filter: &AttemptFilter, at_most: i64) -> Result<i64>;
     async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Option<AttemptRecord>>;
     async fn expunge_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<()>;
 }

@@ -125,6 +125,7 @@ async fn app_token_reaches_only_its_application() {
             ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/stats"), None),
             ("GET", format!("/api/v1/app/{app}/endpoint/{ep}/msg"), None),
             ("GET", format!("/api/v1/app/{app}/attempt/endpoint/{ep}"), None),
+            ("GET", format!("/api/v1/app/{app}/attempt/endpoint/{ep}/count"), None),
             ("GET", format!("/api/v1/app/{app}/attempt/msg/{msg}"), None),
             ("GET", format!("/api/v1/app/{app}/msg"), None),
             (

@@ -273,3 +273,40 @@ async fn cancel_msgs_stops_what_was_published_before_the_cutoff() {
         .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
 }
+
+/// `attempt/endpoint/{id}/count` counts with the list's filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_counted_with_the_lists_filters() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/flaky",
+        Behaviour {
+            statuses: vec![500, 200],
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("count").await;
+    let ep = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/flaky", rx.url), "retrySchedule": [0.05]}),
+        )
+        .await;
+    let ep = ep["id"].as_str().unwrap();
+    c.publish(&app, json!({"eventType": "t", "payload": {}})).await;
+    let count = format!("/api/v1/app/{app}/attempt/endpoint/{ep}/count");
+    let all = c.wait_for(&count, |b| b["count"] == 2).await;
+    assert_eq!(all, json!({"count": 2, "approximated": false}));
+    for (query, n) in [
+        ("status=0", 1),
+        ("status=2", 1),
+        ("status_code_class=500", 1),
+        ("status_code_class=400", 0),
+    ] {
+        let r = c.get(&format!("{count}?{query}")).await;
+        assert_eq!(r.body["count"], n, "{query}: {}", r.body);
+    }
+    assert_eq!(c.get(&format!("{count}?status_code_class=7")).await.status, 422);
+}

@@ -120,6 +120,15 @@ impl Sql {
         self.push(")")
     }
 
+    /// Appends another statement (its text and its values), e.g. as a subquery.
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        let at = self.text.len();
+        self.text.push_str(&other.text);
+        self.holes.extend(other.holes.iter().map(|h| h + at));
+        self.args.extend(other.args);
+        self
+    }
+
     /// The text without its placeholders.
     pub fn text(&self) -> &str {
         &self.text

@@ -205,6 +205,14 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             .collect()
     }
 
+    async fn count_attempts(&self, f: &AttemptFilter, at_most: i64) -> Result<i64> {
+        let row = self
+            .db
+            .fetch_optional(queries::count_attempts(D::BACKEND, f, at_most))
+            .await?;
+        row.map_or(Ok(0), |r| r.try_get("n"))
+    }
+
     async fn list_attempts(&self, f: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>> {
         let sql = queries::attempts(D::BACKEND, f, page);
         let rows = self.db.fetch(sql).await?;

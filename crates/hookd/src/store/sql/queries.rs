@@ -219,6 +219,18 @@ pub fn attempts(backend: Backend, f: &AttemptFilter, page: &Page) -> Sql {
     }
 }
 
+/// How many attempts `f` matches, counting at most `at_most` of them.
+pub fn count_attempts(backend: Backend, f: &AttemptFilter, at_most: i64) -> Sql {
+    let page = Page {
+        limit: at_most,
+        after: None,
+        descending: true,
+    };
+    let mut sql = Sql::new("SELECT COUNT(*) AS n FROM (");
+    sql.append(attempts(backend, f, &page)).push(") t");
+    sql
+}
+
 fn attempt_conditions(sql: &mut Sql, f: &AttemptFilter, by_message: bool) {
     if let Some(ep) = &f.endpoint_id {
         sql.push(" AND a.endpoint_id = ").bind(ep);
