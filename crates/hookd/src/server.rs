@@ -95,6 +95,7 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
             expires_at: None,
             revoked: false,
             created_at: time::now(),
+            session_id: None,
         })
         .await?;
     store

@@ -88,6 +88,14 @@ impl TokenCache {
         }
     }
 
+    /// Forgets what it knows of application `app_id`'s tokens.
+    pub fn forget_app(&self, app_id: &str) {
+        self.seen
+            .lock()
+            .expect("token cache")
+            .retain(|_, (c, _, _)| !matches!(&c.scope, Scope::App { app_id: a, .. } if a == app_id));
+    }
+
     pub fn forget(&self, token_id: &str) {
         self.seen
             .lock()

@@ -22,6 +22,53 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(app_portal_access))
         .routes(routes!(logout))
         .routes(routes!(whoami))
+        .routes(routes!(expire_all))
+}
+
+/// A session id as Svix takes them: 1 to 64 of letters, digits, `@`, `_` and `-`.
+fn check_session(loc: &[&str], id: &str) -> ApiResult<()> {
+    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"@_-".contains(&b));
+    match ok {
+        true => Ok(()),
+        false => Err(ApiError::invalid(loc, "1 to 64 letters, digits, @, _ or -")),
+    }
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationTokenExpireIn {
+    /// Seconds until the tokens expire (0 to 259200; default 0, at once).
+    pub expiry: Option<i64>,
+    /// Only the tokens issued for these sessions (`sessionId` of app-portal-access).
+    pub session_ids: Option<Vec<String>>,
+}
+
+/// Expire an application's tokens (all, or those of some sessions), at once or after `expiry` seconds.
+#[utoipa::path(post, path = "/api/v1/auth/app/{app_id}/expire-all", tag = "Authentication",
+    operation_id = "v1.authentication.expire-all", params(("app_id" = String, Path)),
+    request_body = ApplicationTokenExpireIn, responses((status = 204, description = "Expired")))]
+async fn expire_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Json(body): Json<ApplicationTokenExpireIn>,
+) -> ApiResult<StatusCode> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
+    let app = applications::lookup(&state, &app_id)
+        .await?
+        .ok_or(ApiError::NotFound("application"))?;
+    let expiry = body.expiry.unwrap_or(0);
+    if !(0..=259_200).contains(&expiry) {
+        return Err(ApiError::invalid(&["body", "expiry"], "must be 0 to 259200 seconds"));
+    }
+    let sessions = body.session_ids.filter(|s| !s.is_empty());
+    for s in sessions.iter().flatten() {
+        check_session(&["body", "sessionIds"], s)?;
+    }
+    let at = time::now() + expiry * time::SECOND;
+    state.store.expire_app_tokens(&app.id, sessions.as_deref(), at).await?;
+    state.tokens.forget_app(&app.id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -99,6 +146,9 @@ async fn app_portal_access(
     if !(3600..=604_800).contains(&expiry) {
         return Err(ApiError::invalid(&["body", "expiry"], "must be 3600 to 604800 seconds"));
     }
+    if let Some(session) = &body.session_id {
+        check_session(&["body", "sessionId"], session)?;
+    }
     let app = match (applications::lookup(&state, &app_id).await?, body.application) {
         (Some(app), _) => app,
         (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
@@ -123,6 +173,7 @@ async fn app_portal_access(
             expires_at: Some(now + expiry * time::SECOND),
             revoked: false,
             created_at: now,
+            session_id: body.session_id.clone(),
         })
         .await?;
     let url = format!(

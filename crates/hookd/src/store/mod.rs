@@ -195,6 +195,9 @@ pub trait AuthStore: Send + Sync {
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
     async fn revoke_token(&self, id: &str) -> Result<()>;
+    /// Makes an application's tokens (those of `sessions` only, if given)
+    /// expire at `at` at the latest; returns how many it shortened.
+    async fn expire_app_tokens(&self, app_id: &str, sessions: Option<&[String]>, at: Micros) -> Result<u64>;
     /// Revokes every operator token (before issuing a new one).
     async fn revoke_admin_tokens(&self) -> Result<u64>;
 

@@ -324,6 +324,8 @@ pub struct TokenRecord {
     pub expires_at: Option<Micros>,
     pub revoked: bool,
     pub created_at: Micros,
+    /// The session it was issued for (application tokens).
+    pub session_id: Option<String>,
 }
 
 /// One page of a list, in store terms: rows strictly after `after` in the given order.

@@ -288,3 +288,62 @@ async fn generated_admin_token_is_printed_once_and_reissued_by_command() {
         assert!(!db.windows(t.len()).any(|w| w == t.as_bytes()) && !wal.windows(t.len()).any(|w| w == t.as_bytes()));
     }
 }
+
+/// `expire-all`: an application's tokens stop working, all of them or one
+/// session's, at once or later; the operator's are untouched.
+#[tokio::test]
+async fn expire_all_ends_an_applications_tokens() {
+    let s = Server::start(&[]);
+    let admin = s.admin();
+    let app = admin.app("expiring").await;
+    let issue = |session: Option<&str>| {
+        let body = match session {
+            Some(id) => json!({"sessionId": id}),
+            None => json!({}),
+        };
+        let (admin, app) = (admin.clone(), app.clone());
+        async move {
+            let r = admin.post(&format!("/api/v1/auth/app-portal-access/{app}"), body).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            token_of(&r.body)
+        }
+    };
+    let (one, two, plain) = (
+        issue(Some("user_1")).await,
+        issue(Some("user_2")).await,
+        issue(None).await,
+    );
+    let works = |token: String| {
+        let c = s.as_token(&token);
+        let app = app.clone();
+        async move { c.get(&format!("/api/v1/app/{app}")).await.status }
+    };
+    let path = format!("/api/v1/auth/app/{app}/expire-all");
+    assert_eq!(
+        s.as_token(&one).post(&path, json!({})).await.status,
+        403,
+        "not for its own tokens"
+    );
+
+    let r = admin.post(&path, json!({"sessionIds": ["user_1"]})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(works(one.clone()).await, 401);
+    assert_eq!(works(two.clone()).await, 200);
+    assert_eq!(works(plain.clone()).await, 200);
+
+    let later = admin.post(&path, json!({"expiry": 3600})).await;
+    assert_eq!(later.status, 204);
+    assert_eq!(works(two.clone()).await, 200, "expires in an hour, not now");
+    assert_eq!(admin.post(&path, json!({})).await.status, 204);
+    assert_eq!(works(two).await, 401);
+    assert_eq!(works(plain).await, 401);
+    assert_eq!(admin.get(&format!("/api/v1/app/{app}")).await.status, 200);
+    let bad = admin
+        .post(&path, json!({"expiry": -1, "sessionIds": ["no spaces"]}))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+}
+
+fn token_of(body: &Value) -> String {
+    body["token"].as_str().unwrap().to_owned()
+}

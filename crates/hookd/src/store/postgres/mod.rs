@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operational events",
         include_str!("../../../migrations/postgres/0008_operational_events.sql"),
     ),
+    (
+        9,
+        "token sessions",
+        include_str!("../../../migrations/postgres/0009_token_sessions.sql"),
+    ),
 ];
 
 pub struct Postgres {

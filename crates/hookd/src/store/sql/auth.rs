@@ -44,9 +44,25 @@ impl<D: Database> AuthStore for SqlStore<D> {
             .bind(t.revoked)
             .push(", ")
             .bind(t.created_at)
+            .push(", ")
+            .bind(t.session_id.as_ref())
             .push(")");
         self.db.execute(sql).await?;
         Ok(())
+    }
+
+    async fn expire_app_tokens(&self, app_id: &str, sessions: Option<&[String]>, at: Micros) -> Result<u64> {
+        let mut sql = Sql::new("UPDATE tokens SET expires_at = ");
+        sql.bind(at)
+            .push(" WHERE app_id = ")
+            .bind(app_id)
+            .push(" AND revoked = 0 AND (expires_at IS NULL OR expires_at > ")
+            .bind(at)
+            .push(")");
+        if let Some(sessions) = sessions {
+            sql.push(" AND session_id IN ").bind_list(sessions);
+        }
+        self.db.execute(sql).await
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {

@@ -154,7 +154,7 @@ pub fn delivery_state(row: &Row) -> Result<DeliveryState> {
     })
 }
 
-pub const TOKEN_COLS: &str = "id, hash, app_id, read_only, expires_at, revoked, created_at";
+pub const TOKEN_COLS: &str = "id, hash, app_id, read_only, expires_at, revoked, created_at, session_id";
 pub fn token(row: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
         id: row.try_get("id")?,
@@ -164,5 +164,6 @@ pub fn token(row: &Row) -> Result<TokenRecord> {
         expires_at: row.try_get("expires_at")?,
         revoked: flag(row, "revoked")?,
         created_at: row.try_get("created_at")?,
+        session_id: row.try_get("session_id")?,
     })
 }

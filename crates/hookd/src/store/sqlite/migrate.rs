@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[Migration] = &[
         8,
         include_str!("../../../migrations/sqlite/0008_operational_events.sql"),
     ),
+    step(9, include_str!("../../../migrations/sqlite/0009_token_sessions.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
