@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod operational;
 pub mod pagination;
 pub mod preview;
+pub mod statistics;
 pub mod testing;
 pub mod transactional;
 pub mod validate;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(operational::routes())
         .merge(background_tasks::routes())
+        .merge(statistics::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())

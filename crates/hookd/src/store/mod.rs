@@ -92,6 +92,11 @@ pub trait EndpointStore: Send + Sync {
     async fn list_endpoints(&self, app_id: &str, page: &Page) -> Result<Vec<EndpointRecord>>;
     async fn update_endpoint(&self, ep: &EndpointRecord, announce: &[OperationalEvent]) -> Result<()>;
     async fn delete_endpoint(&self, app_id: &str, id: &str, announce: &[OperationalEvent]) -> Result<()>;
+    /// Every tenant's endpoints: (enabled, disabled); with `exclude_play`,
+    /// not those pointing at play.svix.com.
+    async fn count_endpoints(&self, exclude_play: bool) -> Result<(i64, i64)>;
+    /// Tenants' applications with at least one endpoint (an enabled one, with `enabled_only`).
+    async fn count_active_apps(&self, enabled_only: bool, exclude_play: bool) -> Result<i64>;
 }
 
 #[async_trait]

@@ -271,3 +271,52 @@ async fn logs_are_json_lines_with_the_request_id_when_asked() {
         assert_eq!(line["fields"]["path"], "/api/v1/app/logged");
     }
 }
+
+/// The operator's counts over every tenant: endpoints by state, applications
+/// with an active endpoint (Svix Play endpoints left out unless asked).
+#[tokio::test]
+async fn statistics_count_endpoints_and_active_applications() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let (a, b, play) = (c.app("a").await, c.app("b").await, c.app("play").await);
+    c.endpoint(&a, json!({"url": "https://a.example.com/1"})).await;
+    c.endpoint(&a, json!({"url": "https://a.example.com/2", "disabled": true}))
+        .await;
+    c.endpoint(&b, json!({"url": "https://b.example.com/1", "disabled": true}))
+        .await;
+    c.endpoint(&play, json!({"url": "https://play.svix.com/in/e_abc/"}))
+        .await;
+    let r = c
+        .post(
+            "/api/v1/operational-webhook/endpoint",
+            json!({"url": "https://ops.example.com/"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "the operator's own endpoints are not counted");
+    let get = |path: &str| {
+        let c = c.clone();
+        let path = path.to_owned();
+        async move { c.get(&path).await.body }
+    };
+    assert_eq!(
+        get("/api/v1/stats/endpoint/count").await,
+        json!({"active": 1, "disabled": 2})
+    );
+    assert_eq!(
+        get("/api/v1/stats/endpoint/count?exclude_svix_play=false").await,
+        json!({"active": 2, "disabled": 2})
+    );
+    assert_eq!(get("/api/v1/app/stats/count-active").await, json!({"count": 1}));
+    assert_eq!(
+        get("/api/v1/app/stats/count-active?exclude_svix_play=false").await,
+        json!({"count": 2})
+    );
+    assert_eq!(
+        get("/api/v1/app/stats/count-active?exclude_disabled=false").await,
+        json!({"count": 2})
+    );
+    let r = c.post(&format!("/api/v1/auth/app-portal-access/{a}"), json!({})).await;
+    let tenant = s.as_token(r.body["token"].as_str().unwrap());
+    assert_eq!(tenant.get("/api/v1/stats/endpoint/count").await.status, 403);
+    assert_eq!(tenant.get("/api/v1/app/stats/count-active").await.status, 403);
+}

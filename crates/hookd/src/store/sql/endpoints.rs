@@ -6,7 +6,7 @@ use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
 use super::{SqlStore, operational};
 use crate::security::keyring::Keyring;
 use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT};
-use crate::store::{EndpointRecord, EndpointStore, OperationalEvent, Page, Result};
+use crate::store::{EndpointRecord, EndpointStore, OPERATIONAL_APP, OperationalEvent, Page, Result};
 
 #[async_trait]
 impl<D: Database> EndpointStore for SqlStore<D> {
@@ -112,6 +112,35 @@ impl<D: Database> EndpointStore for SqlStore<D> {
         let done = self.db.transaction(steps).await;
         self.endpoints.invalidate();
         done
+    }
+
+    async fn count_endpoints(&self, exclude_play: bool) -> Result<(i64, i64)> {
+        let mut sql = Sql::new("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(disabled), 0) AS BIGINT) AS off");
+        tenants_endpoints(&mut sql, exclude_play);
+        let row = self.db.fetch_optional(sql).await?;
+        let (n, off): (i64, i64) = match row {
+            Some(r) => (r.try_get("n")?, r.try_get("off")?),
+            None => (0, 0),
+        };
+        Ok((n - off, off))
+    }
+
+    async fn count_active_apps(&self, enabled_only: bool, exclude_play: bool) -> Result<i64> {
+        let mut sql = Sql::new("SELECT COUNT(DISTINCT app_id) AS n");
+        tenants_endpoints(&mut sql, exclude_play);
+        if enabled_only {
+            sql.push(" AND disabled = 0");
+        }
+        self.db.fetch_optional(sql).await?.map_or(Ok(0), |r| r.try_get("n"))
+    }
+}
+
+/// The tenants' endpoints (not the operational application's), and with
+/// `exclude_play` not those pointing at Svix Play.
+fn tenants_endpoints(sql: &mut Sql, exclude_play: bool) {
+    sql.push(" FROM endpoints WHERE app_id <> ").bind(OPERATIONAL_APP);
+    if exclude_play {
+        sql.push(" AND url NOT LIKE '%play.svix.com%'");
     }
 }
 
