@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_by_endpoint))
         .routes(routes!(count_by_endpoint))
+        .routes(routes!(test_attempt))
         .routes(routes!(list_by_msg))
         .routes(routes!(list_endpoint_messages))
         .routes(routes!(get))
@@ -211,6 +212,43 @@ async fn count_by_endpoint(
         count: n.min(COUNT_AT_MOST),
         approximated: n > COUNT_AT_MOST,
     }))
+}
+
+/// Send a message to this endpoint only, and answer its first attempt.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg/test-attempt", tag = "Message",
+    operation_id = "v1.message.test-attempt", params(("app_id" = String, Path), ("endpoint_id" = String, Path)),
+    request_body = messages::MessageIn,
+    responses((status = 201, body = MessageAttemptOut), (status = 504, body = super::error::HttpErrorOut)))]
+async fn test_attempt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    Json(mut body): Json<messages::MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageAttemptOut>)> {
+    let (app, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    caller.manage(&app.id)?;
+    body.trace = crate::delivery::trace::of_publish(&headers);
+    body.deliver_at = None;
+    let wait = crate::delivery::attempt::timeout(&state.cfg.delivery, &ep) + std::time::Duration::from_secs(5);
+    let published = messages::publish_watched(&state, &app, body, Some(ep.id), true).await?;
+    let msg_id = published.message.id.clone();
+    let report = match published.waits.into_iter().next().and_then(|w| w.report) {
+        Some(rx) => tokio::time::timeout(wait, rx).await.ok().and_then(Result::ok),
+        None => None,
+    };
+    let Some(report) = report else {
+        return Err(ApiError::TimedOut(format!(
+            "message {msg_id} is stored and will be delivered, but its first attempt did not end in time; \
+             see its attempts"
+        )));
+    };
+    let a = state
+        .store
+        .get_attempt(&msg_id, &report.attempt_id)
+        .await?
+        .ok_or(ApiError::NotFound("attempt"))?;
+    Ok((StatusCode::CREATED, Json(MessageAttemptOut::new(a, None))))
 }
 
 /// List attempts made for a message, newest first.

@@ -57,6 +57,11 @@ pub enum ApiError {
     Validation(Vec<ValidationError>),
     #[error("the database is unavailable; try again")]
     Unavailable,
+    #[error("this node is shutting down; try another")]
+    ShuttingDown,
+    /// What was asked was done, but its outcome is not known in time.
+    #[error("{0}")]
+    TimedOut(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -116,7 +121,8 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ApiError::Unavailable | ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ApiError::TimedOut(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             ApiError::Validation(errors) => {
                 let body = HttpValidationError { detail: errors.clone() };
                 return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();

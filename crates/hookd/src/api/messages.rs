@@ -196,7 +196,7 @@ pub async fn publish_watched(
 ) -> ApiResult<Publication> {
     if state.engine.stopping().is_cancelled() {
         // Shutting down: the publisher (or its load balancer) tries another node.
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::ShuttingDown);
     }
     check(state, &m)?;
     state

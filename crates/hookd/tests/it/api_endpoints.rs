@@ -310,3 +310,46 @@ async fn attempts_are_counted_with_the_lists_filters() {
     }
     assert_eq!(c.get(&format!("{count}?status_code_class=7")).await.status, 422);
 }
+
+/// `msg/test-attempt`: a message sent to one endpoint only, answered with its
+/// first attempt and the receiver's response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_attempt_answers_the_receivers_response() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/refuses",
+        Behaviour {
+            statuses: vec![503],
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("test-attempt").await;
+    let ok = c.endpoint(&app, json!({"url": format!("{}/ok", rx.url)})).await;
+    let refuses = c.endpoint(&app, json!({"url": format!("{}/refuses", rx.url)})).await;
+    let path = |ep: &serde_json::Value| {
+        format!(
+            "/api/v1/app/{app}/endpoint/{}/msg/test-attempt",
+            ep["id"].as_str().unwrap()
+        )
+    };
+    let body = json!({"eventType": "t", "payload": {"ping": true}});
+
+    let r = c.post(&path(&ok), body.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (r.body["status"].as_i64(), r.body["responseStatusCode"].as_i64()),
+        (Some(0), Some(200))
+    );
+    assert_eq!(r.body["response"], "received");
+    assert_eq!(r.body["endpointId"], ok["id"]);
+    let r = c.post(&path(&refuses), body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (r.body["status"].as_i64(), r.body["responseStatusCode"].as_i64()),
+        (Some(2), Some(503))
+    );
+    assert_eq!(rx.requests("/ok").len(), 1, "each test went to its endpoint only");
+    assert_eq!(rx.requests("/refuses").len(), 1);
+}
