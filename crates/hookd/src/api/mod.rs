@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod operational;
 pub mod pagination;
 pub mod preview;
+pub mod retry_schedules;
 pub mod statistics;
 pub mod testing;
 pub mod transactional;
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operational::routes())
         .merge(background_tasks::routes())
         .merge(statistics::routes())
+        .merge(retry_schedules::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (router, api) = OpenApiRouter::with_openapi(openapi::base())

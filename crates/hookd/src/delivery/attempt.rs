@@ -174,15 +174,28 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether a response is a success.
+pub fn succeeded(resp: &Response) -> bool {
+    (200..300).contains(&resp.status_code) && resp.error.is_none()
+}
+
 /// Turns a response into the attempt record and the delivery's next state.
-pub fn outcome(cfg: &DeliveryConfig, task: &DeliveryTask, resp: Response) -> Outcome {
+/// Retries follow the endpoint's schedule, else `event_type_schedule` (the
+/// message's event type's), else the server's.
+pub fn outcome(
+    cfg: &DeliveryConfig,
+    task: &DeliveryTask,
+    resp: Response,
+    event_type_schedule: Option<&[f64]>,
+) -> Outcome {
     let now = time::now();
-    let ok = (200..300).contains(&resp.status_code) && resp.error.is_none();
+    let ok = succeeded(&resp);
     let attempts = task.attempts as u32 + 1;
     let (status, next_attempt_at) = if ok {
         (DeliveryStatus::Success, None)
     } else {
-        let schedule: Vec<Duration> = match &task.endpoint.options.retry_schedule {
+        let own = task.endpoint.options.retry_schedule.as_deref().or(event_type_schedule);
+        let schedule: Vec<Duration> = match own {
             Some(s) => s.iter().filter_map(|x| Duration::try_from_secs_f64(*x).ok()).collect(),
             None => cfg.retry_schedule.clone(),
         };

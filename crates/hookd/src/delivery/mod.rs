@@ -91,7 +91,16 @@ struct Inner {
     relays: Arc<relay::Relays>,
     metrics: Arc<Metrics>,
     telemetry: Option<Arc<Telemetry>>,
+    /// Event types' retry schedules, and when each was read.
+    schedules: Mutex<HashMap<String, KnownSchedule>>,
 }
+
+/// An event type's retry schedule (none: the server's), as read at a time.
+type KnownSchedule = (Option<Arc<[f64]>>, std::time::Instant);
+
+/// How long an event type's retry schedule is trusted before it is read again
+/// (a change through another node reaches this one within it).
+const SCHEDULES_FOR: Duration = Duration::from_secs(5);
 
 impl Engine {
     pub fn start(
@@ -127,6 +136,7 @@ impl Engine {
             relays: Arc::default(),
             metrics,
             telemetry,
+            schedules: Mutex::default(),
         });
         let engine = Engine { inner };
         engine.inner.tasks.spawn(scheduler::run(engine.clone()));
@@ -330,7 +340,11 @@ impl Engine {
             let since = (time::now() - task.message.created_at).max(0) as u64;
             inner.metrics.delivered(Duration::from_micros(since));
         }
-        let mut outcome = attempt::outcome(&inner.cfg, &task, resp);
+        let schedule = match attempt::succeeded(&resp) || task.endpoint.options.retry_schedule.is_some() {
+            true => None,
+            false => self.event_type_schedule(&task.message.event_type).await,
+        };
+        let mut outcome = attempt::outcome(&inner.cfg, &task, resp, schedule.as_deref());
         tracing::debug!(delivery = %task.delivery_id, status = outcome.attempt.status_code, "attempt made");
         if task.message.app_id == operational::OPERATIONAL_APP && kind == AttemptOutcome::success {
             inner.metrics.operational_sent.inc();
@@ -351,6 +365,30 @@ impl Engine {
             self.wrote_operational_events();
         }
         self.settled(&task.delivery_id, next_due, report);
+    }
+
+    /// The retry schedule of an event type, read from the store at most once
+    /// per [`SCHEDULES_FOR`] and type on this node (only failures ask).
+    async fn event_type_schedule(&self, name: &str) -> Option<Arc<[f64]>> {
+        let known = self.inner.schedules.lock().expect("schedules lock").get(name).cloned();
+        if let Some((schedule, at)) = known
+            && at.elapsed() < SCHEDULES_FOR
+        {
+            return schedule;
+        }
+        // Unreadable: the server's schedule this time.
+        let schedule: Option<Arc<[f64]>> = self.inner.store.get_retry_schedule(name).await.ok()?.map(Into::into);
+        let mut all = self.inner.schedules.lock().expect("schedules lock");
+        if all.len() > 10_000 {
+            all.clear();
+        }
+        all.insert(name.to_owned(), (schedule.clone(), std::time::Instant::now()));
+        schedule
+    }
+
+    /// An event type's retry schedule changed: this node reads it again.
+    pub fn forget_schedule(&self, event_type: &str) {
+        self.inner.schedules.lock().expect("schedules lock").remove(event_type);
     }
 
     /// Puts a delivery to a relay endpoint with no listener here back in the

@@ -81,6 +81,10 @@ pub trait AppStore: Send + Sync {
     async fn delete_event_type(&self, name: &str) -> Result<()>;
     /// Which of `names` are in the catalogue and not archived.
     async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>>;
+    /// The retry schedule (seconds) deliveries of this event type follow, if it has one.
+    async fn get_retry_schedule(&self, event_type: &str) -> Result<Option<Vec<f64>>>;
+    /// Sets or (with `None`) removes an event type's retry schedule.
+    async fn set_retry_schedule(&self, event_type: &str, schedule: Option<&[f64]>) -> Result<()>;
 }
 
 #[async_trait]

@@ -82,3 +82,61 @@ async fn event_type_catalogue() {
     );
     assert_eq!(c.get("/api/v1/event-type/user.deleted").await.status, 404);
 }
+
+/// An event type's retry schedule: its deliveries follow it unless their
+/// endpoint has its own; an update of the event type keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_types_retry_schedule_paces_its_deliveries() {
+    let s = Server::start(&[]);
+    let rx = crate::harness::Receiver::start().await;
+    for path in ["/plain", "/own"] {
+        rx.on(
+            path,
+            crate::harness::Behaviour {
+                statuses: vec![500],
+                ..Default::default()
+            },
+        );
+    }
+    let c = s.admin();
+    let r = c
+        .post("/api/v1/event-type", json!({"name": "slow.retry", "description": "d"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = "/api/v1/event-type/slow.retry/retry-schedule";
+    assert_eq!(c.get(path).await.body, json!({"retrySchedule": null}));
+    let schedule = json!({"retrySchedule": [{"secs": 3600, "nanos": 0}, {"secs": 1, "nanos": 500000000}]});
+    let r = c.put(path, schedule.clone()).await;
+    assert_eq!((r.status, &r.body), (200, &schedule));
+    let r = c
+        .put("/api/v1/event-type/slow.retry", json!({"description": "changed"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        c.get(path).await.body,
+        schedule,
+        "kept across an update of the event type"
+    );
+
+    let app = c.app("paced").await;
+    let plain = c.endpoint(&app, json!({"url": format!("{}/plain", rx.url)})).await;
+    c.endpoint(&app, json!({"url": format!("{}/own", rx.url), "retrySchedule": [0.05]}))
+        .await;
+    c.publish(&app, json!({"eventType": "slow.retry", "payload": {}})).await;
+    // The endpoint's own schedule wins: its retry comes at once.
+    rx.wait("/own", 2).await;
+    let listed = format!("/api/v1/app/{app}/endpoint/{}/msg", plain["id"].as_str().unwrap());
+    let body = c.wait_for(&listed, |b| b["data"][0]["status"] == 3).await;
+    let next: chrono::DateTime<chrono::Utc> = body["data"][0]["nextAttempt"].as_str().unwrap().parse().unwrap();
+    let wait = next - chrono::Utc::now();
+    assert!(
+        wait > chrono::Duration::minutes(40) && wait < chrono::Duration::minutes(80),
+        "the event type's hour, not the server's 5 s: {wait}"
+    );
+
+    assert_eq!(c.put(path, json!({"retrySchedule": null})).await.status, 200);
+    assert_eq!(c.get(path).await.body, json!({"retrySchedule": null}));
+    let too_long: Vec<_> = (0..31).map(|_| json!({"secs": 1, "nanos": 0})).collect();
+    assert_eq!(c.put(path, json!({"retrySchedule": too_long})).await.status, 422);
+    assert_eq!(c.get("/api/v1/event-type/nope/retry-schedule").await.status, 404);
+}

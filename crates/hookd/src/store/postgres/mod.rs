@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "token sessions",
         include_str!("../../../migrations/postgres/0009_token_sessions.sql"),
     ),
+    (
+        10,
+        "event type retry schedules",
+        include_str!("../../../migrations/postgres/0010_event_type_retry.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 
+use super::SqlStore;
 use super::builder::{Sql, paginate};
 use super::db::{Database, Step};
 use super::rows::{self, APP_COLS, EVENT_TYPE_COLS, opt_to_json, to_json};
-use super::{SqlStore, expect_one};
 use crate::store::sqlite::deferred::MESSAGES_BY_APP;
 use crate::store::{AppRecord, AppStore, EventTypeRecord, OPERATIONAL_APP, Page, Result};
 
@@ -135,9 +135,36 @@ impl<D: Database> AppStore for SqlStore<D> {
     }
 
     async fn delete_event_type(&self, name: &str) -> Result<()> {
+        let mut schedule = Sql::new("DELETE FROM event_type_retry_schedules WHERE name = ");
+        schedule.bind(name);
         let mut sql = Sql::new("DELETE FROM event_types WHERE name = ");
         sql.bind(name);
-        expect_one(self.db.execute(sql).await?)
+        self.db.transaction(vec![Step::any(schedule), Step::one(sql)]).await
+    }
+
+    async fn get_retry_schedule(&self, event_type: &str) -> Result<Option<Vec<f64>>> {
+        let mut sql = Sql::new("SELECT schedule FROM event_type_retry_schedules WHERE name = ");
+        sql.bind(event_type);
+        match self.db.fetch_optional(sql).await? {
+            Some(row) => Ok(Some(rows::json(&row, "schedule")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_retry_schedule(&self, event_type: &str, schedule: Option<&[f64]>) -> Result<()> {
+        let Some(schedule) = schedule else {
+            let mut sql = Sql::new("DELETE FROM event_type_retry_schedules WHERE name = ");
+            sql.bind(event_type);
+            self.db.execute(sql).await?;
+            return Ok(());
+        };
+        let mut sql = Sql::new("INSERT INTO event_type_retry_schedules (name, schedule) VALUES (");
+        sql.bind(event_type)
+            .push(", ")
+            .bind(to_json(&schedule))
+            .push(") ON CONFLICT (name) DO UPDATE SET schedule = excluded.schedule");
+        self.db.execute(sql).await?;
+        Ok(())
     }
 
     async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>> {

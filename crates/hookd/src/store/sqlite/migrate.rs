@@ -57,6 +57,7 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../../migrations/sqlite/0008_operational_events.sql"),
     ),
     step(9, include_str!("../../../migrations/sqlite/0009_token_sessions.sql")),
+    step(10, include_str!("../../../migrations/sqlite/0010_event_type_retry.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
