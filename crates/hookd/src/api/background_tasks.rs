@@ -50,6 +50,28 @@ impl From<BackgroundTask> for BackgroundTaskOut {
     }
 }
 
+/// A task as an operation that started it answers (Svix's `ExpungeAllContentsOut` and alike).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStartedOut {
+    pub id: String,
+    pub status: String,
+    pub task: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<BackgroundTask> for TaskStartedOut {
+    fn from(t: BackgroundTask) -> Self {
+        TaskStartedOut {
+            id: t.id,
+            status: t.status.name().into(),
+            task: t.kind.name().into(),
+            updated_at: time::to_rfc3339(t.updated_at),
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TaskFilter {

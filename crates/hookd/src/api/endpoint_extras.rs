@@ -244,8 +244,20 @@ pub struct RecoverOut {
     pub task: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
-    /// How many deliveries were queued again (hookd extension).
+    /// How many rows the task changed (`recover`: deliveries queued again; a hookd extension).
     pub recovered: i64,
+}
+
+impl From<crate::store::BackgroundTask> for RecoverOut {
+    fn from(task: crate::store::BackgroundTask) -> Self {
+        RecoverOut {
+            id: task.id,
+            status: task.status.name().into(),
+            task: task.kind.name().into(),
+            updated_at: time::to_rfc3339(task.updated_at),
+            recovered: task.count.unwrap_or(0),
+        }
+    }
 }
 
 /// Queue the endpoint's failed deliveries since a time again.
@@ -273,16 +285,7 @@ pub async fn recover(
     let task = state.store.recover(&ep.id, since, until, params).await?;
     state.engine.announce();
     state.engine.wrote_operational_events();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(RecoverOut {
-            id: task.id,
-            status: task.status.name().into(),
-            task: task.kind.name().into(),
-            updated_at: time::to_rfc3339(task.updated_at),
-            recovered: task.count.unwrap_or(0),
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(task.into())))
 }
 
 #[derive(Deserialize, ToSchema)]

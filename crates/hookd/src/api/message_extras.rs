@@ -1,6 +1,6 @@
 //! Svix's smaller message operations: whether a message would reach anyone
-//! before it is published (`precheck/active`), and a payload as published
-//! (`raw`).
+//! before it is published (`precheck/active`), a payload as published
+//! (`raw`), and every payload of an application dropped (`expunge-all-contents`).
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,29 @@ use crate::routing::{Candidate, Subscription};
 use crate::store::Page;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(precheck)).routes(routes!(raw))
+    OpenApiRouter::new()
+        .routes(routes!(precheck))
+        .routes(routes!(raw))
+        .routes(routes!(expunge_all_contents))
+}
+
+/// Drop every message payload of the application (attempts and metadata stay),
+/// as a finished `application.purge_content` background task whose data says
+/// how many (`messagesPurged`).
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/expunge-all-contents", tag = "Message",
+    operation_id = "v1.message.expunge-all-contents", params(("app_id" = String, Path)),
+    responses((status = 202, body = super::background_tasks::TaskStartedOut)))]
+async fn expunge_all_contents(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<super::background_tasks::TaskStartedOut>)> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
+    let app = applications::find(&state, &caller, &app_id).await?;
+    let params = serde_json::json!({"appId": app.id});
+    let task = state.store.purge_app_contents(&app.id, params).await?;
+    state.engine.wrote_operational_events();
+    Ok((axum::http::StatusCode::ACCEPTED, Json(task.into())))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -125,7 +125,7 @@ pub fn data_of(e: &StoredOperationalEvent, task: Option<&BackgroundTask>) -> Val
 pub fn task_data(task: &BackgroundTask) -> Value {
     let mut data = task.data.clone();
     if let (Some(n), Some(obj)) = (task.count, data.as_object_mut()) {
-        obj.insert("recovered".into(), n.into());
+        obj.insert(task.kind.count_key().into(), n.into());
     }
     data
 }

@@ -195,6 +195,10 @@ pub trait OperationsStore: Send + Sync {
         until: Option<Micros>,
         data: serde_json::Value,
     ) -> Result<BackgroundTask>;
+    /// Drops every payload of an application, as a finished
+    /// `application.purge_content` task announced by `background_task.finished`,
+    /// in one transaction.
+    async fn purge_app_contents(&self, app_id: &str, data: serde_json::Value) -> Result<BackgroundTask>;
 }
 
 #[async_trait]

@@ -535,17 +535,30 @@ pub struct StoredOperationalEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskKind {
     EndpointRecover,
+    /// Every payload of an application dropped.
+    AppPurgeContent,
 }
 
 impl TaskKind {
     pub const fn name(self) -> &'static str {
         match self {
             TaskKind::EndpointRecover => "endpoint.recover",
+            TaskKind::AppPurgeContent => "application.purge_content",
         }
     }
 
     pub fn from_name(name: &str) -> Option<TaskKind> {
-        (name == "endpoint.recover").then_some(TaskKind::EndpointRecover)
+        [TaskKind::EndpointRecover, TaskKind::AppPurgeContent]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
+    /// The key under which a finished task's `data` says how many rows it changed.
+    pub const fn count_key(self) -> &'static str {
+        match self {
+            TaskKind::EndpointRecover => "recovered",
+            TaskKind::AppPurgeContent => "messagesPurged",
+        }
     }
 }
 

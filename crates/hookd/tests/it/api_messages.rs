@@ -398,3 +398,50 @@ async fn precheck_says_whether_a_message_would_reach_an_endpoint_and_raw_gives_t
     c.delete(&format!("/api/v1/app/{app}/msg/{id}/content")).await;
     assert_eq!(c.get(&format!("/api/v1/app/{app}/msg/{id}/raw")).await.status, 404);
 }
+
+/// `expunge-all-contents`: every payload of one application is dropped, as a
+/// finished background task that says how many; other applications keep theirs.
+#[tokio::test]
+async fn expunge_all_contents_drops_one_applications_payloads() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let (a, b) = (c.app("purged").await, c.app("kept").await);
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let m = c.publish(&a, json!({"eventType": "t", "payload": {"secret": n}})).await;
+        ids.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let other = c
+        .publish(&b, json!({"eventType": "t", "payload": {"keep": true}}))
+        .await;
+    let r = c
+        .post(&format!("/api/v1/app/{a}/msg/expunge-all-contents"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        (r.body["status"].as_str(), r.body["task"].as_str()),
+        (Some("finished"), Some("application.purge_content"))
+    );
+    let task = c
+        .get(&format!("/api/v1/background-task/{}", r.body["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(task.body["data"]["messagesPurged"], 2, "{}", task.body);
+    for id in &ids {
+        let raw = c.get(&format!("/api/v1/app/{a}/msg/{id}")).await;
+        assert!(!raw.body.to_string().contains("secret"), "{}", raw.body);
+    }
+    let kept = c
+        .get(&format!("/api/v1/app/{b}/msg/{}", other["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(kept.body["payload"], json!({"keep": true}));
+    let again = c
+        .post(&format!("/api/v1/app/{a}/msg/expunge-all-contents"), json!({}))
+        .await;
+    let task = c
+        .get(&format!(
+            "/api/v1/background-task/{}",
+            again.body["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(task.body["data"]["messagesPurged"], 0);
+}

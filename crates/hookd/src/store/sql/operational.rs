@@ -7,10 +7,10 @@ use super::db::{Database, Row, Step};
 use super::rows::{opt_json, to_json};
 use super::{SqlStore, queries};
 use crate::ids::{self, Kind};
-use crate::store::sqlite::deferred::DELIVERIES_BY_ENDPOINT;
+use crate::store::sqlite::deferred::{DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP};
 use crate::store::{
-    BackgroundTask, DeliveryStatus, OperationalEvent, OperationalKind, OperationsStore, Page, Result, StoreError,
-    StoredOperationalEvent, TaskKind, TaskStatus, Trigger,
+    Backend, BackgroundTask, DeliveryStatus, OperationalEvent, OperationalKind, OperationsStore, Page, Result,
+    StoreError, StoredOperationalEvent, TaskKind, TaskStatus, Trigger,
 };
 use crate::time::{self, Micros};
 
@@ -52,6 +52,35 @@ fn event(row: &Row) -> Result<StoredOperationalEvent> {
 }
 
 const TASK_COLS: &str = "id, task, status, data, count, created_at, updated_at";
+
+/// `INSERT` of a finished task `id`, up to its count, which the caller adds
+/// (then `created_at` and `updated_at`, and where the count comes from).
+fn finished_task(id: &str, kind: TaskKind, data: &serde_json::Value) -> Sql {
+    let mut sql = Sql::new(&format!("INSERT INTO background_tasks ({TASK_COLS}) SELECT "));
+    sql.bind(id)
+        .push(", ")
+        .bind(kind.name())
+        .push(", ")
+        .bind(TaskStatus::Finished.name())
+        .push(", ")
+        .bind(to_json(data))
+        .push(", ");
+    sql
+}
+
+/// `background_task.finished` for task `id`, built from the task when sent.
+fn task_finished(id: &str, now: Micros) -> Sql {
+    let mut sql = Sql::new("INSERT INTO operational_events (id, event_type, task_id, created_at) VALUES (");
+    sql.bind(ids::new(Kind::OperationalEvent))
+        .push(", ")
+        .bind(OperationalKind::BackgroundTaskFinished.name())
+        .push(", ")
+        .bind(id)
+        .push(", ")
+        .bind(now)
+        .push(")");
+    sql
+}
 
 fn task(row: &Row) -> Result<BackgroundTask> {
     let kind: String = row.try_get("task")?;
@@ -122,17 +151,13 @@ impl<D: Database> OperationsStore for SqlStore<D> {
         data: serde_json::Value,
     ) -> Result<BackgroundTask> {
         let (id, now) = (ids::new(Kind::Task), time::now());
-        let mut count = Sql::new(&format!("INSERT INTO background_tasks ({TASK_COLS}) SELECT "));
+        let mut count = finished_task(&id, TaskKind::EndpointRecover, &data);
         count
-            .bind(&id)
+            .push("COUNT(*), ")
+            .bind(now)
             .push(", ")
-            .bind(TaskKind::EndpointRecover.name())
-            .push(", ")
-            .bind(TaskStatus::Finished.name())
-            .push(", ")
-            .bind(to_json(&data))
-            .push(", COUNT(*), ");
-        count.bind(now).push(", ").bind(now).push(" FROM deliveries WHERE ");
+            .bind(now)
+            .push(" FROM deliveries WHERE ");
         DELIVERIES_BY_ENDPOINT.push_owned_by(&mut count, D::BACKEND, endpoint_id);
         count
             .push(" AND status = ")
@@ -140,21 +165,45 @@ impl<D: Database> OperationsStore for SqlStore<D> {
             .push(" AND trigger_type = ")
             .bind(Trigger::Manual);
         count.push(" AND updated_at = ").bind(now);
-        let mut finished = Sql::new("INSERT INTO operational_events (id, event_type, task_id, created_at) VALUES (");
-        finished
-            .bind(ids::new(Kind::OperationalEvent))
-            .push(", ")
-            .bind(OperationalKind::BackgroundTaskFinished.name())
-            .push(", ")
-            .bind(&id)
-            .push(", ")
-            .bind(now)
-            .push(")");
         let steps = vec![
             Step::any(queries::recover(D::BACKEND, endpoint_id, now, since, until)),
             Step::one(count),
-            Step::one(finished),
+            Step::one(task_finished(&id, now)),
         ];
+        self.db.transaction(steps).await?;
+        self.get_task(&id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The count of payloads dropped is exact: on the embedded store it is
+    /// taken just before the update in the same transaction of the one
+    /// writer; on PostgreSQL from the rows the update itself returns.
+    async fn purge_app_contents(&self, app_id: &str, data: serde_json::Value) -> Result<BackgroundTask> {
+        let (id, now) = (ids::new(Kind::Task), time::now());
+        let mut task = finished_task(&id, TaskKind::AppPurgeContent, &data);
+        let mut steps = Vec::new();
+        match D::BACKEND {
+            Backend::Sqlite => {
+                task.push("COUNT(*), ")
+                    .bind(now)
+                    .push(", ")
+                    .bind(now)
+                    .push(" FROM messages WHERE ");
+                MESSAGES_BY_APP.push_owned_by(&mut task, D::BACKEND, app_id);
+                task.push(" AND payload IS NOT NULL");
+                let mut purge = Sql::new("UPDATE messages SET payload = NULL WHERE ");
+                MESSAGES_BY_APP.push_owned_by(&mut purge, D::BACKEND, app_id);
+                purge.push(" AND payload IS NOT NULL");
+                steps.extend([Step::one(task), Step::any(purge)]);
+            }
+            Backend::Postgres => {
+                let mut purge = Sql::new("WITH p AS (UPDATE messages SET payload = NULL WHERE app_id = ");
+                purge.bind(app_id).push(" AND payload IS NOT NULL RETURNING 1) ");
+                task.push("(SELECT COUNT(*) FROM p), ").bind(now).push(", ").bind(now);
+                purge.append(task);
+                steps.push(Step::one(purge));
+            }
+        }
+        steps.push(Step::one(task_finished(&id, now)));
         self.db.transaction(steps).await?;
         self.get_task(&id).await?.ok_or(StoreError::NotFound)
     }
