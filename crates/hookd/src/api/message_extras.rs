@@ -22,6 +22,54 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(precheck))
         .routes(routes!(raw))
         .routes(routes!(expunge_all_contents))
+        .routes(routes!(bulk_expunge))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BulkExpungeContentsIn {
+    /// Message ids or `eventId`s, at most 1,000.
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkExpungeContentsOut {
+    /// Each id as given: `expunged` or `not-found`.
+    pub results: std::collections::BTreeMap<String, &'static str>,
+}
+
+/// Drop the payloads of these messages (a message sent with what it should not have held).
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/bulk-expunge", tag = "Message",
+    operation_id = "v1.message.bulk-expunge-content", params(("app_id" = String, Path)),
+    request_body = BulkExpungeContentsIn, responses((status = 200, body = BulkExpungeContentsOut)))]
+async fn bulk_expunge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Json(body): Json<BulkExpungeContentsIn>,
+) -> ApiResult<Json<BulkExpungeContentsOut>> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
+    let app = applications::find(&state, &caller, &app_id).await?;
+    let mut c = Checks::default();
+    c.check(body.ids.len() <= 1000, &["body", "ids"], "at most 1000 ids");
+    for id in &body.ids {
+        c.name(&["body", "ids"], id, 256);
+    }
+    c.done()?;
+    let mut results = std::collections::BTreeMap::new();
+    for id in body.ids {
+        let found = match state.store.get_message(&app.id, &id).await? {
+            Some(m) => match state.store.expunge_message(&app.id, &m.id).await {
+                Ok(()) => true,
+                // Deleted meanwhile.
+                Err(crate::store::StoreError::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            },
+            None => false,
+        };
+        results.insert(id, if found { "expunged" } else { "not-found" });
+    }
+    Ok(Json(BulkExpungeContentsOut { results }))
 }
 
 /// Drop every message payload of the application (attempts and metadata stay),

@@ -445,3 +445,48 @@ async fn expunge_all_contents_drops_one_applications_payloads() {
         .await;
     assert_eq!(task.body["data"]["messagesPurged"], 0);
 }
+
+/// `bulk-expunge`: the listed messages (by id or eventId) lose their
+/// payloads; each id is answered `expunged` or `not-found`.
+#[tokio::test]
+async fn bulk_expunge_drops_the_listed_payloads() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("bulk").await;
+    let by_id = c
+        .publish(&app, json!({"eventType": "t", "payload": {"card": "4242"}}))
+        .await;
+    c.publish(
+        &app,
+        json!({"eventType": "t", "eventId": "evt-9", "payload": {"card": "4343"}}),
+    )
+    .await;
+    let kept = c
+        .publish(&app, json!({"eventType": "t", "payload": {"fine": true}}))
+        .await;
+    let id = by_id["id"].as_str().unwrap();
+    let r = c
+        .post(
+            &format!("/api/v1/app/{app}/msg/bulk-expunge"),
+            json!({"ids": [id, "evt-9", "msg_nothere"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"results": {id: "expunged", "evt-9": "expunged", "msg_nothere": "not-found"}})
+    );
+    for m in [id, "evt-9"] {
+        let got = c.get(&format!("/api/v1/app/{app}/msg/{m}")).await;
+        assert!(!got.body.to_string().contains("card"), "{}", got.body);
+    }
+    let got = c
+        .get(&format!("/api/v1/app/{app}/msg/{}", kept["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(got.body["payload"], json!({"fine": true}));
+    let too_many: Vec<String> = (0..1001).map(|i| format!("m{i}")).collect();
+    let r = c
+        .post(&format!("/api/v1/app/{app}/msg/bulk-expunge"), json!({"ids": too_many}))
+        .await;
+    assert_eq!(r.status, 422);
+}
