@@ -98,10 +98,11 @@ pub async fn set_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let (app, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    let (app, before) = find(&state, &caller, &app_id, &ep_id).await?;
     caller.manage(&app.id)?;
+    let mut ep = before.clone();
     ep.headers = body.headers;
-    save(&state, &app, ep).await?;
+    save(&state, &app, &before, ep).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,8 +115,9 @@ pub async fn patch_headers(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
-    let (app, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    let (app, before) = find(&state, &caller, &app_id, &ep_id).await?;
     caller.manage(&app.id)?;
+    let mut ep = before.clone();
     for (k, v) in body.headers {
         match v {
             Some(v) => ep.headers.insert(k, v),
@@ -125,7 +127,7 @@ pub async fn patch_headers(
     for k in body.delete_headers {
         ep.headers.remove(&k);
     }
-    save(&state, &app, ep).await?;
+    save(&state, &app, &before, ep).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,9 +188,10 @@ pub async fn rotate_secret(
 pub async fn rotate(
     state: &AppState,
     app: &crate::store::AppRecord,
-    mut ep: crate::store::EndpointRecord,
+    before: crate::store::EndpointRecord,
     body: &[u8],
 ) -> ApiResult<EndpointSecretOut> {
+    let mut ep = before.clone();
     // The body is optional: an empty one rotates to a generated secret with the default grace.
     let body: EndpointSecretRotateIn = if body.iter().all(u8::is_ascii_whitespace) {
         Default::default()
@@ -224,7 +227,7 @@ pub async fn rotate(
         );
         ep.old_secrets.truncate(MAX_OLD_SECRETS);
     }
-    let ep = save(state, app, ep).await?;
+    let ep = save(state, app, &before, ep).await?;
     Ok(EndpointSecretOut { key: shown_secret(&ep) })
 }
 

@@ -392,17 +392,17 @@ pub fn check_secret(c: &mut Checks, loc: &[&str], e: &EndpointRecord) {
     }
 }
 
-/// Checks and stores a changed endpoint of `app`, announcing the change.
-pub async fn save(state: &AppState, app: &AppRecord, mut ep: EndpointRecord) -> ApiResult<EndpointRecord> {
+/// Checks and stores `ep`, endpoint `before` of `app` changed, announcing the change.
+pub async fn save(
+    state: &AppState,
+    app: &AppRecord,
+    before: &EndpointRecord,
+    mut ep: EndpointRecord,
+) -> ApiResult<EndpointRecord> {
     fit_secret(&mut ep);
     check(state, &ep).await?;
     ep.updated_at = time::now();
-    let before = state
-        .store
-        .get_endpoint(&app.id, &ep.id)
-        .await?
-        .ok_or(ApiError::NotFound("endpoint"))?;
-    let announce = operational::endpoint_changed(app, &before, &ep);
+    let announce = operational::endpoint_changed(app, before, &ep);
     state
         .store
         .update_endpoint(&ep, &announce)
@@ -466,13 +466,14 @@ async fn upsert(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = applications::find(&state, &caller, &app_id).await?;
     caller.manage(&app.id)?;
-    let Some(mut ep) = state.store.get_endpoint(&app.id, &ep_id).await? else {
+    let Some(before) = state.store.get_endpoint(&app.id, &ep_id).await? else {
         if ids::is_valid(Kind::Endpoint, &ep_id) {
             return Err(ApiError::NotFound("endpoint"));
         }
         let ep = insert(&state, &app, body, Some(ep_id)).await?;
         return Ok((StatusCode::CREATED, Json(ep.into())));
     };
+    let mut ep = before.clone();
     ep.url = body.url;
     ep.description = body.description;
     ep.throttle_rate = body.throttle_rate;
@@ -486,7 +487,7 @@ async fn upsert(
     ep.metadata = body.metadata;
     ep.version = body.version.unwrap_or(ep.version);
     ep.options = body.options;
-    Ok((StatusCode::OK, Json(save(&state, &app, ep).await?.into())))
+    Ok((StatusCode::OK, Json(save(&state, &app, &before, ep).await?.into())))
 }
 
 /// Partially update an endpoint.
@@ -499,8 +500,9 @@ async fn patch(
     Path((app_id, ep_id)): Path<(String, String)>,
     Json(body): Json<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let (app, mut ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    let (app, before) = find(&state, &caller, &app_id, &ep_id).await?;
     caller.manage(&app.id)?;
+    let mut ep = before.clone();
     if let Some(v) = body.url {
         ep.url = v;
     }
@@ -549,7 +551,7 @@ async fn patch(
     if let Some(v) = body.envelope {
         ep.options.envelope = v;
     }
-    Ok(Json(save(&state, &app, ep).await?.into()))
+    Ok(Json(save(&state, &app, &before, ep).await?.into()))
 }
 
 /// Delete an endpoint.

@@ -101,8 +101,12 @@ async fn relay_endpoint(
                 )));
             }
             if let Some(events) = events.filter(|e| !e.is_empty() && ep.event_types.as_ref() != Some(e)) {
-                ep.event_types = Some(events);
-                ep = endpoints::save(state, app, ep).await?;
+                let changed = EndpointRecord {
+                    event_types: Some(events),
+                    ..ep.clone()
+                };
+                let saved = endpoints::save(state, app, &ep, changed).await?;
+                ep = saved;
             }
             return Ok(ep);
         }

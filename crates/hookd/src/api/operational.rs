@@ -190,13 +190,14 @@ async fn upsert(
     Json(body): Json<OperationalWebhookEndpointIn>,
 ) -> ApiResult<(StatusCode, Json<OperationalWebhookEndpointOut>)> {
     let app = app(&state, &caller).await?;
-    let Some(mut ep) = state.store.get_endpoint(&app.id, &ep_id).await? else {
+    let Some(before) = state.store.get_endpoint(&app.id, &ep_id).await? else {
         if ids::is_valid(Kind::Endpoint, &ep_id) {
             return Err(ApiError::NotFound("endpoint"));
         }
         let ep = endpoints::insert(&state, &app, body.into(), Some(ep_id)).await?;
         return Ok((StatusCode::CREATED, Json(ep.into())));
     };
+    let mut ep = before.clone();
     ep.url = body.url;
     ep.description = body.description;
     ep.throttle_rate = body.throttle_rate;
@@ -213,7 +214,7 @@ async fn upsert(
     if let Some(secret) = body.secret {
         ep.secret = secret;
     }
-    let ep = endpoints::save(&state, &app, ep).await?;
+    let ep = endpoints::save(&state, &app, &before, ep).await?;
     Ok((StatusCode::OK, Json(ep.into())))
 }
 
@@ -279,8 +280,9 @@ async fn set_headers(
     Path(ep_id): Path<String>,
     Json(body): Json<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let (app, mut ep) = find(&state, &caller, &ep_id).await?;
+    let (app, before) = find(&state, &caller, &ep_id).await?;
+    let mut ep = before.clone();
     ep.headers = body.headers;
-    endpoints::save(&state, &app, ep).await?;
+    endpoints::save(&state, &app, &before, ep).await?;
     Ok(StatusCode::NO_CONTENT)
 }

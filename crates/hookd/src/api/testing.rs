@@ -73,7 +73,7 @@ pub struct TestDeliveryOut {
 impl TestDeliveryOut {
     fn new(task: &DeliveryTask, r: crate::delivery::attempt::Response) -> TestDeliveryOut {
         TestDeliveryOut {
-            success: (200..300).contains(&r.status_code) && r.error.is_none(),
+            success: r.succeeded(),
             status_code: r.status_code,
             response_headers: r.headers,
             response: r.body,

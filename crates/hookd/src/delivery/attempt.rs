@@ -38,12 +38,17 @@ impl Response {
         }
     }
 
+    /// A 2xx answer, read whole.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && (200..300).contains(&self.status_code)
+    }
+
     /// How the attempt ended, for the metrics. Errors reach here as text
     /// (through hyper's error chain, from the resolver among others), so the
     /// address policy's refusals are told by the words it always uses.
     pub fn metric_outcome(&self) -> AttemptOutcome {
         match &self.error {
-            None if (200..300).contains(&self.status_code) => AttemptOutcome::success,
+            _ if self.succeeded() => AttemptOutcome::success,
             _ if self.status_code != 0 => AttemptOutcome::failure,
             Some(e) if e.starts_with(TIMED_OUT) => AttemptOutcome::timeout,
             Some(e) if e.contains(ssrf::REFUSED_HINT) => AttemptOutcome::refused,
@@ -174,11 +179,6 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Whether a response is a success.
-pub fn succeeded(resp: &Response) -> bool {
-    (200..300).contains(&resp.status_code) && resp.error.is_none()
-}
-
 /// Turns a response into the attempt record and the delivery's next state.
 /// Retries follow the endpoint's schedule, else `event_type_schedule` (the
 /// message's event type's), else the server's.
@@ -189,7 +189,7 @@ pub fn outcome(
     event_type_schedule: Option<&[f64]>,
 ) -> Outcome {
     let now = time::now();
-    let ok = succeeded(&resp);
+    let ok = resp.succeeded();
     let attempts = task.attempts as u32 + 1;
     let (status, next_attempt_at) = if ok {
         (DeliveryStatus::Success, None)

@@ -256,7 +256,6 @@ impl Engine {
             .await
         };
         if let Some(span) = span {
-            let ok = resp.error.is_none() && (200..300).contains(&resp.status_code);
             let mut attributes = vec![
                 KeyValue::new("http.response.status_code", resp.status_code as i64),
                 KeyValue::new("hookd.msg_id", task.message.id.clone()),
@@ -265,7 +264,7 @@ impl Engine {
             if let Some(e) = &resp.error {
                 attributes.push(KeyValue::new("error.message", e.clone()));
             }
-            telemetry::end(span, ok, attributes);
+            telemetry::end(span, resp.succeeded(), attributes);
         }
         resp
     }
@@ -340,7 +339,7 @@ impl Engine {
             let since = (time::now() - task.message.created_at).max(0) as u64;
             inner.metrics.delivered(Duration::from_micros(since));
         }
-        let schedule = match attempt::succeeded(&resp) || task.endpoint.options.retry_schedule.is_some() {
+        let schedule = match resp.succeeded() || task.endpoint.options.retry_schedule.is_some() {
             true => None,
             false => self.event_type_schedule(&task.message.event_type).await,
         };
