@@ -64,6 +64,18 @@ pub fn new(kind: Kind) -> String {
     out
 }
 
+/// The first id of `kind` that could be made at `at`: every id made at or
+/// after that time sorts after it, every one made before sorts before.
+pub fn floor(kind: Kind, at: crate::time::Micros) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_micros(at.max(0) as u64);
+    let id = KsuidMs::new(Some(time), Some(&[0u8; 15]));
+    format!(
+        "{}{}",
+        kind.prefix(),
+        std::str::from_utf8(&base62(id.bytes())).expect("ASCII")
+    )
+}
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The KSUID's text, as its crate's `Display` writes it (27 base62 digits,
@@ -126,6 +138,18 @@ mod tests {
         sorted.sort();
         assert_eq!(ids, sorted);
         assert!(ids.iter().all(|i| is_valid(Kind::App, i)));
+    }
+
+    #[test]
+    fn a_floor_sorts_between_the_ids_made_before_and_after_it() {
+        let before = new(Kind::Message);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let at = crate::time::now();
+        let floor = floor(Kind::Message, at);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let after = new(Kind::Message);
+        assert!(is_valid(Kind::Message, &floor));
+        assert!(before < floor && floor < after, "{before} < {floor} < {after}");
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
             revoked: false,
             created_at: time::now(),
             session_id: None,
+            name: None,
+            publish_only: false,
         })
         .await?;
     store

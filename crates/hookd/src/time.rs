@@ -19,6 +19,10 @@ pub fn from_datetime(dt: DateTime<Utc>) -> Micros {
     dt.timestamp_micros()
 }
 
+pub fn from_system(t: std::time::SystemTime) -> Micros {
+    from_datetime(t.into())
+}
+
 pub const SECOND: Micros = 1_000_000;
 pub const HOUR: Micros = 3600 * SECOND;
 pub const DAY: Micros = 24 * HOUR;

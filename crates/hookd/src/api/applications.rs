@@ -102,13 +102,25 @@ fn check(name: &str, uid: Option<&String>, throttle: Option<i64>) -> ApiResult<(
 /// For operator-only actions inside an application: another application's
 /// token must not learn that the application exists (404); its own gets 403.
 pub async fn require_admin_in(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<()> {
-    if let super::auth::Scope::App { app_id, .. } = &caller.scope {
+    only_own(state, caller, id_or_uid).await?;
+    caller.require_admin()
+}
+
+/// For creating messages: the operator, or a message token of this application.
+pub async fn require_publisher_in(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<()> {
+    only_own(state, caller, id_or_uid).await?;
+    caller.publish()
+}
+
+/// An application token names its own application, or learns nothing (404).
+async fn only_own(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResult<()> {
+    if let Some(app_id) = caller.app_id() {
         let found = lookup(state, id_or_uid).await?;
-        if found.is_none_or(|a| &a.id != app_id) {
+        if found.is_none_or(|a| a.id != app_id) {
             return Err(ApiError::NotFound("application"));
         }
     }
-    caller.require_admin()
+    Ok(())
 }
 
 /// A tenant's application by id or uid: never the operational one, which

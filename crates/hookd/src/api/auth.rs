@@ -1,6 +1,8 @@
 //! Bearer tokens. The operator's token reaches everything; a token from
 //! app-portal-access reaches one application: another application's ids answer
-//! 404 (it cannot learn they exist) and operator-only actions answer 403.
+//! 404 (it cannot learn they exist) and operator-only actions answer 403. A
+//! message token (create-message-token) may only create messages in its
+//! application: everything else there answers 403.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,7 +20,14 @@ use crate::time;
 #[derive(Clone, Debug)]
 pub enum Scope {
     Admin,
-    App { app_id: String, read_only: bool },
+    App {
+        app_id: String,
+        read_only: bool,
+    },
+    /// May only create messages in this application.
+    Publisher {
+        app_id: String,
+    },
 }
 
 /// Who is calling; put in the request's extensions by [`authenticate`].
@@ -34,14 +43,24 @@ impl Caller {
     pub fn principal(&self) -> String {
         match &self.scope {
             Scope::Admin => "admin".into(),
-            Scope::App { app_id, .. } => app_id.clone(),
+            Scope::App { app_id, .. } | Scope::Publisher { app_id } => app_id.clone(),
+        }
+    }
+
+    /// The one application a token reaches (`None`: the operator's).
+    pub fn app_id(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Admin => None,
+            Scope::App { app_id, .. } | Scope::Publisher { app_id } => Some(app_id),
         }
     }
 
     pub fn require_admin(&self) -> ApiResult<()> {
         match self.scope {
             Scope::Admin => Ok(()),
-            Scope::App { .. } => Err(ApiError::Forbidden("this token is limited to one application")),
+            Scope::App { .. } | Scope::Publisher { .. } => {
+                Err(ApiError::Forbidden("this token is limited to one application"))
+            }
         }
     }
 
@@ -50,7 +69,17 @@ impl Caller {
         match &self.scope {
             Scope::Admin => Ok(()),
             Scope::App { app_id: own, .. } if own == app_id => Ok(()),
-            Scope::App { .. } => Err(ApiError::NotFound("application")),
+            Scope::Publisher { app_id: own } if own == app_id => Err(PUBLISH_ONLY),
+            Scope::App { .. } | Scope::Publisher { .. } => Err(ApiError::NotFound("application")),
+        }
+    }
+
+    /// Creating messages in application `app_id` (already found to be the
+    /// caller's, for application tokens).
+    pub fn publish(&self) -> ApiResult<()> {
+        match self.scope {
+            Scope::Admin | Scope::Publisher { .. } => Ok(()),
+            Scope::App { .. } => Err(ApiError::Forbidden("this token is limited to one application")),
         }
     }
 
@@ -63,6 +92,8 @@ impl Caller {
         }
     }
 }
+
+const PUBLISH_ONLY: ApiError = ApiError::Forbidden("this token may only create messages");
 
 /// Recently seen tokens, so that a busy producer does not cost a read per request.
 /// Revocation through this node takes effect at once; through another, within [`CACHE_TTL`].
@@ -93,7 +124,7 @@ impl TokenCache {
         self.seen
             .lock()
             .expect("token cache")
-            .retain(|_, (c, _, _)| !matches!(&c.scope, Scope::App { app_id: a, .. } if a == app_id));
+            .retain(|_, (c, _, _)| c.app_id() != Some(app_id));
     }
 
     pub fn forget(&self, token_id: &str) {
@@ -140,6 +171,7 @@ impl TokenCache {
         }
         let scope = match rec.app_id {
             None => Scope::Admin,
+            Some(app_id) if rec.publish_only => Scope::Publisher { app_id },
             Some(app_id) => Scope::App {
                 app_id,
                 read_only: rec.read_only,

@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(whoami))
         .routes(routes!(expire_all))
+        .routes(routes!(create_message_token))
 }
 
 /// A session id as Svix takes them: 1 to 64 of letters, digits, `@`, `_` and `-`.
@@ -99,6 +100,11 @@ async fn whoami(caller: Caller) -> Json<WhoamiOut> {
             permission_source: "Unknown",
             read_only,
         },
+        Scope::Publisher { app_id } => WhoamiOut {
+            app_id: Some(app_id),
+            permission_source: "Unknown",
+            read_only: false,
+        },
     })
 }
 
@@ -174,6 +180,8 @@ async fn app_portal_access(
             revoked: false,
             created_at: now,
             session_id: body.session_id.clone(),
+            name: None,
+            publish_only: false,
         })
         .await?;
     let url = format!(
@@ -196,4 +204,80 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Stat
     state.store.revoke_token(&id).await?;
     state.tokens.forget(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ten years: a message token may outlive a deploy, not the calendar.
+const MAX_EXPIRY: i64 = 10 * 365 * 24 * 3600;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateTokenIn {
+    pub name: String,
+    /// Seconds the token is valid for (none: it does not expire).
+    pub expiry: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiTokenOut {
+    pub id: String,
+    pub token: String,
+    pub name: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Issue a token that may only create messages in this application (for a
+/// producer that should not read or manage anything).
+#[utoipa::path(post, path = "/api/v1/auth/app/{app_id}/create-message-token", tag = "Authentication",
+    operation_id = "v1.authentication.create-message-token",
+    params(("app_id" = String, Path)), request_body = CreateTokenIn, responses((status = 200, body = ApiTokenOut)))]
+async fn create_message_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Json(body): Json<CreateTokenIn>,
+) -> ApiResult<Json<ApiTokenOut>> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
+    let app = applications::lookup(&state, &app_id)
+        .await?
+        .ok_or(ApiError::NotFound("application"))?;
+    let mut c = crate::api::validate::Checks::default();
+    if !(1..=256).contains(&body.name.chars().count()) {
+        c.fail(&["body", "name"], "must be 1 to 256 characters");
+    }
+    if body.expiry.is_some_and(|e| !(1..=MAX_EXPIRY).contains(&e)) {
+        c.fail(&["body", "expiry"], format!("must be 1 to {MAX_EXPIRY} seconds"));
+    }
+    c.done()?;
+    let token = tokens::generate("msg");
+    let now = time::now();
+    let expires_at = body.expiry.map(|e| now + e * time::SECOND);
+    let id = ids::new(Kind::Token);
+    state
+        .store
+        .insert_token(&TokenRecord {
+            id: id.clone(),
+            hash: tokens::hash(&token),
+            app_id: Some(app.id),
+            read_only: false,
+            expires_at,
+            revoked: false,
+            created_at: now,
+            session_id: None,
+            name: Some(body.name.clone()),
+            publish_only: true,
+        })
+        .await?;
+    Ok(Json(ApiTokenOut {
+        id,
+        token,
+        name: Some(body.name),
+        created_at: time::to_rfc3339(now),
+        expires_at: expires_at.map(time::to_rfc3339),
+        scopes: vec!["message:create".into()],
+    }))
 }

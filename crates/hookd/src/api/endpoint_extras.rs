@@ -1,4 +1,5 @@
-//! Endpoint sub-resources: headers, secret, recover, send-example, stats.
+//! Endpoint sub-resources: headers, secret, recover, send-example, stats,
+//! rate-limit status.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -405,5 +406,42 @@ pub async fn stats(
         sending: s.sending,
         fail: s.fail,
         canceled: s.canceled,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub enum RateLimitStatus {
+    Ok,
+    RateLimited,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitStatusOut {
+    pub status: RateLimitStatus,
+    /// When sends started waiting for the endpoint's `throttleRate`, while they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub throttled_since: Option<String>,
+}
+
+/// Whether sends to this endpoint are being held back by its `throttleRate`
+/// now, and since when. Each node paces its own sends: this is the answering node's view.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/rate-limit-status", tag = "Endpoint",
+    operation_id = "v1.endpoint.get-throttling-status", params(("app_id" = String, Path), ("endpoint_id" = String, Path)),
+    responses((status = 200, body = RateLimitStatusOut)))]
+pub async fn rate_limit_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<RateLimitStatusOut>> {
+    let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
+    let since = state.engine.throttled_since(&ep.id);
+    Ok(Json(RateLimitStatusOut {
+        status: match since {
+            Some(_) => RateLimitStatus::RateLimited,
+            None => RateLimitStatus::Ok,
+        },
+        throttled_since: since.map(|t| time::to_rfc3339(time::from_system(t))),
     }))
 }

@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::endpoint_extras::cancel_msgs))
         .routes(routes!(super::endpoint_extras::send_example))
         .routes(routes!(super::endpoint_extras::stats))
+        .routes(routes!(super::endpoint_extras::rate_limit_status))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -329,7 +329,7 @@ async fn create(
     headers: HeaderMap,
     Json(mut body): Json<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
-    applications::require_admin_in(&state, &caller, &app_id).await?;
+    applications::require_publisher_in(&state, &caller, &app_id).await?;
     body.trace = crate::delivery::trace::of_publish(&headers);
     let timeout = super::transactional::timeout(&q, body.deliver_at.is_some())?;
     let app = match (applications::lookup(&state, &app_id).await?, body.application.take()) {
@@ -391,7 +391,7 @@ impl MessageListParams {
     pub fn filter(&self) -> MessageFilter {
         MessageFilter {
             event_types: split_list(&self.event_types),
-            channel: self.channel.clone(),
+            channels: self.channel.iter().cloned().collect(),
             tag: self.tag.clone(),
             before: self.before.map(time::from_datetime),
             after: self.after.map(time::from_datetime),
@@ -421,14 +421,23 @@ async fn list(
     Path(app_id): Path<String>,
     Query(q): Query<MessageListParams>,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
-    let app = applications::find(&state, &caller, &app_id).await?;
+    list_page(&state, &caller, &app_id, q).await.map(Json)
+}
+
+/// A page of an application's messages, newest first (the list and search).
+pub async fn list_page(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    q: MessageListParams,
+) -> ApiResult<ListResponse<MessageOut>> {
+    let app = applications::find(state, caller, app_id).await?;
     let pager = q.pager(|k| ids::is_valid(Kind::Message, k))?;
-    let rows = state.store.list_messages(&app.id, &q.filter(), &pager.page).await?;
-    Ok(Json(pager.finish(
-        rows,
-        |m| m.id.clone(),
-        |m| MessageOut::from_record(&m, q.with_content),
-    )))
+    let rows = state
+        .store
+        .list_messages(Some(&app.id), &q.filter(), &pager.page)
+        .await?;
+    Ok(pager.finish(rows, |m| m.id.clone(), |m| MessageOut::from_record(&m, q.with_content)))
 }
 
 /// Finds a message of an application the caller may read, by id or `eventId`.

@@ -17,6 +17,7 @@ pub mod health;
 pub mod idempotency;
 pub mod listen;
 pub mod message_extras;
+pub mod message_feeds;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(endpoints::routes())
         .merge(messages::routes())
         .merge(message_extras::routes())
+        .merge(message_feeds::routes())
         .merge(attempts::routes())
         .merge(auth_routes::routes())
         .merge(testing::routes())

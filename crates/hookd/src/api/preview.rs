@@ -97,7 +97,7 @@ async fn match_preview(
             after: after.take(),
             descending: true,
         };
-        let rows = state.store.list_messages(&app.id, &filter, &page).await?;
+        let rows = state.store.list_messages(Some(&app.id), &filter, &page).await?;
         let last_page = (rows.len() as i64) < page.limit;
         for m in &rows {
             out.scanned += 1;

@@ -275,6 +275,12 @@ impl Engine {
     }
 
     /// Cancelled when the engine starts shutting down.
+    /// Since when this node has been holding back sends to an endpoint for its
+    /// `throttleRate`, if it is now (each node paces its own sends).
+    pub fn throttled_since(&self, endpoint_id: &str) -> Option<std::time::SystemTime> {
+        self.inner.gates.throttled_since(endpoint_id)
+    }
+
     pub fn stopping(&self) -> CancellationToken {
         self.inner.stop.clone()
     }

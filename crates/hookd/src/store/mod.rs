@@ -116,7 +116,13 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Vec<Result<Published>>>;
     /// By id, or by `eventId`.
     async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Option<MessageRecord>>;
-    async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>>;
+    /// An application's messages, or (`None`) every application's.
+    async fn list_messages(
+        &self,
+        app_id: Option<&str>,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<MessageRecord>>;
     async fn expunge_message(&self, app_id: &str, msg_id: &str) -> Result<()>;
     /// Drops payloads past their retention, at most `limit` of them; returns how many.
     async fn purge_expired_payloads(&self, now: Micros, limit: i64) -> Result<u64>;

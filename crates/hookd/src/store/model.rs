@@ -326,6 +326,10 @@ pub struct TokenRecord {
     pub created_at: Micros,
     /// The session it was issued for (application tokens).
     pub session_id: Option<String>,
+    /// A name given at creation (message tokens).
+    pub name: Option<String>,
+    /// It may only create messages in its application.
+    pub publish_only: bool,
 }
 
 /// One page of a list, in store terms: rows strictly after `after` in the given order.
@@ -339,7 +343,8 @@ pub struct Page {
 #[derive(Clone, Debug, Default)]
 pub struct MessageFilter {
     pub event_types: Option<Vec<String>>,
-    pub channel: Option<String>,
+    /// Sent to any of these channels (none: any message).
+    pub channels: Vec<String>,
     pub tag: Option<String>,
     pub before: Option<Micros>,
     pub after: Option<Micros>,

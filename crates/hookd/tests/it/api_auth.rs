@@ -347,3 +347,99 @@ async fn expire_all_ends_an_applications_tokens() {
 fn token_of(body: &Value) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
+
+/// `create-message-token`: the token publishes to its application (and the
+/// message is delivered), and may do nothing else: reading or managing there
+/// answers 403, another application 404; whoami names its application.
+#[tokio::test]
+async fn a_message_token_may_only_create_messages() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let (app, other) = (c.app("producer").await, c.app("elsewhere").await);
+    c.endpoint(&app, json!({"url": format!("{}/in", rx.url)})).await;
+    let r = c
+        .post(
+            &format!("/api/v1/auth/app/{app}/create-message-token"),
+            json!({"name": "billing producer", "expiry": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "billing producer");
+    assert!(
+        r.body["expiresAt"].is_string() && r.body["createdAt"].is_string(),
+        "{}",
+        r.body
+    );
+    let producer = s.as_token(r.body["token"].as_str().unwrap());
+
+    let sent = producer
+        .post(
+            &format!("/api/v1/app/{app}/msg"),
+            json!({"eventType": "invoice.paid", "payload": {"n": 1}}),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    assert_eq!(rx.wait("/in", 1).await[0].body, r#"{"n":1}"#);
+    let who = producer.get("/api/v1/auth/whoami").await;
+    assert_eq!(who.body["appId"], app.as_str());
+
+    let msg = sent.body["id"].as_str().unwrap();
+    for path in [
+        format!("/api/v1/app/{app}"),
+        format!("/api/v1/app/{app}/msg"),
+        format!("/api/v1/app/{app}/msg/{msg}"),
+        format!("/api/v1/app/{app}/endpoint"),
+    ] {
+        let got = producer.get(&path).await;
+        assert_eq!(got.status, 403, "{path}: {}", got.body);
+    }
+    let made = producer
+        .post(
+            &format!("/api/v1/app/{app}/endpoint"),
+            json!({"url": "https://example.com/x"}),
+        )
+        .await;
+    assert_eq!(made.status, 403, "{}", made.body);
+    let elsewhere = producer
+        .post(
+            &format!("/api/v1/app/{other}/msg"),
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 404, "{}", elsewhere.body);
+    assert_eq!(producer.get("/api/v1/app").await.status, 403);
+    let minted = producer
+        .post(
+            &format!("/api/v1/auth/app/{app}/create-message-token"),
+            json!({"name": "more"}),
+        )
+        .await;
+    assert_eq!(minted.status, 403, "{}", minted.body);
+
+    // A portal token cannot mint them; bad names and expiries are 422.
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({}))
+        .await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    let r = tenant
+        .post(
+            &format!("/api/v1/auth/app/{app}/create-message-token"),
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    for bad in [json!({"name": ""}), json!({"name": "x", "expiry": 0}), json!({})] {
+        let r = c
+            .post(&format!("/api/v1/auth/app/{app}/create-message-token"), bad.clone())
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+    let unknown = c
+        .post(
+            "/api/v1/auth/app/app_nothere/create-message-token",
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+}

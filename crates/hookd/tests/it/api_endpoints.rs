@@ -353,3 +353,45 @@ async fn a_test_attempt_answers_the_receivers_response() {
     assert_eq!(rx.requests("/ok").len(), 1, "each test went to its endpoint only");
     assert_eq!(rx.requests("/refuses").len(), 1);
 }
+
+/// `rate-limit-status`: while sends wait for the endpoint's `throttleRate`,
+/// it says `RateLimited` and since when; once they have gone, `Ok`.
+#[tokio::test]
+async fn rate_limit_status_follows_the_throttle() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("paced").await;
+    let ep = c
+        .endpoint(&app, json!({"url": format!("{}/slow", rx.url), "throttleRate": 2}))
+        .await;
+    let path = format!(
+        "/api/v1/app/{app}/endpoint/{}/rate-limit-status",
+        ep["id"].as_str().unwrap()
+    );
+    let idle = c.get(&path).await;
+    assert_eq!(idle.body, json!({"status": "Ok"}));
+    for i in 0..5 {
+        c.publish(&app, json!({"eventType": "t", "payload": {"i": i}})).await;
+    }
+    let limited = c.wait_for(&path, |b| b["status"] == "RateLimited").await;
+    let since = chrono::DateTime::parse_from_rfc3339(limited["throttledSince"].as_str().unwrap()).unwrap();
+    assert!((chrono::Utc::now() - since.to_utc()).num_seconds() < 5, "{limited}");
+    rx.wait("/slow", 5).await;
+    let done = c.wait_for(&path, |b| b["status"] == "Ok").await;
+    assert!(done.get("throttledSince").is_none(), "{done}");
+    let tenant = s.as_token(
+        c.post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({}))
+            .await
+            .body["token"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(tenant.get(&path).await.status, 200);
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{app}/endpoint/ep_nothere/rate-limit-status"))
+            .await
+            .status,
+        404
+    );
+}

@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{Receiver, Server};
 
@@ -489,4 +489,164 @@ async fn bulk_expunge_drops_the_listed_payloads() {
         .post(&format!("/api/v1/app/{app}/msg/bulk-expunge"), json!({"ids": too_many}))
         .await;
     assert_eq!(r.status, 422);
+}
+
+/// The event feeds: oldest first from a point, followed with the iterator
+/// (which stays put when nothing new has come), by event type and channels;
+/// one application's for its token, every one's for the operator only.
+#[tokio::test]
+async fn the_event_feeds_are_read_in_order_with_an_iterator() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let (a, b) = (c.app("feed-a").await, c.app("feed-b").await);
+    let mut sent = Vec::new();
+    for (i, (event_type, channels)) in [
+        ("user.created", json!(["eu"])),
+        ("user.deleted", json!(["us"])),
+        ("user.created", json!(["us"])),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let m = c
+            .publish(
+                &a,
+                json!({"eventType": event_type, "channels": channels, "payload": {"n": i}}),
+            )
+            .await;
+        sent.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let other = c
+        .publish(&b, json!({"eventType": "user.created", "payload": {"n": 9}}))
+        .await;
+    // A message shows once it has settled (two seconds).
+    let page = c
+        .wait_for(&format!("/api/v1/app/{a}/events?limit=2"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    let ids = |p: &Value| -> Vec<String> {
+        p["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), sent[..2], "oldest first: {page}");
+    assert_eq!(page["data"][0]["payload"], json!({"n": 0}));
+    assert_eq!(page["done"], false);
+    let it = page["iterator"].as_str().unwrap();
+    let rest = c
+        .wait_for(&format!("/api/v1/app/{a}/events?iterator={it}"), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(ids(&rest), sent[2..]);
+    assert_eq!(rest["done"], true);
+    let end = rest["iterator"].as_str().unwrap();
+    let idle = c.get(&format!("/api/v1/app/{a}/events?iterator={end}")).await;
+    assert_eq!(
+        (
+            idle.body["data"].as_array().unwrap().len(),
+            idle.body["iterator"].as_str()
+        ),
+        (0, Some(end))
+    );
+    let later = c
+        .publish(&a, json!({"eventType": "user.deleted", "payload": {"n": 3}}))
+        .await;
+    let next = c
+        .wait_for(&format!("/api/v1/app/{a}/events?iterator={end}"), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(ids(&next), [later["id"].as_str().unwrap()]);
+
+    let created = c.get(&format!("/api/v1/app/{a}/events?event_types=user.created")).await;
+    assert_eq!(ids(&created.body), [sent[0].clone(), sent[2].clone()]);
+    let us = c
+        .get(&format!("/api/v1/app/{a}/events?channels=us&channels=nowhere"))
+        .await;
+    assert_eq!(ids(&us.body), sent[1..]);
+    // `after`: made after that time (timestamps have milliseconds).
+    let second = c.get(&format!("/api/v1/app/{a}/msg/{}", sent[1])).await.body["timestamp"].clone();
+    let since = c
+        .get(&format!("/api/v1/app/{a}/events?after={}", second.as_str().unwrap()))
+        .await;
+    let since = ids(&since.body);
+    assert!(!since.contains(&sent[0]) && since.contains(&sent[2]), "{since:?}");
+
+    let all = c
+        .wait_for("/api/v1/events?limit=250", |b| {
+            b["data"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|m| m["id"] == other["id"]))
+        })
+        .await;
+    let everyone = ids(&all);
+    let pos = |id: &str| everyone.iter().position(|x| x == id).unwrap();
+    assert!(pos(&sent[0]) < pos(&sent[2]) && pos(&sent[2]) < pos(other["id"].as_str().unwrap()));
+
+    let portal = c.post(&format!("/api/v1/auth/app-portal-access/{a}"), json!({})).await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(tenant.get("/api/v1/events").await.status, 403);
+    assert_eq!(tenant.get(&format!("/api/v1/app/{b}/events")).await.status, 404);
+    assert_eq!(ids(&tenant.get(&format!("/api/v1/app/{a}/events")).await.body).len(), 4);
+    let bad = c.get(&format!("/api/v1/app/{a}/events?iterator=nonsense")).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+}
+
+/// `msg/search`: the list's filters in a body, newest first, paged.
+#[tokio::test]
+async fn search_filters_an_applications_messages() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("search").await;
+    let mut sent = Vec::new();
+    for (event_type, tag) in [("a", "x"), ("b", "y"), ("a", "y")] {
+        let m = c
+            .publish(
+                &app,
+                json!({"eventType": event_type, "tags": [tag], "payload": {"t": tag}}),
+            )
+            .await;
+        sent.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let found = c
+        .post(
+            &format!("/api/v1/app/{app}/msg/search"),
+            json!({"event_types": ["a"], "limit": 1}),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["data"][0]["id"], sent[2].as_str());
+    assert_eq!(found.body["done"], false);
+    let it = found.body["iterator"].as_str().unwrap();
+    let next = c
+        .post(
+            &format!("/api/v1/app/{app}/msg/search"),
+            json!({"event_types": ["a"], "iterator": it}),
+        )
+        .await;
+    assert_eq!(next.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(next.body["data"][0]["id"], sent[0].as_str());
+    let tagged = c
+        .post(
+            &format!("/api/v1/app/{app}/msg/search"),
+            json!({"tag": "y", "with_content": false}),
+        )
+        .await;
+    let ids: Vec<&str> = tagged.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [sent[2].as_str(), sent[1].as_str()]);
+    assert_eq!(tagged.body["data"][0]["payload"], json!({}));
+    let bad = c
+        .post(&format!("/api/v1/app/{app}/msg/search"), json!({"limit": 0}))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
 }

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event type retry schedules",
         include_str!("../../../migrations/postgres/0010_event_type_retry.sql"),
     ),
+    (
+        11,
+        "message tokens",
+        include_str!("../../../migrations/postgres/0011_message_tokens.sql"),
+    ),
 ];
 
 pub struct Postgres {

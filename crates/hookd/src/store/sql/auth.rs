@@ -46,6 +46,10 @@ impl<D: Database> AuthStore for SqlStore<D> {
             .bind(t.created_at)
             .push(", ")
             .bind(t.session_id.as_ref())
+            .push(", ")
+            .bind(t.name.as_ref())
+            .push(", ")
+            .bind(t.publish_only)
             .push(")");
         self.db.execute(sql).await?;
         Ok(())

@@ -209,14 +209,22 @@ pub fn paginate(sql: &mut Sql, key: &str, page: &crate::store::Page) {
     sql.push(" LIMIT ").bind(page.limit);
 }
 
-/// A `LIKE` pattern that finds `"value"` inside a JSON array of strings.
-pub fn json_array_contains(sql: &mut Sql, column: &str, value: &str) {
-    let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    sql.push(" AND ")
-        .push(column)
-        .push(" LIKE ")
-        .bind(format!("%\"{escaped}\"%"))
-        .push(" ESCAPE '\\'");
+/// `LIKE` patterns that find any of `values` (as `"value"`) inside a JSON
+/// array of strings.
+pub fn json_array_contains(sql: &mut Sql, column: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    sql.push(" AND (");
+    for (i, value) in values.iter().enumerate() {
+        let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        sql.push(if i == 0 { "" } else { " OR " })
+            .push(column)
+            .push(" LIKE ")
+            .bind(format!("%\"{escaped}\"%"))
+            .push(" ESCAPE '\\'");
+    }
+    sql.push(")");
 }
 
 #[cfg(test)]

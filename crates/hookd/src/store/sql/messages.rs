@@ -53,7 +53,12 @@ impl<D: Database> MessageStore for SqlStore<D> {
             .transpose()
     }
 
-    async fn list_messages(&self, app_id: &str, filter: &MessageFilter, page: &Page) -> Result<Vec<MessageRecord>> {
+    async fn list_messages(
+        &self,
+        app_id: Option<&str>,
+        filter: &MessageFilter,
+        page: &Page,
+    ) -> Result<Vec<MessageRecord>> {
         let sql = queries::messages(D::BACKEND, app_id, filter, page);
         self.db.fetch(sql).await?.iter().map(rows::message).collect()
     }

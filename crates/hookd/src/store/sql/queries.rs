@@ -4,7 +4,9 @@
 use super::builder::{Sql, json_array_contains, paginate};
 use super::rows::{ATTEMPT_COLS, MESSAGE_COLS};
 use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP, union_page};
-use crate::store::{AttemptFilter, AttemptScope, Backend, DeliveryStatus, MessageFilter, Page, Trigger};
+use crate::store::{
+    AttemptFilter, AttemptScope, Backend, DeliveryStatus, MessageFilter, OPERATIONAL_APP, Page, Trigger,
+};
 use crate::time::Micros;
 
 /// Leases up to `limit` due deliveries of enabled endpoints to `owner`.
@@ -33,9 +35,18 @@ fn payload_col(with_content: bool) -> &'static str {
 }
 
 /// An application's messages.
-pub fn messages(backend: Backend, app_id: &str, filter: &MessageFilter, page: &Page) -> Sql {
+/// An application's messages, or with no application every one's but the
+/// operator's own (read through the primary key, in id order).
+pub fn messages(backend: Backend, app_id: Option<&str>, filter: &MessageFilter, page: &Page) -> Sql {
     let payload = payload_col(filter.with_content);
     let cols = format!("SELECT {MESSAGE_COLS}, {payload}");
+    let Some(app_id) = app_id else {
+        let mut sql = Sql::new(&cols);
+        sql.push(" FROM messages m WHERE m.app_id <> ").bind(OPERATIONAL_APP);
+        filter_messages(&mut sql, filter);
+        paginate(&mut sql, "m.id", page);
+        return sql;
+    };
     let arm = |sql: &mut Sql, indexed: bool| {
         let key = if indexed {
             sql.push(&cols)
@@ -253,7 +264,7 @@ fn attempt_conditions(sql: &mut Sql, f: &AttemptFilter, by_message: bool) {
     if by_message {
         let mf = MessageFilter {
             event_types: f.event_types.clone(),
-            channel: f.channel.clone(),
+            channels: f.channel.iter().cloned().collect(),
             tag: f.tag.clone(),
             ..Default::default()
         };
@@ -272,11 +283,9 @@ pub fn filter_messages(sql: &mut Sql, f: &MessageFilter) {
     if let Some(types) = f.event_types.as_ref().filter(|t| !t.is_empty()) {
         sql.push(" AND m.event_type IN ").bind_list(types);
     }
-    if let Some(channel) = &f.channel {
-        json_array_contains(sql, "m.channels", channel);
-    }
+    json_array_contains(sql, "m.channels", &f.channels);
     if let Some(tag) = &f.tag {
-        json_array_contains(sql, "m.tags", tag);
+        json_array_contains(sql, "m.tags", std::slice::from_ref(tag));
     }
     if let Some(before) = f.before {
         sql.push(" AND m.created_at < ").bind(before);
@@ -305,6 +314,10 @@ pub fn explained(
         after: Some(msg.to_owned()),
         ..page.clone()
     };
+    let feed = Page {
+        descending: false,
+        ..later.clone()
+    };
     let by = |scope| AttemptFilter {
         with_content: true,
         ..AttemptFilter::all(scope)
@@ -316,9 +329,10 @@ pub fn explained(
     let now = crate::time::now();
     let mut all: Vec<(&'static str, Sql)> = vec![
         ("claim", claim(backend, "node", now, now, 500)),
-        ("messages", messages(backend, app, &mf, &page)),
-        ("messages, next page", messages(backend, app, &mf, &later)),
+        ("messages", messages(backend, Some(app), &mf, &page)),
+        ("messages, next page", messages(backend, Some(app), &mf, &later)),
         ("endpoint messages", endpoint_messages(backend, endpoint, &mf, &page)),
+        ("every application's messages", messages(backend, None, &mf, &feed)),
         ("endpoint stats", endpoint_stats(backend, endpoint, Some(0), None)),
         ("recover", recover(backend, endpoint, now, 0, Some(now))),
         (

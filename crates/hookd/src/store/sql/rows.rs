@@ -154,7 +154,8 @@ pub fn delivery_state(row: &Row) -> Result<DeliveryState> {
     })
 }
 
-pub const TOKEN_COLS: &str = "id, hash, app_id, read_only, expires_at, revoked, created_at, session_id";
+pub const TOKEN_COLS: &str =
+    "id, hash, app_id, read_only, expires_at, revoked, created_at, session_id, name, publish_only";
 pub fn token(row: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
         id: row.try_get("id")?,
@@ -165,5 +166,7 @@ pub fn token(row: &Row) -> Result<TokenRecord> {
         revoked: flag(row, "revoked")?,
         created_at: row.try_get("created_at")?,
         session_id: row.try_get("session_id")?,
+        name: row.try_get("name")?,
+        publish_only: flag(row, "publish_only")?,
     })
 }

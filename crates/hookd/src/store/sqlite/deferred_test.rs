@@ -140,7 +140,7 @@ async fn rows_are_found_once_whether_indexed_in_the_tail_or_late() {
         let msgs = all_pages(descending, |p| {
             let f = &f;
             async move {
-                let got = store.list_messages("app_1", f, &p).await.unwrap();
+                let got = store.list_messages(Some("app_1"), f, &p).await.unwrap();
                 got.into_iter().map(|m| m.id).collect()
             }
         })

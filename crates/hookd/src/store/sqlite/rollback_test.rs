@@ -209,7 +209,10 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
         after: None,
         descending: false,
     };
-    let listed = store.list_messages("app_1", &Default::default(), &page).await.unwrap();
+    let listed = store
+        .list_messages(Some("app_1"), &Default::default(), &page)
+        .await
+        .unwrap();
     let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["msg_0_kept", "msg_1_kept", "msg_2_kept"]);
     store.close().await;
