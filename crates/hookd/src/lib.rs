@@ -10,6 +10,7 @@ pub mod ids;
 pub mod log_limit;
 pub mod logging;
 pub mod metrics;
+pub mod openapi_webhooks;
 pub mod operational;
 pub mod retention;
 pub mod routing;

@@ -117,7 +117,7 @@ fn record(name: String, b: EventTypeUpsertIn, created_at: i64) -> EventTypeRecor
     }
 }
 
-fn check(e: &EventTypeRecord) -> ApiResult<()> {
+pub(super) fn check(e: &EventTypeRecord) -> ApiResult<()> {
     let mut c = Checks::default();
     c.name(&["body", "name"], &e.name, 256);
     c.opt_name(&["body", "groupName"], e.group_name.as_ref(), 256);

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod endpoint_extras;
 pub mod endpoints;
 pub mod error;
+pub mod event_type_openapi;
 pub mod event_types;
 pub mod extract;
 pub mod health;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
     let protected = OpenApiRouter::new()
         .merge(applications::routes())
         .merge(event_types::routes())
+        .merge(event_type_openapi::routes())
         .merge(catalog::routes())
         .merge(endpoints::routes())
         .merge(messages::routes())

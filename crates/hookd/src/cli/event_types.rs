@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::apps::{done, set};
 use super::client::{CliError, CliResult, Client, ClientOpts, read_json_arg};
 use super::output::{self, Column, Paging, field};
+use crate::openapi_webhooks::{self, Found};
 
 #[derive(Args, Debug)]
 pub struct EventTypeCmd {
@@ -129,14 +130,8 @@ fn versioned(schema_arg: &str) -> CliResult<Value> {
     Ok(json!({ "1": read_json_arg(schema_arg)? }))
 }
 
-/// One event type found in a document.
-struct Found {
-    name: String,
-    description: String,
-    schema: Value,
-}
-
-/// The event types a document describes.
+/// The event types a document describes: an OpenAPI document's, or one
+/// JSON Schema's (named by `--name` or its `title`).
 fn event_types_in(doc: &Value, name: Option<&str>) -> CliResult<Vec<Found>> {
     if doc.get("openapi").is_none() {
         let name = name
@@ -145,73 +140,11 @@ fn event_types_in(doc: &Value, name: Option<&str>) -> CliResult<Vec<Found>> {
         return Ok(vec![Found {
             name: name.to_owned(),
             description: doc["description"].as_str().unwrap_or_default().to_owned(),
+            deprecated: false,
             schema: doc.clone(),
         }]);
     }
-    let components = &doc["components"]["schemas"];
-    let mut found = Vec::new();
-    if let Some(hooks) = doc["webhooks"].as_object().filter(|h| !h.is_empty()) {
-        for (hook, item) in hooks {
-            let op = &item["post"];
-            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
-            let description = op["description"]
-                .as_str()
-                .or(op["summary"].as_str())
-                .unwrap_or_default();
-            found.push(Found {
-                name: hook.clone(),
-                description: description.to_owned(),
-                schema: inline_refs(schema, components, 0)?,
-            });
-        }
-    } else if let Some(schemas) = components.as_object() {
-        for (schema_name, schema) in schemas {
-            found.push(Found {
-                name: schema_name.clone(),
-                description: schema["description"].as_str().unwrap_or_default().to_owned(),
-                schema: inline_refs(schema, components, 0)?,
-            });
-        }
-    }
-    if found.is_empty() {
-        return Err(CliError::Usage(
-            "the document has no webhooks and no components.schemas".into(),
-        ));
-    }
-    Ok(found)
-}
-
-/// The schema with each `#/components/schemas/…` reference replaced by what
-/// it names, so that it stands on its own as an event type's schema.
-fn inline_refs(schema: &Value, components: &Value, depth: usize) -> CliResult<Value> {
-    if depth > 32 {
-        return Err(CliError::Usage("schemas refer to each other in a cycle".into()));
-    }
-    Ok(match schema {
-        Value::Object(map) => {
-            if let Some(target) = map.get("$ref").and_then(Value::as_str) {
-                let name = target
-                    .strip_prefix("#/components/schemas/")
-                    .ok_or_else(|| CliError::Usage(format!("cannot follow the reference {target}")))?;
-                let named = components
-                    .get(name)
-                    .ok_or_else(|| CliError::Usage(format!("no schema named {name}")))?;
-                return inline_refs(named, components, depth + 1);
-            }
-            let mut out = Map::new();
-            for (k, v) in map {
-                out.insert(k.clone(), inline_refs(v, components, depth + 1)?);
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| inline_refs(i, components, depth + 1))
-                .collect::<CliResult<_>>()?,
-        ),
-        other => other.clone(),
-    })
+    openapi_webhooks::event_types_in(doc).map_err(CliError::Usage)
 }
 
 /// Creates each event type, or updates it when it exists.
@@ -237,40 +170,4 @@ async fn import(client: &Client, found: Vec<Found>, json: bool) -> CliResult<()>
         println!("{:<8} {}", field(r, "result"), field(r, "name"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn webhooks_of_an_openapi_document_become_event_types_with_their_schemas_inlined() {
-        let doc = json!({
-            "openapi": "3.1.0",
-            "webhooks": {
-                "user.created": { "post": {
-                    "summary": "A user signed up",
-                    "requestBody": { "content": { "application/json": {
-                        "schema": { "$ref": "#/components/schemas/User" } } } } } }
-            },
-            "components": { "schemas": {
-                "User": { "type": "object", "properties": { "address": { "$ref": "#/components/schemas/Address" } } },
-                "Address": { "type": "string" }
-            } }
-        });
-        let found = event_types_in(&doc, None).expect("found");
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].name, "user.created");
-        assert_eq!(found[0].description, "A user signed up");
-        assert_eq!(found[0].schema["properties"]["address"], json!({ "type": "string" }));
-    }
-
-    #[test]
-    fn a_cycle_of_references_is_refused() {
-        let doc = json!({
-            "openapi": "3.1.0",
-            "components": { "schemas": { "Node": { "properties": { "next": { "$ref": "#/components/schemas/Node" } } } } }
-        });
-        assert!(event_types_in(&doc, None).is_err());
-    }
 }

@@ -205,6 +205,9 @@ pub trait OperationsStore: Send + Sync {
     /// `application.purge_content` task announced by `background_task.finished`,
     /// in one transaction.
     async fn purge_app_contents(&self, app_id: &str, data: serde_json::Value) -> Result<BackgroundTask>;
+    /// Records work done outside the store as a finished task of `kind` with
+    /// its result `data` and count, announced by `background_task.finished`.
+    async fn finish_task(&self, kind: TaskKind, data: serde_json::Value, count: i64) -> Result<BackgroundTask>;
 }
 
 #[async_trait]

@@ -542,6 +542,8 @@ pub enum TaskKind {
     EndpointRecover,
     /// Every payload of an application dropped.
     AppPurgeContent,
+    /// The event catalogue written as an OpenAPI document.
+    SdkGenerate,
 }
 
 impl TaskKind {
@@ -549,13 +551,18 @@ impl TaskKind {
         match self {
             TaskKind::EndpointRecover => "endpoint.recover",
             TaskKind::AppPurgeContent => "application.purge_content",
+            TaskKind::SdkGenerate => "sdk.generate",
         }
     }
 
     pub fn from_name(name: &str) -> Option<TaskKind> {
-        [TaskKind::EndpointRecover, TaskKind::AppPurgeContent]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            TaskKind::EndpointRecover,
+            TaskKind::AppPurgeContent,
+            TaskKind::SdkGenerate,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 
     /// The key under which a finished task's `data` says how many rows it changed.
@@ -563,6 +570,7 @@ impl TaskKind {
         match self {
             TaskKind::EndpointRecover => "recovered",
             TaskKind::AppPurgeContent => "messagesPurged",
+            TaskKind::SdkGenerate => "eventTypes",
         }
     }
 }

@@ -140,3 +140,141 @@ async fn an_event_types_retry_schedule_paces_its_deliveries() {
     assert_eq!(c.put(path, json!({"retrySchedule": too_long})).await.status, 422);
     assert_eq!(c.get("/api/v1/event-type/nope/retry-schedule").await.status, 404);
 }
+
+/// `import/openapi` and `export/openapi`: a document's webhooks become event
+/// types (references inlined, YAML too), an unchanged import changes nothing,
+/// a dry run says what would change, `replaceAll` archives what the document
+/// leaves out; the export's document imports back to no change.
+#[tokio::test]
+async fn the_catalogue_goes_to_and_from_openapi_documents() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let spec = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Shop", "version": "1"},
+        "webhooks": {
+            "order.paid": {"post": {"description": "An order was paid",
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}}}},
+            "order.refunded": {"post": {"summary": "Money went back", "deprecated": true,
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}}
+        },
+        "components": {"schemas": {"Order": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}}}
+    });
+    c.post(
+        "/api/v1/event-type",
+        json!({"name": "legacy.thing", "description": "old"}),
+    )
+    .await;
+    let r = c.post("/api/v1/event-type/import/openapi", json!({"spec": spec})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut modified: Vec<&str> = r.body["data"]["modified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    modified.sort();
+    assert_eq!(modified, ["order.paid", "order.refunded"]);
+    let paid = c.get("/api/v1/event-type/order.paid").await.body;
+    assert_eq!(paid["description"], "An order was paid");
+    assert_eq!(paid["schemas"]["1"]["properties"]["id"], json!({"type": "string"}));
+    assert_eq!(
+        c.get("/api/v1/event-type/order.refunded").await.body["deprecated"],
+        true
+    );
+
+    let again = c.post("/api/v1/event-type/import/openapi", json!({"spec": spec})).await;
+    assert_eq!(again.body["data"], json!({"modified": [], "to_modify": []}));
+
+    let yaml = "openapi: 3.1.0\nwebhooks:\n  order.paid:\n    post:\n      description: Paid at last\n";
+    let dry = c
+        .post(
+            "/api/v1/event-type/import/openapi",
+            json!({"specRaw": yaml, "dryRun": true, "replaceAll": true}),
+        )
+        .await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert_eq!(dry.body["data"]["modified"], json!([]));
+    assert_eq!(dry.body["data"]["to_modify"][0]["name"], "order.paid");
+    assert_eq!(dry.body["data"]["to_modify"][0]["description"], "Paid at last");
+    assert_eq!(
+        c.get("/api/v1/event-type/order.paid").await.body["description"],
+        "An order was paid"
+    );
+    let real = c
+        .post(
+            "/api/v1/event-type/import/openapi",
+            json!({"specRaw": yaml, "replaceAll": true}),
+        )
+        .await;
+    let mut modified: Vec<&str> = real.body["data"]["modified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    modified.sort();
+    assert_eq!(modified, ["legacy.thing", "order.paid", "order.refunded"]);
+    assert_eq!(c.get("/api/v1/event-type/legacy.thing").await.body["archived"], true);
+    let paid = c.get("/api/v1/event-type/order.paid").await.body;
+    assert_eq!(
+        (paid["description"].as_str(), paid["archived"].as_bool()),
+        (Some("Paid at last"), Some(false))
+    );
+    assert_eq!(
+        paid["schemas"]["1"]["required"],
+        json!(["id"]),
+        "a webhook without a body keeps its schema"
+    );
+
+    let exported = c.post("/api/v1/event-type/export/openapi", json!({})).await;
+    assert_eq!(exported.status, 202, "{}", exported.body);
+    assert_eq!(
+        (exported.body["task"].as_str(), exported.body["status"].as_str()),
+        (Some("sdk.generate"), Some("finished"))
+    );
+    let task = c
+        .get(&format!(
+            "/api/v1/background-task/{}",
+            exported.body["id"].as_str().unwrap()
+        ))
+        .await;
+    let doc = &task.body["data"]["spec"];
+    let hooks: Vec<&String> = doc["webhooks"].as_object().unwrap().keys().collect();
+    assert_eq!(hooks, ["order.paid"], "archived event types are left out: {doc}");
+    assert_eq!(
+        doc["webhooks"]["order.paid"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"],
+        json!(["id"])
+    );
+    let round = c.post("/api/v1/event-type/import/openapi", json!({"spec": doc})).await;
+    assert_eq!(round.body["data"]["modified"], json!([]), "{}", round.body);
+
+    for bad in [
+        json!({}),
+        json!({"spec": spec, "specRaw": "openapi: 3.1.0"}),
+        json!({"specRaw": "webhooks: ["}),
+        json!({"spec": {"openapi": "3.1.0"}}),
+    ] {
+        let r = c.post("/api/v1/event-type/import/openapi", bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body["detail"].is_string(), "{}", r.body);
+    }
+    let badname = json!({"spec": {"openapi": "3.1.0", "webhooks": {"no spaces": {"post": {}}}}});
+    assert_eq!(c.post("/api/v1/event-type/import/openapi", badname).await.status, 422);
+    let app = c.app("catalogue-reader").await;
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({}))
+        .await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(
+        tenant
+            .post("/api/v1/event-type/import/openapi", json!({"spec": spec}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        tenant.post("/api/v1/event-type/export/openapi", json!({})).await.status,
+        403
+    );
+}

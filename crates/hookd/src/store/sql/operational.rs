@@ -207,4 +207,13 @@ impl<D: Database> OperationsStore for SqlStore<D> {
         self.db.transaction(steps).await?;
         self.get_task(&id).await?.ok_or(StoreError::NotFound)
     }
+
+    async fn finish_task(&self, kind: TaskKind, data: serde_json::Value, count: i64) -> Result<BackgroundTask> {
+        let (id, now) = (ids::new(Kind::Task), time::now());
+        let mut task = finished_task(&id, kind, &data);
+        task.bind(count).push(", ").bind(now).push(", ").bind(now);
+        let steps = vec![Step::one(task), Step::one(task_finished(&id, now))];
+        self.db.transaction(steps).await?;
+        self.get_task(&id).await?.ok_or(StoreError::NotFound)
+    }
 }
