@@ -140,6 +140,7 @@ pub struct Running {
     stop: CancellationToken,
     cleaner: tokio::task::JoinHandle<()>,
     outbox: tokio::task::JoinHandle<()>,
+    broadcaster: tokio::task::JoinHandle<()>,
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio::sync::watch::Sender<bool>,
     /// The embedded store's data directory lock, held while the server runs.
@@ -166,6 +167,7 @@ impl Running {
         self.stop.cancel();
         let _ = self.cleaner.await;
         let _ = self.outbox.await;
+        let _ = self.broadcaster.await;
         if let Some(t) = self.engine.telemetry() {
             t.shutdown();
         }
@@ -243,6 +245,12 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         metrics: metrics.clone(),
     };
     let outbox = tokio::spawn(outbox.run(stop.clone()));
+    let broadcaster = crate::broadcast::Broadcaster {
+        store: store.clone(),
+        committer: committer.clone(),
+        engine: engine.clone(),
+    };
+    let broadcaster = tokio::spawn(broadcaster.run(stop.clone()));
 
     let header_timeout = cfg.header_timeout;
     let connections = metrics.http_connections.clone();
@@ -279,6 +287,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         stop,
         cleaner,
         outbox,
+        broadcaster,
         http,
         stop_http,
         _lock: lock,

@@ -122,7 +122,7 @@ impl MessageOut {
     }
 }
 
-fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
+pub(super) fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
     let size = m.payload.get().len();
     if size > state.cfg.max_payload_bytes {
         return Err(ApiError::TooLarge(state.cfg.max_payload_bytes));
@@ -160,6 +160,13 @@ fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
         );
     }
     c.done()
+}
+
+/// How long a message's payload is kept: its hours, else its days, else 90 days.
+pub(super) fn retention(m: &MessageIn) -> time::Micros {
+    m.payload_retention_hours
+        .map(|h| h * time::HOUR)
+        .unwrap_or(m.payload_retention_period.unwrap_or(90) * time::DAY)
 }
 
 /// A stored message, and for a publisher that waits, each matching endpoint
@@ -204,10 +211,7 @@ pub async fn publish_watched(
         .check(&*state.store, &m.event_type, m.payload.get())
         .await?;
     let now = time::now();
-    let retention = m
-        .payload_retention_hours
-        .map(|h| h * time::HOUR)
-        .unwrap_or(m.payload_retention_period.unwrap_or(90) * time::DAY);
+    let retention = retention(&m);
     let deliver_at = m.deliver_at.map(time::from_datetime).filter(|t| *t > now);
     // With spans exported, the message's trace context is hookd's publish
     // span (a child of the publisher's), and its attempts are children of it.

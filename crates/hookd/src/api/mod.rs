@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod auth;
 pub mod auth_routes;
 pub mod background_tasks;
+pub mod broadcast;
 pub mod catalog;
 pub mod endpoint_extras;
 pub mod endpoints;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(operational::routes())
         .merge(background_tasks::routes())
+        .merge(broadcast::routes())
         .merge(statistics::routes())
         .merge(retry_schedules::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -82,6 +82,8 @@ struct Inner {
     wake: Notify,
     /// Wakes the operational outbox: this node wrote an operational event.
     outbox: Notify,
+    /// Wakes the broadcaster: this node started a broadcast.
+    broadcasts: Notify,
     next_due: Mutex<Option<Micros>>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -129,6 +131,7 @@ impl Engine {
             committer,
             wake: Notify::new(),
             outbox: Notify::new(),
+            broadcasts: Notify::new(),
             next_due: Mutex::new(None),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -224,6 +227,16 @@ impl Engine {
     /// Returns when this node writes operational events.
     pub async fn outbox_written(&self) {
         self.inner.outbox.notified().await;
+    }
+
+    /// This node started a background task that runs in steps (a broadcast).
+    pub fn started_task(&self) {
+        self.inner.broadcasts.notify_one();
+    }
+
+    /// Returns when this node starts such a task.
+    pub async fn task_started(&self) {
+        self.inner.broadcasts.notified().await;
     }
 
     /// One attempt outside the delivery machinery (test deliveries): the same

@@ -208,6 +208,20 @@ pub trait OperationsStore: Send + Sync {
     /// Records work done outside the store as a finished task of `kind` with
     /// its result `data` and count, announced by `background_task.finished`.
     async fn finish_task(&self, kind: TaskKind, data: serde_json::Value, count: i64) -> Result<BackgroundTask>;
+    /// Records a task that runs in steps, as running with its parameters.
+    async fn start_task(&self, kind: TaskKind, data: serde_json::Value) -> Result<BackgroundTask>;
+    /// A step of a running task: its new `data` and count, and whether it is
+    /// now finished (then announced by `background_task.finished` in the same
+    /// transaction). Only if nobody stepped it since `seen` (its `updated_at`);
+    /// returns its new `updated_at`, or `None` when another step came first.
+    async fn step_task(
+        &self,
+        id: &str,
+        seen: Micros,
+        data: &serde_json::Value,
+        count: i64,
+        finished: bool,
+    ) -> Result<Option<Micros>>;
 }
 
 #[async_trait]

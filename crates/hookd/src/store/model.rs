@@ -544,6 +544,8 @@ pub enum TaskKind {
     AppPurgeContent,
     /// The event catalogue written as an OpenAPI document.
     SdkGenerate,
+    /// One message to every application.
+    MessageBroadcast,
 }
 
 impl TaskKind {
@@ -552,6 +554,7 @@ impl TaskKind {
             TaskKind::EndpointRecover => "endpoint.recover",
             TaskKind::AppPurgeContent => "application.purge_content",
             TaskKind::SdkGenerate => "sdk.generate",
+            TaskKind::MessageBroadcast => "message.broadcast",
         }
     }
 
@@ -560,6 +563,7 @@ impl TaskKind {
             TaskKind::EndpointRecover,
             TaskKind::AppPurgeContent,
             TaskKind::SdkGenerate,
+            TaskKind::MessageBroadcast,
         ]
         .into_iter()
         .find(|k| k.name() == name)
@@ -571,6 +575,7 @@ impl TaskKind {
             TaskKind::EndpointRecover => "recovered",
             TaskKind::AppPurgeContent => "messagesPurged",
             TaskKind::SdkGenerate => "eventTypes",
+            TaskKind::MessageBroadcast => "messages",
         }
     }
 }

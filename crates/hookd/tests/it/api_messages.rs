@@ -650,3 +650,76 @@ async fn search_filters_an_applications_messages() {
         .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
 }
+
+/// `msg/broadcast`: a running `message.broadcast` task sends the message to
+/// every application once (each with the broadcast's eventId), and a second
+/// broadcast with the same eventId reaches nobody twice. A task another
+/// process left in the store, part done, is finished from where it stopped.
+#[tokio::test]
+async fn a_broadcast_reaches_every_application_once() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let mut apps = Vec::new();
+    for name in ["bc-a", "bc-b", "bc-c"] {
+        let app = c.app(name).await;
+        c.endpoint(&app, json!({"url": format!("{}/{name}", rx.url)})).await;
+        apps.push(app);
+    }
+    let quiet = c.app("bc-no-endpoint").await;
+    let body = json!({"eventType": "maintenance.planned", "eventId": "mnt-1", "payload": {"at": "sunday"}});
+    let r = c.post("/api/v1/msg/broadcast", body.clone()).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["task"], "message.broadcast");
+    let task = format!("/api/v1/background-task/{}", r.body["id"].as_str().unwrap());
+    let done = c.wait_for(&task, |t| t["status"] == "finished").await;
+    assert_eq!(done["data"]["messages"], 4, "{done}");
+    for name in ["bc-a", "bc-b", "bc-c"] {
+        let got = rx.wait(&format!("/{name}"), 1).await;
+        assert_eq!(got[0].body, r#"{"at":"sunday"}"#);
+    }
+    let listed = c.get(&format!("/api/v1/app/{quiet}/msg")).await;
+    assert_eq!(listed.body["data"][0]["eventId"], "mnt-1", "{}", listed.body);
+
+    let again = c.post("/api/v1/msg/broadcast", body).await;
+    let task = format!("/api/v1/background-task/{}", again.body["id"].as_str().unwrap());
+    let done = c.wait_for(&task, |t| t["status"] == "finished").await;
+    assert_eq!(done["data"]["messages"], 0, "{done}");
+
+    // Left by another node after the first application (in id order).
+    let mut sorted = apps.clone();
+    sorted.push(quiet.clone());
+    sorted.sort();
+    let store = s.open_store().await;
+    let left = store
+        .start_task(
+            hookd::store::TaskKind::MessageBroadcast,
+            json!({"eventType": "resumed", "payload": {"n": 1}, "retention": 3_600_000_000i64, "cursor": sorted[0]}),
+        )
+        .await
+        .unwrap();
+    let done = c
+        .wait_for(&format!("/api/v1/background-task/{}", left.id), |t| {
+            t["status"] == "finished"
+        })
+        .await;
+    assert_eq!(done["data"]["messages"], 3, "{done}");
+    for app in &sorted {
+        let got = c.get(&format!("/api/v1/app/{app}/msg?event_types=resumed")).await;
+        let want = usize::from(app != &sorted[0]);
+        assert_eq!(got.body["data"].as_array().unwrap().len(), want, "{app}: {}", got.body);
+    }
+
+    let bad = c
+        .post("/api/v1/msg/broadcast", json!({"eventType": "t", "payload": [1]}))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{quiet}"), json!({}))
+        .await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    let r = tenant
+        .post("/api/v1/msg/broadcast", json!({"eventType": "t", "payload": {}}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}

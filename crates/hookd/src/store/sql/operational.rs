@@ -216,4 +216,62 @@ impl<D: Database> OperationsStore for SqlStore<D> {
         self.db.transaction(steps).await?;
         self.get_task(&id).await?.ok_or(StoreError::NotFound)
     }
+
+    async fn start_task(&self, kind: TaskKind, data: serde_json::Value) -> Result<BackgroundTask> {
+        let (id, now) = (ids::new(Kind::Task), time::now());
+        let mut sql = Sql::new(&format!("INSERT INTO background_tasks ({TASK_COLS}) VALUES ("));
+        sql.bind(&id)
+            .push(", ")
+            .bind(kind.name())
+            .push(", ")
+            .bind(TaskStatus::Running.name())
+            .push(", ")
+            .bind(to_json(&data))
+            .push(", 0, ")
+            .bind(now)
+            .push(", ")
+            .bind(now)
+            .push(")");
+        self.db.execute(sql).await?;
+        self.get_task(&id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn step_task(
+        &self,
+        id: &str,
+        seen: Micros,
+        data: &serde_json::Value,
+        count: i64,
+        finished: bool,
+    ) -> Result<Option<Micros>> {
+        // Strictly later than `seen`, so that the next step's condition tells them apart.
+        let now = time::now().max(seen + 1);
+        let status = match finished {
+            true => TaskStatus::Finished,
+            false => TaskStatus::Running,
+        };
+        let mut sql = Sql::new("UPDATE background_tasks SET status = ");
+        sql.bind(status.name())
+            .push(", data = ")
+            .bind(to_json(data))
+            .push(", count = ")
+            .bind(count)
+            .push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND status = ")
+            .bind(TaskStatus::Running.name())
+            .push(" AND updated_at = ")
+            .bind(seen);
+        let mut steps = vec![Step::one(sql)];
+        if finished {
+            steps.push(Step::one(task_finished(id, now)));
+        }
+        match self.db.transaction(steps).await {
+            Ok(()) => Ok(Some(now)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
