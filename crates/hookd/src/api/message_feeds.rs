@@ -31,7 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// arrives and stored a commit later, so a message may become visible after
 /// a later one; past this age every message accepted by then is stored
 /// unless the store stalled longer than this (see ARCHITECTURE.md).
-const SETTLED: Micros = 2 * time::SECOND;
+pub(super) const SETTLED: Micros = 2 * time::SECOND;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -110,17 +110,21 @@ async fn feed(state: &AppState, app_id: Option<&str>, q: EventsParams) -> ApiRes
         |m: &MessageRecord| m.id.clone(),
         |m| MessageOut::from_record(&m, true),
     );
-    // Nothing new: the consumer waits where it is, or from the settled point
-    // when it had none (nothing before it matched).
-    let iterator = page
-        .iterator
-        .or(start)
-        .unwrap_or_else(|| ids::floor(Kind::Message, settled));
+    let iterator = next_iterator(page.iterator, start, settled);
     Ok(Json(MessageEventsOut {
         data: page.data,
         iterator,
         done: page.done,
     }))
+}
+
+/// Where a reader of messages in order goes on from: after the page it got;
+/// with nothing new, where it was, or (had it no place yet: nothing before
+/// matched) the settled point.
+pub(super) fn next_iterator(after_page: Option<String>, start: Option<String>, settled: Micros) -> String {
+    after_page
+        .or(start)
+        .unwrap_or_else(|| ids::floor(Kind::Message, settled))
 }
 
 #[derive(Deserialize, ToSchema, Default)]

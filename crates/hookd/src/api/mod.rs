@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operational;
 pub mod pagination;
+pub mod poller;
 pub mod preview;
 pub mod retry_schedules;
 pub mod statistics;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::routes())
         .merge(message_extras::routes())
         .merge(message_feeds::routes())
+        .merge(poller::routes())
         .merge(attempts::routes())
         .merge(auth_routes::routes())
         .merge(testing::routes())

@@ -59,9 +59,10 @@ impl Checks {
 
     /// Endpoint URLs: http or https, with a host, no user-info, at most 65536
     /// characters; placeholders such as `{eventType}` may stand after the host.
-    /// Or `relay://NAME`, whose deliveries go to `hookd listen` (`delivery::relay`).
+    /// Or `relay://NAME`, whose deliveries go to `hookd listen` (`delivery::relay`),
+    /// or `poller://NAME`, whose messages are read (`delivery::poller`).
     pub fn url(&mut self, loc: &[&str], s: &str) {
-        if crate::delivery::relay::is_relay(s) {
+        if crate::delivery::relay::is_relay(s) || crate::delivery::poller::is_poller(s) {
             let name = s.split_once("://").map_or("", |(_, n)| n);
             return self.name(loc, name, 200);
         }

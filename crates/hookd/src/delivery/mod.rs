@@ -8,6 +8,7 @@ pub mod attempt;
 pub mod body;
 mod client;
 mod gate;
+pub mod poller;
 pub mod relay;
 pub mod retry;
 mod scheduler;
@@ -251,7 +252,9 @@ impl Engine {
             Some(span) => Some(telemetry::traceparent(span)),
             None => parent.and_then(trace::child),
         };
-        let resp = if relay::is_relay(&task.endpoint.url) {
+        let resp = if poller::is_poller(&task.endpoint.url) {
+            poller::kept()
+        } else if relay::is_relay(&task.endpoint.url) {
             inner.relays.send(&inner.cfg, task, traceparent.as_deref()).await
         } else {
             let client = match task.endpoint.options.ssl_verification {

@@ -395,3 +395,99 @@ async fn rate_limit_status_follows_the_throttle() {
         404
     );
 }
+
+/// Polling endpoints: a `poller://` endpoint sends nothing (its attempts say
+/// the message was kept); its messages, and a pushed endpoint's too, are read
+/// in order with an iterator; a consumer id keeps its place on the server,
+/// and `seek` moves it.
+#[tokio::test]
+async fn a_polling_endpoints_messages_are_read_in_order() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("behind-firewall").await;
+    c.post("/api/v1/event-type", json!({"name": "stock.changed", "description": "Stock moved"})).await;
+    let sink = c
+        .endpoint(
+            &app,
+            json!({"url": "poller://warehouse", "filterTypes": ["stock.changed"]}),
+        )
+        .await;
+    let pushed = c.endpoint(&app, json!({"url": format!("{}/push", rx.url)})).await;
+    let (sink, pushed) = (
+        sink["id"].as_str().unwrap().to_owned(),
+        pushed["id"].as_str().unwrap().to_owned(),
+    );
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let m = c
+            .publish(&app, json!({"eventType": "stock.changed", "payload": {"sku": i}}))
+            .await;
+        sent.push(m["id"].as_str().unwrap().to_owned());
+    }
+    c.publish(&app, json!({"eventType": "price.changed", "payload": {"sku": 9}}))
+        .await;
+    let ids = |b: &serde_json::Value| -> Vec<String> {
+        b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let poll = format!("/api/v1/app/{app}/poller/{sink}");
+    let first = c
+        .wait_for(&format!("{poll}?limit=2"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    assert_eq!(ids(&first), sent[..2]);
+    assert_eq!(first["data"][0]["payload"], json!({"sku": 0}));
+    let it = first["iterator"].as_str().unwrap();
+    let rest = c.get(&format!("{poll}?iterator={it}")).await.body;
+    assert_eq!((ids(&rest), rest["done"].as_bool()), (sent[2..].to_vec(), Some(true)));
+    // The push endpoint got all four; its messages read the same way.
+    rx.wait("/push", 4).await;
+    let both = c
+        .get(&format!("/api/v1/app/{app}/poller/{pushed}?event_type=stock.changed"))
+        .await;
+    assert_eq!(ids(&both.body), sent);
+    // Nothing went over the network for the sink: its attempt says kept.
+    let attempts = c
+        .wait_for(&format!("/api/v1/app/{app}/attempt/endpoint/{sink}"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 3)
+        })
+        .await;
+    assert_eq!(attempts["data"][0]["responseStatusCode"], 202, "{attempts}");
+
+    let consumer = format!("{poll}/consumer/warehouse-1");
+    let a = c.get(&format!("{consumer}?limit=2")).await.body;
+    assert_eq!(ids(&a), sent[..2]);
+    let b = c.get(&consumer).await.body;
+    assert_eq!(ids(&b), sent[2..], "the consumer goes on where it was");
+    let idle = c.get(&consumer).await.body;
+    assert_eq!((ids(&idle).len(), idle["iterator"].clone()), (0, b["iterator"].clone()));
+    let other = c.get(&format!("{poll}/consumer/warehouse-2")).await.body;
+    assert_eq!(ids(&other), sent, "each consumer has its own place");
+    let second = c.get(&format!("/api/v1/app/{app}/msg/{}", sent[1])).await.body["timestamp"].clone();
+    let sought = c.post(&format!("{consumer}/seek"), json!({"after": second})).await;
+    assert_eq!(sought.status, 200, "{}", sought.body);
+    let again = c.get(&consumer).await.body;
+    assert!(
+        ids(&again).ends_with(&sent[2..]) && !ids(&again).contains(&sent[0]),
+        "{again}"
+    );
+
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({}))
+        .await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(ids(&tenant.get(&poll).await.body), sent);
+    let stranger = c.app("someone-else").await;
+    assert_eq!(
+        c.get(&format!("/api/v1/app/{stranger}/poller/{sink}")).await.status,
+        404
+    );
+    assert_eq!(c.get(&format!("{poll}/consumer/bad%20id")).await.status, 422);
+    assert_eq!(c.get(&format!("{poll}?iterator=nope")).await.status, 422);
+}

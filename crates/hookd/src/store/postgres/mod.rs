@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "message tokens",
         include_str!("../../../migrations/postgres/0011_message_tokens.sql"),
     ),
+    (
+        12,
+        "poll consumers",
+        include_str!("../../../migrations/postgres/0012_poll_consumers.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -192,6 +192,33 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             .collect()
     }
 
+    async fn consumer_position(&self, endpoint_id: &str, consumer_id: &str) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT iterator FROM poll_consumers WHERE endpoint_id = ");
+        sql.bind(endpoint_id).push(" AND consumer_id = ").bind(consumer_id);
+        self.db
+            .fetch_optional(sql)
+            .await?
+            .map(|r| r.try_get("iterator"))
+            .transpose()
+    }
+
+    async fn set_consumer_position(&self, endpoint_id: &str, consumer_id: &str, iterator: &str) -> Result<()> {
+        let mut sql = Sql::new("INSERT INTO poll_consumers (endpoint_id, consumer_id, iterator, updated_at) VALUES (");
+        sql.bind(endpoint_id)
+            .push(", ")
+            .bind(consumer_id)
+            .push(", ")
+            .bind(iterator)
+            .push(", ")
+            .bind(time::now())
+            .push(
+                ") ON CONFLICT (endpoint_id, consumer_id) \
+                 DO UPDATE SET iterator = excluded.iterator, updated_at = excluded.updated_at",
+            );
+        self.db.execute(sql).await?;
+        Ok(())
+    }
+
     async fn list_message_endpoints(&self, msg_id: &str, page: &Page) -> Result<Vec<(EndpointRecord, DeliveryState)>> {
         let mut sql = Sql::new(&format!(
             "SELECT {ENDPOINT_COLS}, d.status AS d_status, d.next_attempt_at AS d_next_attempt_at \
