@@ -98,6 +98,8 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
             session_id: None,
             name: None,
             publish_only: false,
+            endpoint_id: None,
+            sealed: None,
         })
         .await?;
     store

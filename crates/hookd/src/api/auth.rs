@@ -28,6 +28,11 @@ pub enum Scope {
     Publisher {
         app_id: String,
     },
+    /// May only read this endpoint's messages through the poller API.
+    Poller {
+        app_id: String,
+        endpoint_id: String,
+    },
 }
 
 /// Who is calling; put in the request's extensions by [`authenticate`].
@@ -43,7 +48,7 @@ impl Caller {
     pub fn principal(&self) -> String {
         match &self.scope {
             Scope::Admin => "admin".into(),
-            Scope::App { app_id, .. } | Scope::Publisher { app_id } => app_id.clone(),
+            Scope::App { app_id, .. } | Scope::Publisher { app_id } | Scope::Poller { app_id, .. } => app_id.clone(),
         }
     }
 
@@ -51,14 +56,14 @@ impl Caller {
     pub fn app_id(&self) -> Option<&str> {
         match &self.scope {
             Scope::Admin => None,
-            Scope::App { app_id, .. } | Scope::Publisher { app_id } => Some(app_id),
+            Scope::App { app_id, .. } | Scope::Publisher { app_id } | Scope::Poller { app_id, .. } => Some(app_id),
         }
     }
 
     pub fn require_admin(&self) -> ApiResult<()> {
         match self.scope {
             Scope::Admin => Ok(()),
-            Scope::App { .. } | Scope::Publisher { .. } => {
+            Scope::App { .. } | Scope::Publisher { .. } | Scope::Poller { .. } => {
                 Err(ApiError::Forbidden("this token is limited to one application"))
             }
         }
@@ -70,7 +75,10 @@ impl Caller {
             Scope::Admin => Ok(()),
             Scope::App { app_id: own, .. } if own == app_id => Ok(()),
             Scope::Publisher { app_id: own } if own == app_id => Err(PUBLISH_ONLY),
-            Scope::App { .. } | Scope::Publisher { .. } => Err(ApiError::NotFound("application")),
+            Scope::Poller { app_id: own, .. } if own == app_id => Err(POLL_ONLY),
+            Scope::App { .. } | Scope::Publisher { .. } | Scope::Poller { .. } => {
+                Err(ApiError::NotFound("application"))
+            }
         }
     }
 
@@ -80,6 +88,7 @@ impl Caller {
         match self.scope {
             Scope::Admin | Scope::Publisher { .. } => Ok(()),
             Scope::App { .. } => Err(ApiError::Forbidden("this token is limited to one application")),
+            Scope::Poller { .. } => Err(POLL_ONLY),
         }
     }
 
@@ -93,6 +102,7 @@ impl Caller {
     }
 }
 
+const POLL_ONLY: ApiError = ApiError::Forbidden("this token may only read its endpoint's messages");
 const PUBLISH_ONLY: ApiError = ApiError::Forbidden("this token may only create messages");
 
 /// Recently seen tokens, so that a busy producer does not cost a read per request.
@@ -125,6 +135,14 @@ impl TokenCache {
             .lock()
             .expect("token cache")
             .retain(|_, (c, _, _)| c.app_id() != Some(app_id));
+    }
+
+    /// Forgets what it knows of an endpoint's poller tokens.
+    pub fn forget_endpoint(&self, endpoint_id: &str) {
+        self.seen
+            .lock()
+            .expect("token cache")
+            .retain(|_, (c, _, _)| !matches!(&c.scope, Scope::Poller { endpoint_id: e, .. } if e == endpoint_id));
     }
 
     pub fn forget(&self, token_id: &str) {
@@ -172,6 +190,7 @@ impl TokenCache {
         let scope = match rec.app_id {
             None => Scope::Admin,
             Some(app_id) if rec.publish_only => Scope::Publisher { app_id },
+            Some(app_id) if let Some(endpoint_id) = rec.endpoint_id => Scope::Poller { app_id, endpoint_id },
             Some(app_id) => Scope::App {
                 app_id,
                 read_only: rec.read_only,

@@ -100,7 +100,7 @@ async fn whoami(caller: Caller) -> Json<WhoamiOut> {
             permission_source: "Unknown",
             read_only,
         },
-        Scope::Publisher { app_id } => WhoamiOut {
+        Scope::Publisher { app_id } | Scope::Poller { app_id, .. } => WhoamiOut {
             app_id: Some(app_id),
             permission_source: "Unknown",
             read_only: false,
@@ -182,6 +182,8 @@ async fn app_portal_access(
             session_id: body.session_id.clone(),
             name: None,
             publish_only: false,
+            endpoint_id: None,
+            sealed: None,
         })
         .await?;
     let url = format!(
@@ -270,6 +272,8 @@ async fn create_message_token(
             session_id: None,
             name: Some(body.name.clone()),
             publish_only: true,
+            endpoint_id: None,
+            sealed: None,
         })
         .await?;
     Ok(Json(ApiTokenOut {

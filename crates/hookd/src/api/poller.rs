@@ -1,9 +1,12 @@
 //! Svix's poller API: an endpoint's messages read in the order they were
 //! made, for a consumer that cannot take webhooks (a `poller://` endpoint)
 //! or that also wants to read what is pushed to it. A consumer id keeps its
-//! place on the server: each read moves it on, `seek` sets it.
+//! place on the server: each read moves it on, `seek` sets it. A poller
+//! token reads one endpoint's messages and nothing else; the operator can
+//! ask for it again (it is kept sealed) and rotate it.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -12,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Caller;
+use super::applications;
+use super::auth::{Caller, Scope};
+use super::auth_routes::ApiTokenOut;
 use super::endpoints;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
@@ -20,7 +25,8 @@ use super::message_feeds::{SETTLED, next_iterator};
 use super::messages::raw_payload;
 use super::pagination::{ListParams, Ordering, Pager};
 use crate::ids::{self, Kind};
-use crate::store::{EndpointRecord, MessageFilter};
+use crate::security::tokens;
+use crate::store::{EndpointRecord, MessageFilter, TokenRecord};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -28,6 +34,29 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(poll))
         .routes(routes!(consumer_poll))
         .routes(routes!(consumer_seek))
+        .routes(routes!(get_token))
+        .routes(routes!(rotate_token))
+}
+
+/// The endpoint to read: a poller token's own only, else as any endpoint is found.
+async fn find_sink(state: &AppState, caller: &Caller, app_id: &str, sink_id: &str) -> ApiResult<EndpointRecord> {
+    if let Scope::Poller {
+        app_id: own,
+        endpoint_id,
+    } = &caller.scope
+    {
+        let app = applications::lookup(state, app_id)
+            .await?
+            .filter(|a| &a.id == own)
+            .ok_or(ApiError::NotFound("application"))?;
+        return state
+            .store
+            .get_endpoint(&app.id, sink_id)
+            .await?
+            .filter(|e| &e.id == endpoint_id)
+            .ok_or(ApiError::NotFound("endpoint"));
+    }
+    Ok(endpoints::find(state, caller, app_id, sink_id).await?.1)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -118,7 +147,7 @@ async fn poll(
     Path((app_id, sink_id)): Path<(String, String)>,
     Query(q): Query<PollParams>,
 ) -> ApiResult<Json<PollingEndpointOut>> {
-    let (_, ep) = endpoints::find(&state, &caller, &app_id, &sink_id).await?;
+    let ep = find_sink(&state, &caller, &app_id, &sink_id).await?;
     let start = q.iterator.filter(|i| !i.is_empty()).or_else(|| {
         // Just before `after`, so that messages made in its millisecond are read.
         q.after
@@ -166,7 +195,7 @@ async fn consumer_poll(
     Query(q): Query<ConsumerPollParams>,
 ) -> ApiResult<Json<PollingEndpointOut>> {
     check_consumer(&consumer_id)?;
-    let (_, ep) = endpoints::find(&state, &caller, &app_id, &sink_id).await?;
+    let ep = find_sink(&state, &caller, &app_id, &sink_id).await?;
     let start = match q.iterator.filter(|i| !i.is_empty()) {
         Some(given) => Some(given),
         None => state.store.consumer_position(&ep.id, &consumer_id).await?,
@@ -204,11 +233,115 @@ async fn consumer_seek(
     Json(body): Json<PollingEndpointConsumerSeekIn>,
 ) -> ApiResult<Json<PollingEndpointConsumerSeekOut>> {
     check_consumer(&consumer_id)?;
-    let (_, ep) = endpoints::find(&state, &caller, &app_id, &sink_id).await?;
+    let ep = find_sink(&state, &caller, &app_id, &sink_id).await?;
     let iterator = ids::floor(Kind::Message, time::from_datetime(body.after));
     state
         .store
         .set_consumer_position(&ep.id, &consumer_id, &iterator)
         .await?;
     Ok(Json(PollingEndpointConsumerSeekOut { iterator }))
+}
+
+/// Issues a poller token for `ep`, valid for `expiry` seconds (none: no end).
+async fn issue(state: &AppState, ep: &EndpointRecord, expiry: Option<i64>) -> ApiResult<(TokenRecord, String)> {
+    let token = tokens::generate("poll");
+    let (id, now) = (ids::new(Kind::Token), time::now());
+    let record = TokenRecord {
+        hash: tokens::hash(&token),
+        app_id: Some(ep.app_id.clone()),
+        read_only: true,
+        expires_at: expiry.map(|e| now + e * time::SECOND),
+        revoked: false,
+        created_at: now,
+        session_id: None,
+        name: None,
+        publish_only: false,
+        endpoint_id: Some(ep.id.clone()),
+        sealed: Some(state.store.keys().seal(&token, &id)),
+        id,
+    };
+    state.store.insert_token(&record).await?;
+    Ok((record, token))
+}
+
+fn token_out(t: TokenRecord, token: String) -> ApiTokenOut {
+    ApiTokenOut {
+        id: t.id,
+        token,
+        name: None,
+        created_at: time::to_rfc3339(t.created_at),
+        expires_at: t.expires_at.map(time::to_rfc3339),
+        scopes: vec!["poller:read".into()],
+    }
+}
+
+/// Get the endpoint's current poller token (one is made the first time).
+#[utoipa::path(get, path = "/api/v1/auth/app/{app_id}/poller/{endpoint_id}/token", tag = "Authentication",
+    operation_id = "v1.authentication.get-poller-token", params(("app_id" = String, Path), ("endpoint_id" = String, Path)),
+    responses((status = 200, body = ApiTokenOut)))]
+async fn get_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+) -> ApiResult<Json<ApiTokenOut>> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
+    let (_, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    let current = state
+        .store
+        .endpoint_tokens(&ep.id, time::now())
+        .await?
+        .into_iter()
+        .next();
+    let (record, token) = match current {
+        Some(t) => {
+            let sealed = t.sealed.as_deref().unwrap_or_default();
+            let token = (state.store.keys().open(sealed, &t.id)).map_err(|e| ApiError::Internal(e.to_string()))?;
+            (t, token)
+        }
+        None => issue(&state, &ep, None).await?,
+    };
+    Ok(Json(token_out(record, token)))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatePollerTokenIn {
+    /// Seconds the new token is valid for (1 to 31536000; none: no end).
+    pub expiry: Option<i64>,
+    /// Seconds the earlier tokens still work (0 to 86400, default 300; 0: not at all).
+    pub old_token_expiry: Option<i64>,
+}
+
+/// Make a new poller token for the endpoint; the earlier ones end after `oldTokenExpiry`.
+#[utoipa::path(post, path = "/api/v1/auth/app/{app_id}/poller/{endpoint_id}/token/rotate", tag = "Authentication",
+    operation_id = "v1.authentication.rotate-poller-token", params(("app_id" = String, Path), ("endpoint_id" = String, Path)),
+    request_body = RotatePollerTokenIn, responses((status = 201, body = ApiTokenOut)))]
+async fn rotate_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    Json(body): Json<RotatePollerTokenIn>,
+) -> ApiResult<(StatusCode, Json<ApiTokenOut>)> {
+    applications::require_admin_in(&state, &caller, &app_id).await?;
+    let mut c = crate::api::validate::Checks::default();
+    if body.expiry.is_some_and(|e| !(1..=31_536_000).contains(&e)) {
+        c.fail(&["body", "expiry"], "must be 1 to 31536000 seconds");
+    }
+    let old = body.old_token_expiry.unwrap_or(300);
+    if !(0..=86_400).contains(&old) {
+        c.fail(&["body", "oldTokenExpiry"], "must be 0 to 86400 seconds");
+    }
+    c.done()?;
+    let (_, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
+    let (record, token) = issue(&state, &ep, body.expiry).await?;
+    let ended = state
+        .store
+        .expire_endpoint_tokens(&ep.id, &record.id, time::now() + old * time::SECOND)
+        .await?;
+    if old == 0 {
+        // This node stops trusting them at once; others within their token cache's seconds.
+        state.tokens.forget_endpoint(&ep.id);
+    }
+    tracing::debug!(endpoint = %ep.id, ended, "poller token rotated");
+    Ok((StatusCode::CREATED, Json(token_out(record, token))))
 }

@@ -237,6 +237,10 @@ pub trait AuthStore: Send + Sync {
     /// Makes an application's tokens (those of `sessions` only, if given)
     /// expire at `at` at the latest; returns how many it shortened.
     async fn expire_app_tokens(&self, app_id: &str, sessions: Option<&[String]>, at: Micros) -> Result<u64>;
+    /// An endpoint's poller tokens in force at `now`, newest first.
+    async fn endpoint_tokens(&self, endpoint_id: &str, now: Micros) -> Result<Vec<TokenRecord>>;
+    /// Makes an endpoint's poller tokens but `except` expire at `at` at the latest.
+    async fn expire_endpoint_tokens(&self, endpoint_id: &str, except: &str, at: Micros) -> Result<u64>;
     /// Revokes every operator token (before issuing a new one).
     async fn revoke_admin_tokens(&self) -> Result<u64>;
 

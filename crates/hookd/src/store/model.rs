@@ -330,6 +330,10 @@ pub struct TokenRecord {
     pub name: Option<String>,
     /// It may only create messages in its application.
     pub publish_only: bool,
+    /// A poller token: it may only read this endpoint's messages.
+    pub endpoint_id: Option<String>,
+    /// A poller token's text, sealed for the token's id (it is handed out again).
+    pub sealed: Option<String>,
 }
 
 /// One page of a list, in store terms: rows strictly after `after` in the given order.

@@ -406,7 +406,11 @@ async fn a_polling_endpoints_messages_are_read_in_order() {
     let rx = Receiver::start().await;
     let c = s.admin();
     let app = c.app("behind-firewall").await;
-    c.post("/api/v1/event-type", json!({"name": "stock.changed", "description": "Stock moved"})).await;
+    c.post(
+        "/api/v1/event-type",
+        json!({"name": "stock.changed", "description": "Stock moved"}),
+    )
+    .await;
     let sink = c
         .endpoint(
             &app,
@@ -490,4 +494,97 @@ async fn a_polling_endpoints_messages_are_read_in_order() {
     );
     assert_eq!(c.get(&format!("{poll}/consumer/bad%20id")).await.status, 422);
     assert_eq!(c.get(&format!("{poll}?iterator=nope")).await.status, 422);
+}
+
+/// Poller tokens: the operator gets one per endpoint (the same again on the
+/// next ask), it reads that endpoint's messages and nothing else, and a
+/// rotation ends the earlier ones at once or after `oldTokenExpiry`.
+#[tokio::test]
+async fn a_poller_token_reads_one_endpoints_messages() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("poll-token").await;
+    let sink = c.endpoint(&app, json!({"url": "poller://erp"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = c.endpoint(&app, json!({"url": "poller://crm"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = c.publish(&app, json!({"eventType": "t", "payload": {"k": 1}})).await;
+    let path = format!("/api/v1/auth/app/{app}/poller/{sink}/token");
+    let first = c.get(&path).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        c.get(&path).await.body["token"],
+        first.body["token"],
+        "the same token again"
+    );
+    let poller = s.as_token(first.body["token"].as_str().unwrap());
+    let read = poller
+        .wait_for(&format!("/api/v1/app/{app}/poller/{sink}"), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(read["data"][0]["id"], sent["id"]);
+    assert_eq!(
+        poller
+            .get(&format!("/api/v1/app/{app}/poller/{sink}/consumer/c1"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        poller.get(&format!("/api/v1/app/{app}/poller/{other}")).await.status,
+        404
+    );
+    for path in [
+        format!("/api/v1/app/{app}"),
+        format!("/api/v1/app/{app}/msg"),
+        format!("/api/v1/app/{app}/endpoint/{sink}"),
+    ] {
+        assert_eq!(poller.get(&path).await.status, 403, "{path}");
+    }
+    let publish = poller
+        .post(
+            &format!("/api/v1/app/{app}/msg"),
+            json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    assert_eq!(publish.status, 403, "{}", publish.body);
+    assert_eq!(
+        poller.get(&path).await.status,
+        403,
+        "a poller token cannot ask for tokens"
+    );
+
+    let rotated = c.post(&format!("{path}/rotate"), json!({"oldTokenExpiry": 0})).await;
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    assert_ne!(rotated.body["token"], first.body["token"]);
+    assert_eq!(
+        poller.get(&format!("/api/v1/app/{app}/poller/{sink}")).await.status,
+        401
+    );
+    assert_eq!(c.get(&path).await.body["token"], rotated.body["token"]);
+    let kept = s.as_token(rotated.body["token"].as_str().unwrap());
+    let graceful = c.post(&format!("{path}/rotate"), json!({"expiry": 3600})).await;
+    assert!(graceful.body["expiresAt"].is_string(), "{}", graceful.body);
+    assert_eq!(
+        kept.get(&format!("/api/v1/app/{app}/poller/{sink}")).await.status,
+        200,
+        "the old one works a while"
+    );
+    for bad in [json!({"expiry": 0}), json!({"oldTokenExpiry": 90000})] {
+        assert_eq!(c.post(&format!("{path}/rotate"), bad).await.status, 422);
+    }
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({}))
+        .await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(tenant.get(&path).await.status, 403);
+    c.delete(&format!("/api/v1/app/{app}/endpoint/{sink}")).await;
+    let gone = s.as_token(graceful.body["token"].as_str().unwrap());
+    let r = gone.get(&format!("/api/v1/app/{app}/poller/{sink}")).await;
+    assert!(matches!(r.status, 401 | 404), "{}", r.status);
 }

@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "poll consumers",
         include_str!("../../../migrations/postgres/0012_poll_consumers.sql"),
     ),
+    (
+        13,
+        "poller tokens",
+        include_str!("../../../migrations/postgres/0013_poller_tokens.sql"),
+    ),
 ];
 
 pub struct Postgres {

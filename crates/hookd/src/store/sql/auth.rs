@@ -50,6 +50,10 @@ impl<D: Database> AuthStore for SqlStore<D> {
             .bind(t.name.as_ref())
             .push(", ")
             .bind(t.publish_only)
+            .push(", ")
+            .bind(t.endpoint_id.as_ref())
+            .push(", ")
+            .bind(t.sealed.as_ref())
             .push(")");
         self.db.execute(sql).await?;
         Ok(())
@@ -79,6 +83,28 @@ impl<D: Database> AuthStore for SqlStore<D> {
         let mut sql = Sql::new("UPDATE tokens SET revoked = 1 WHERE id = ");
         sql.bind(id);
         expect_one(self.db.execute(sql).await?)
+    }
+
+    async fn endpoint_tokens(&self, endpoint_id: &str, now: Micros) -> Result<Vec<TokenRecord>> {
+        let mut sql = Sql::new(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE endpoint_id = "));
+        sql.bind(endpoint_id)
+            .push(" AND revoked = 0 AND (expires_at IS NULL OR expires_at > ")
+            .bind(now)
+            .push(") ORDER BY id DESC");
+        self.db.fetch(sql).await?.iter().map(rows::token).collect()
+    }
+
+    async fn expire_endpoint_tokens(&self, endpoint_id: &str, except: &str, at: Micros) -> Result<u64> {
+        let mut sql = Sql::new("UPDATE tokens SET expires_at = ");
+        sql.bind(at)
+            .push(" WHERE endpoint_id = ")
+            .bind(endpoint_id)
+            .push(" AND id <> ")
+            .bind(except)
+            .push(" AND revoked = 0 AND (expires_at IS NULL OR expires_at > ")
+            .bind(at)
+            .push(")");
+        self.db.execute(sql).await
     }
 
     async fn revoke_admin_tokens(&self) -> Result<u64> {

@@ -65,35 +65,45 @@ impl<D: Database> Store for SqlStore<D> {
 
     /// Each row is rewritten only if unchanged since it was read, so a
     /// concurrent update is never lost (it is picked up by the next pass).
+    /// Values are sealed for their row's id.
     async fn reseal_secrets(&self) -> Result<(u64, u64)> {
-        const SEALED: [&str; 3] = ["secret", "old_secrets", "headers"];
-        let rows = self
-            .db
-            .fetch(Sql::new("SELECT id, secret, old_secrets, headers FROM endpoints"))
-            .await?;
+        const SEALED: [(&str, &[&str]); 2] = [
+            ("endpoints", &["secret", "old_secrets", "headers"]),
+            ("tokens", &["sealed"]),
+        ];
         let (mut resealed, mut left) = (0, 0);
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            let stored: Vec<String> = SEALED.iter().map(|c| row.try_get(c)).collect::<Result<_>>()?;
-            if stored.iter().all(|v| self.keys.is_current(v)) {
-                continue;
-            }
-            let mut sql = Sql::new("UPDATE endpoints SET ");
-            for (i, (col, v)) in SEALED.iter().zip(&stored).enumerate() {
-                let plain = self.keys.open(v, &id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sql.push(if i == 0 { "" } else { ", " })
-                    .push(col)
-                    .push(" = ")
-                    .bind(self.keys.seal(&plain, &id));
-            }
-            sql.push(" WHERE id = ").bind(&id);
-            for (col, v) in SEALED.iter().zip(&stored) {
-                sql.push(" AND ").push(col).push(" = ").bind(v);
-            }
-            if self.db.execute(sql).await? == 1 {
-                resealed += 1;
-            } else {
-                left += 1;
+        for (table, cols) in SEALED {
+            let list = cols.join(", ");
+            let rows = self
+                .db
+                .fetch(Sql::new(&format!(
+                    "SELECT id, {list} FROM {table} WHERE {} IS NOT NULL",
+                    cols[0]
+                )))
+                .await?;
+            for row in rows {
+                let id: String = row.try_get("id")?;
+                let stored: Vec<String> = cols.iter().map(|c| row.try_get(c)).collect::<Result<_>>()?;
+                if stored.iter().all(|v| self.keys.is_current(v)) {
+                    continue;
+                }
+                let mut sql = Sql::new(&format!("UPDATE {table} SET "));
+                for (i, (col, v)) in cols.iter().zip(&stored).enumerate() {
+                    let plain = self.keys.open(v, &id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sql.push(if i == 0 { "" } else { ", " })
+                        .push(col)
+                        .push(" = ")
+                        .bind(self.keys.seal(&plain, &id));
+                }
+                sql.push(" WHERE id = ").bind(&id);
+                for (col, v) in cols.iter().zip(&stored) {
+                    sql.push(" AND ").push(col).push(" = ").bind(v);
+                }
+                if self.db.execute(sql).await? == 1 {
+                    resealed += 1;
+                } else {
+                    left += 1;
+                }
             }
         }
         Ok((resealed, left))

@@ -155,7 +155,7 @@ pub fn delivery_state(row: &Row) -> Result<DeliveryState> {
 }
 
 pub const TOKEN_COLS: &str =
-    "id, hash, app_id, read_only, expires_at, revoked, created_at, session_id, name, publish_only";
+    "id, hash, app_id, read_only, expires_at, revoked, created_at, session_id, name, publish_only, endpoint_id, sealed";
 pub fn token(row: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
         id: row.try_get("id")?,
@@ -168,5 +168,7 @@ pub fn token(row: &Row) -> Result<TokenRecord> {
         session_id: row.try_get("session_id")?,
         name: row.try_get("name")?,
         publish_only: flag(row, "publish_only")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        sealed: row.try_get("sealed")?,
     })
 }

@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     step(10, include_str!("../../../migrations/sqlite/0010_event_type_retry.sql")),
     step(11, include_str!("../../../migrations/sqlite/0011_message_tokens.sql")),
     step(12, include_str!("../../../migrations/sqlite/0012_poll_consumers.sql")),
+    step(13, include_str!("../../../migrations/sqlite/0013_poller_tokens.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
