@@ -22,8 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Engine;
 use crate::ids::{self, Kind};
-use crate::store::committer::Committer;
-use crate::store::{BackgroundTask, MessageRecord, NewMessage, Page, Store, StoreError, TaskKind, TaskStatus};
+use crate::store::{BackgroundTask, MessageRecord, Page, Store, StoreError, TaskKind, TaskStatus};
 use crate::time::{self, Micros};
 
 /// Applications per step.
@@ -52,7 +51,6 @@ pub struct Broadcast {
 
 pub struct Broadcaster {
     pub store: Arc<dyn Store>,
-    pub committer: Committer,
     pub engine: Engine,
 }
 
@@ -161,22 +159,7 @@ impl Broadcaster {
             traceparent: Some(crate::delivery::trace::start()),
             tracestate: None,
         };
-        let room = self.engine.room();
-        let req = NewMessage {
-            message: Arc::new(message),
-            lease: (room > 0).then(|| self.engine.lease()),
-            lease_room: room,
-            only_endpoint: None,
-        };
-        match self.committer.publish(req).await {
-            Some(Ok(published)) => {
-                self.engine.start_published(published);
-                Ok(true)
-            }
-            // Sent there before: by this task before a crash, or the eventId was taken.
-            Some(Err(StoreError::Conflict(_))) => Ok(false),
-            Some(Err(e)) => Err(e),
-            None => Err(StoreError::Unavailable("shutting down".into())),
-        }
+        // A taken eventId: sent there before (by this task before a crash).
+        self.engine.publish_own(message).await
     }
 }

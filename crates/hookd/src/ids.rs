@@ -64,8 +64,9 @@ pub fn new(kind: Kind) -> String {
     out
 }
 
-/// The first id of `kind` that could be made at `at`: every id made at or
-/// after that time sorts after it, every one made before sorts before.
+/// The first id of `kind` of the KSUID tick (about 4 ms) holding `at`: every
+/// id made at or after that time sorts after it, and so may those made
+/// earlier in the same tick (readers filter by time where that matters).
 pub fn floor(kind: Kind, at: crate::time::Micros) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_micros(at.max(0) as u64);
     let id = KsuidMs::new(Some(time), Some(&[0u8; 15]));

@@ -99,7 +99,7 @@ pub async fn issue_admin_token(store: &dyn Store) -> Result<String, StoreError> 
             name: None,
             publish_only: false,
             endpoint_id: None,
-            sealed: None,
+            text: None,
         })
         .await?;
     store
@@ -242,14 +242,12 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
     ));
     let outbox = crate::operational::outbox::Outbox {
         store: store.clone(),
-        committer: committer.clone(),
         engine: engine.clone(),
         metrics: metrics.clone(),
     };
     let outbox = tokio::spawn(outbox.run(stop.clone()));
     let broadcaster = crate::broadcast::Broadcaster {
         store: store.clone(),
-        committer: committer.clone(),
         engine: engine.clone(),
     };
     let broadcaster = tokio::spawn(broadcaster.run(stop.clone()));

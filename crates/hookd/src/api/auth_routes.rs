@@ -183,7 +183,7 @@ async fn app_portal_access(
             name: None,
             publish_only: false,
             endpoint_id: None,
-            sealed: None,
+            text: None,
         })
         .await?;
     let url = format!(
@@ -273,7 +273,7 @@ async fn create_message_token(
             name: Some(body.name.clone()),
             publish_only: true,
             endpoint_id: None,
-            sealed: None,
+            text: None,
         })
         .await?;
     Ok(Json(ApiTokenOut {

@@ -26,7 +26,7 @@ use super::messages::raw_payload;
 use super::pagination::{ListParams, Ordering, Pager};
 use crate::ids::{self, Kind};
 use crate::security::tokens;
-use crate::store::{EndpointRecord, MessageFilter, TokenRecord};
+use crate::store::{EndpointRecord, MessageFilter, Page, TokenRecord};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -234,7 +234,23 @@ async fn consumer_seek(
 ) -> ApiResult<Json<PollingEndpointConsumerSeekOut>> {
     check_consumer(&consumer_id)?;
     let ep = find_sink(&state, &caller, &app_id, &sink_id).await?;
-    let iterator = ids::floor(Kind::Message, time::from_datetime(body.after));
+    // Just past the endpoint's last message made at or before `after` (an id
+    // alone cannot say: ids made within one KSUID tick may come either side).
+    let at = time::from_datetime(body.after);
+    let last = MessageFilter {
+        before: Some(at + 1),
+        ..Default::default()
+    };
+    let page = Page {
+        limit: 1,
+        after: None,
+        descending: true,
+    };
+    let found = state.store.list_endpoint_messages(&ep.id, &last, &page).await?;
+    let iterator = match found.first() {
+        Some((m, _)) => m.id.clone(),
+        None => ids::floor(Kind::Message, at),
+    };
     state
         .store
         .set_consumer_position(&ep.id, &consumer_id, &iterator)
@@ -257,7 +273,7 @@ async fn issue(state: &AppState, ep: &EndpointRecord, expiry: Option<i64>) -> Ap
         name: None,
         publish_only: false,
         endpoint_id: Some(ep.id.clone()),
-        sealed: Some(state.store.keys().seal(&token, &id)),
+        text: Some(token.clone()),
         id,
     };
     state.store.insert_token(&record).await?;
@@ -294,8 +310,10 @@ async fn get_token(
         .next();
     let (record, token) = match current {
         Some(t) => {
-            let sealed = t.sealed.as_deref().unwrap_or_default();
-            let token = (state.store.keys().open(sealed, &t.id)).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let token = t
+                .text
+                .clone()
+                .ok_or(ApiError::Internal("a poller token without its text".into()))?;
             (t, token)
         }
         None => issue(&state, &ep, None).await?,

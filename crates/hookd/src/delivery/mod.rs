@@ -34,7 +34,7 @@ use crate::metrics::{AttemptOutcome, Metrics};
 use crate::operational;
 use crate::security::ssrf::AddressPolicy;
 use crate::store::committer::Committer;
-use crate::store::{DeliveryTask, Lease, Outcome, Store, StoreError};
+use crate::store::{DeliveryTask, Lease, MessageRecord, NewMessage, Outcome, Store, StoreError};
 use crate::telemetry::{self, KeyValue, SpanKind, Telemetry};
 use crate::time::{self, Micros};
 
@@ -228,6 +228,28 @@ impl Engine {
     /// Returns when this node writes operational events.
     pub async fn outbox_written(&self) {
         self.inner.outbox.notified().await;
+    }
+
+    /// Stores a message hookd made itself (an operational event, a
+    /// broadcast's) and starts the deliveries this node leased; `false` when
+    /// its `eventId` was taken, i.e. it was stored before.
+    pub async fn publish_own(&self, message: MessageRecord) -> Result<bool, StoreError> {
+        let room = self.room();
+        let req = NewMessage {
+            message: Arc::new(message),
+            lease: (room > 0).then(|| self.lease()),
+            lease_room: room,
+            only_endpoint: None,
+        };
+        match self.inner.committer.publish(req).await {
+            Some(Ok(published)) => {
+                self.start_published(published);
+                Ok(true)
+            }
+            Some(Err(StoreError::Conflict(_))) => Ok(false),
+            Some(Err(e)) => Err(e),
+            None => Err(StoreError::Unavailable("shutting down".into())),
+        }
     }
 
     /// This node started a background task that runs in steps (a broadcast).

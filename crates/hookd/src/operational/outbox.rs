@@ -17,10 +17,7 @@ use super::{OPERATIONAL_APP, body, data_of};
 use crate::delivery::Engine;
 use crate::ids::{self, Kind};
 use crate::metrics::Metrics;
-use crate::store::committer::Committer;
-use crate::store::{
-    AppRecord, MessageRecord, NewMessage, OperationalKind, Page, Store, StoreError, StoredOperationalEvent,
-};
+use crate::store::{AppRecord, MessageRecord, OperationalKind, Page, Store, StoreError, StoredOperationalEvent};
 use crate::time;
 
 /// How many events one pass takes.
@@ -33,7 +30,6 @@ const RETENTION_DAYS: i64 = 30;
 
 pub struct Outbox {
     pub store: Arc<dyn Store>,
-    pub committer: Committer,
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
 }
@@ -150,23 +146,10 @@ impl Outbox {
             traceparent: Some(crate::delivery::trace::start()),
             tracestate: None,
         };
-        let room = self.engine.room();
-        let req = NewMessage {
-            message: Arc::new(message),
-            lease: (room > 0).then(|| self.engine.lease()),
-            lease_room: room,
-            only_endpoint: None,
-        };
-        match self.committer.publish(req).await {
-            Some(Ok(published)) => {
-                self.count(e);
-                self.engine.start_published(published);
-                Ok(())
-            }
-            // Published before, by this node before a crash or by another.
-            Some(Err(StoreError::Conflict(_))) => Ok(()),
-            Some(Err(e)) => Err(e),
-            None => Err(StoreError::Unavailable("shutting down".into())),
+        // A taken eventId: published before, by this node before a crash or by another.
+        if self.engine.publish_own(message).await? {
+            self.count(e);
         }
+        Ok(())
     }
 }

@@ -267,6 +267,18 @@ impl std::fmt::Debug for EndpointRecord {
     }
 }
 
+/// Without the hash or a poller token's text.
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("id", &self.id)
+            .field("app_id", &self.app_id)
+            .field("endpoint_id", &self.endpoint_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for OldSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OldSecret")
@@ -314,7 +326,7 @@ pub struct AttemptRecord {
     pub created_at: Micros,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TokenRecord {
     pub id: String,
     pub hash: String,
@@ -332,8 +344,9 @@ pub struct TokenRecord {
     pub publish_only: bool,
     /// A poller token: it may only read this endpoint's messages.
     pub endpoint_id: Option<String>,
-    /// A poller token's text, sealed for the token's id (it is handed out again).
-    pub sealed: Option<String>,
+    /// A poller token's own text, which is handed out again: sealed at rest
+    /// (for the token's id), read back only by `endpoint_tokens`.
+    pub text: Option<String>,
 }
 
 /// One page of a list, in store terms: rows strictly after `after` in the given order.

@@ -53,7 +53,7 @@ impl<D: Database> AuthStore for SqlStore<D> {
             .push(", ")
             .bind(t.endpoint_id.as_ref())
             .push(", ")
-            .bind(t.sealed.as_ref())
+            .bind(t.text.as_ref().map(|plain| self.keys.seal(plain, &t.id)))
             .push(")");
         self.db.execute(sql).await?;
         Ok(())
@@ -91,7 +91,17 @@ impl<D: Database> AuthStore for SqlStore<D> {
             .push(" AND revoked = 0 AND (expires_at IS NULL OR expires_at > ")
             .bind(now)
             .push(") ORDER BY id DESC");
-        self.db.fetch(sql).await?.iter().map(rows::token).collect()
+        let mut out = Vec::new();
+        for row in self.db.fetch(sql).await? {
+            let mut t = rows::token(&row)?;
+            let sealed: Option<String> = row.try_get("sealed")?;
+            t.text = sealed
+                .map(|s| self.keys.open(&s, &t.id))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(t);
+        }
+        Ok(out)
     }
 
     async fn expire_endpoint_tokens(&self, endpoint_id: &str, except: &str, at: Micros) -> Result<u64> {

@@ -169,6 +169,6 @@ pub fn token(row: &Row) -> Result<TokenRecord> {
         name: row.try_get("name")?,
         publish_only: flag(row, "publish_only")?,
         endpoint_id: row.try_get("endpoint_id")?,
-        sealed: row.try_get("sealed")?,
+        text: None,
     })
 }
