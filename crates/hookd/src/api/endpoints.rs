@@ -343,6 +343,7 @@ pub(super) async fn insert(
         secret: body.secret.unwrap_or_default(),
         old_secrets: Vec::new(),
         options: body.options,
+        tls: None,
         first_failure_at: None,
         created_at: now,
         updated_at: now,

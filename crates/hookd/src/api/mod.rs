@@ -10,6 +10,7 @@ pub mod background_tasks;
 pub mod broadcast;
 pub mod catalog;
 pub mod endpoint_extras;
+pub mod endpoint_tls;
 pub mod endpoints;
 pub mod error;
 pub mod event_type_openapi;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(event_type_openapi::routes())
         .merge(catalog::routes())
         .merge(endpoints::routes())
+        .merge(endpoint_tls::routes())
         .merge(messages::routes())
         .merge(message_extras::routes())
         .merge(message_feeds::routes())

@@ -158,6 +158,7 @@ async fn test_delivery(
         secret: body.secret.unwrap_or_default(),
         old_secrets: Vec::new(),
         options: body.options,
+        tls: None,
         first_failure_at: None,
         created_at: now,
         updated_at: now,

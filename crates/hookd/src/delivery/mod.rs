@@ -6,7 +6,7 @@
 
 pub mod attempt;
 pub mod body;
-mod client;
+pub mod client;
 mod gate;
 pub mod poller;
 pub mod relay;
@@ -279,19 +279,16 @@ impl Engine {
         } else if relay::is_relay(&task.endpoint.url) {
             inner.relays.send(&inner.cfg, task, traceparent.as_deref()).await
         } else {
-            let client = match task.endpoint.options.ssl_verification {
-                Some(false) => &inner.clients.unverified,
-                _ => &inner.clients.verifying,
-            };
-            attempt::send(
-                client,
-                &inner.urls,
-                &inner.policy,
-                &inner.cfg,
-                task,
-                traceparent.as_deref(),
-            )
-            .await
+            match inner.clients.for_endpoint(&task.endpoint) {
+                Ok(client) => {
+                    let tp = traceparent.as_deref();
+                    attempt::send(&client, &inner.urls, &inner.policy, &inner.cfg, task, tp).await
+                }
+                Err(e) => {
+                    let error = format!("the endpoint's TLS settings: {e}");
+                    attempt::Response::failed(error, std::time::Instant::now())
+                }
+            }
         };
         if let Some(span) = span {
             let mut attributes = vec![

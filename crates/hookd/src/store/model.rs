@@ -249,9 +249,29 @@ pub struct EndpointRecord {
     pub secret: String,
     pub old_secrets: Vec<OldSecret>,
     pub options: EndpointOptions,
+    /// Its own CA and mutual-TLS identity (sealed at rest).
+    pub tls: Option<EndpointTls>,
     pub first_failure_at: Option<Micros>,
     pub created_at: Micros,
     pub updated_at: Micros,
+}
+
+/// An endpoint's own TLS settings.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointTls {
+    /// PEM certificates its receiver's certificate may chain to, besides the usual roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_ca: Option<String>,
+    /// PEM private key and certificate chain hookd presents to the receiver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+impl EndpointTls {
+    pub fn is_empty(&self) -> bool {
+        self.server_ca.is_none() && self.identity.is_none()
+    }
 }
 
 /// Secrets never appear in `Debug` output, and so never in a log line.
@@ -678,6 +698,7 @@ pub fn test_endpoint() -> EndpointRecord {
         secret: String::new(),
         old_secrets: Vec::new(),
         options: EndpointOptions::default(),
+        tls: None,
         first_failure_at: None,
         created_at: 0,
         updated_at: 0,

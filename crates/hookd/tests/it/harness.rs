@@ -565,8 +565,10 @@ pub struct Receiver {
 /// A certificate for `localhost` and 127.0.0.1, signed by a fresh test CA.
 pub struct TestCa {
     pub ca_pem: String,
+    ca_der: Vec<u8>,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
 impl TestCa {
@@ -580,26 +582,42 @@ impl TestCa {
         let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         let issuer = rcgen::Issuer::new(ca, ca_key);
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-        let _ = &ca_cert;
         TestCa {
             ca_pem: ca_cert.pem(),
+            ca_der: ca_cert.der().to_vec(),
             cert_der: leaf_cert.der().to_vec(),
             key_der: leaf_key.serialize_der(),
+            issuer,
         }
+    }
+
+    /// A client identity signed by this CA: PEM key and certificate.
+    pub fn client_identity(&self) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["hookd-client".to_string()])
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        format!("{}{}", key.serialize_pem(), cert.pem())
     }
 }
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        Receiver::serve(None).await
+        Receiver::serve(None, false).await
     }
 
     /// A receiver on HTTPS, with a certificate from `ca`.
     pub async fn start_tls(ca: &TestCa) -> Receiver {
-        Receiver::serve(Some(ca)).await
+        Receiver::serve(Some(ca), false).await
     }
 
-    async fn serve(tls: Option<&TestCa>) -> Receiver {
+    /// As [`Receiver::start_tls`], and demanding a client certificate signed by `ca`.
+    pub async fn start_mtls(ca: &TestCa) -> Receiver {
+        Receiver::serve(Some(ca), true).await
+    }
+
+    async fn serve(tls: Option<&TestCa>, client_auth: bool) -> Receiver {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let log = Arc::new(Mutex::new(Log::default()));
         let arrived = Arc::new(Notify::new());
@@ -616,8 +634,19 @@ impl Receiver {
                 arrived,
             };
         };
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
+        let builder = rustls::ServerConfig::builder();
+        let builder = match client_auth {
+            true => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca.ca_der.clone().into()).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                    .build()
+                    .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+            false => builder.with_no_client_auth(),
+        };
+        let config = builder
             .with_single_cert(
                 vec![ca.cert_der.clone().into()],
                 rustls::pki_types::PrivateKeyDer::Pkcs8(ca.key_der.clone().into()),

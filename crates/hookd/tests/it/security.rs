@@ -419,3 +419,97 @@ async fn the_api_sheds_oversized_slow_and_unauthenticated_requests() {
     // The server still answers others.
     assert_eq!(s.separate("").get("/api/v1/health").await.status, 204);
 }
+
+/// An endpoint's own CA (`ca`) and mutual TLS (`mtls`): a receiver whose
+/// certificate comes from a private CA and which demands a client
+/// certificate gets nothing until the endpoint trusts that CA and presents
+/// an identity; the key is never answered back; bad PEM is a 422.
+#[tokio::test]
+async fn an_endpoint_trusts_its_own_ca_and_presents_a_client_certificate() {
+    let ca = TestCa::new();
+    let rx = Receiver::start_mtls(&ca).await;
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("mtls").await;
+    let ep = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/secure", rx.url), "retrySchedule": [1, 1, 1]}),
+        )
+        .await;
+    let base = format!("/api/v1/app/{app}/endpoint/{}", ep["id"].as_str().unwrap());
+    let attempts = format!("/api/v1/app/{app}/attempt/endpoint/{}", ep["id"].as_str().unwrap());
+    assert_eq!(c.get(&format!("{base}/ca")).await.body, json!({"cert": null}));
+    assert_eq!(c.get(&format!("{base}/mtls")).await.status, 404);
+    assert_eq!(
+        c.get(&format!("{base}/mtls-config")).await.body,
+        json!({"enabled": false, "config": null})
+    );
+
+    c.publish(&app, json!({"eventType": "x", "payload": {"n": 1}})).await;
+    let first = c
+        .wait_for(&attempts, |b| b["data"].as_array().is_some_and(|d| !d.is_empty()))
+        .await;
+    let err = first["data"][0]["error"].as_str().unwrap().to_lowercase();
+    assert!(err.contains("certificate") || err.contains("unknownissuer"), "{err}");
+
+    let r = c.put(&format!("{base}/ca"), json!({"cert": ca.ca_pem})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(c.get(&format!("{base}/ca")).await.body["cert"], ca.ca_pem.as_str());
+    s.run_due_in(std::time::Duration::from_secs(2)).await;
+    let second = c
+        .wait_for(&attempts, |b| b["data"].as_array().is_some_and(|d| d.len() >= 2))
+        .await;
+    let err = second["data"][0]["error"].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        !err.contains("unknownissuer") && second["data"][0]["responseStatusCode"] != 200,
+        "trusted now, but no client certificate: {second}"
+    );
+    assert!(rx.requests("/secure").is_empty());
+
+    let identity = ca.client_identity();
+    let r = c.put(&format!("{base}/mtls"), json!({"identity": identity})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let shown = c.get(&format!("{base}/mtls-config")).await.body;
+    assert_eq!(shown["enabled"], true);
+    let cert = shown["config"]["certificate"].as_str().unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{shown}");
+    assert!(!shown.to_string().contains("PRIVATE KEY"), "the key is never shown");
+    s.run_due_in(std::time::Duration::from_secs(2)).await;
+    assert_eq!(rx.wait("/secure", 1).await[0].body, r#"{"n":1}"#);
+
+    // Removing the identity ends the deliveries again; bad PEM is refused.
+    assert_eq!(c.delete(&format!("{base}/mtls")).await.status, 204);
+    assert_eq!(c.get(&format!("{base}/mtls-config")).await.body["enabled"], false);
+    for (path, body) in [
+        ("ca", json!({"cert": "not a certificate"})),
+        ("mtls", json!({"identity": ca.ca_pem})),
+        (
+            "mtls",
+            json!({"identity": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}),
+        ),
+    ] {
+        let r = c.put(&format!("{base}/{path}"), body).await;
+        assert_eq!(r.status, 422, "{path}: {}", r.body);
+    }
+    let other = TestCa::new().client_identity();
+    let mismatched = format!(
+        "{}{}",
+        identity.split("-----BEGIN CERTIFICATE-----").next().unwrap(),
+        &other[other.find("-----BEGIN CERTIFICATE-----").unwrap()..]
+    );
+    let r = c.put(&format!("{base}/mtls"), json!({"identity": mismatched})).await;
+    assert_eq!(r.status, 422, "a key that does not match its certificate: {}", r.body);
+    let portal = c
+        .post(
+            &format!("/api/v1/auth/app-portal-access/{app}"),
+            json!({"readOnly": true}),
+        )
+        .await;
+    let viewer = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(
+        viewer.put(&format!("{base}/ca"), json!({"cert": null})).await.status,
+        403
+    );
+    assert_eq!(viewer.get(&format!("{base}/ca")).await.status, 200);
+}

@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "poller tokens",
         include_str!("../../../migrations/postgres/0013_poller_tokens.sql"),
     ),
+    (
+        14,
+        "endpoint tls",
+        include_str!("../../../migrations/postgres/0014_endpoint_tls.sql"),
+    ),
 ];
 
 pub struct Postgres {

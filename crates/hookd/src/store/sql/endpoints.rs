@@ -83,7 +83,9 @@ impl<D: Database> EndpointStore for SqlStore<D> {
         sql.push(", old_secrets = ")
             .bind(self.keys.seal(&to_json(&e.old_secrets), &e.id))
             .push(", options = ")
-            .bind(to_json(&e.options));
+            .bind(to_json(&e.options))
+            .push(", tls = ")
+            .bind(sealed_tls(e, &self.keys));
         sql.push(", first_failure_at = ")
             .bind(e.first_failure_at)
             .push(", updated_at = ")
@@ -172,5 +174,12 @@ fn bind_mutable(sql: &mut Sql, e: &EndpointRecord, keys: &Keyring) {
         .push(", ")
         .bind(to_json(&e.options))
         .push(", ")
+        .bind(sealed_tls(e, keys))
+        .push(", ")
         .bind(e.first_failure_at);
+}
+
+fn sealed_tls(e: &EndpointRecord, keys: &Keyring) -> Option<String> {
+    let tls = e.tls.as_ref().filter(|t| !t.is_empty())?;
+    Some(keys.seal(&to_json(tls), &e.id))
 }

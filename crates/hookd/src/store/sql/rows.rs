@@ -74,7 +74,7 @@ pub fn event_type(row: &Row) -> Result<EventTypeRecord> {
 }
 
 pub const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, e.throttle_rate, e.disabled, \
-     e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.first_failure_at, \
+     e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.tls, e.first_failure_at, \
      e.created_at, e.updated_at";
 pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
     let id: String = row.try_get("id")?;
@@ -100,6 +100,12 @@ pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
         secret,
         old_secrets,
         options: json(row, "options")?,
+        tls: row
+            .try_get::<Option<String>>("tls")?
+            .map(|sealed| keys.open(&sealed, &id).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()?,
         first_failure_at: row.try_get("first_failure_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

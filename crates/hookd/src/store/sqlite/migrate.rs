@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     step(11, include_str!("../../../migrations/sqlite/0011_message_tokens.sql")),
     step(12, include_str!("../../../migrations/sqlite/0012_poll_consumers.sql")),
     step(13, include_str!("../../../migrations/sqlite/0013_poller_tokens.sql")),
+    step(14, include_str!("../../../migrations/sqlite/0014_endpoint_tls.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
