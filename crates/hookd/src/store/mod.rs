@@ -161,6 +161,16 @@ pub trait DeliveryStore: Send + Sync {
     /// unfinished ones: its cost follows the backlog, not the table).
     async fn pending(&self, now: Micros) -> Result<Pending>;
     async fn endpoint_stats(&self, endpoint_id: &str, since: Option<Micros>, until: Option<Micros>) -> Result<Stats>;
+    /// An application's deliveries of messages made in `[since, until)`, by
+    /// event type (of `event_types`, if given), period of `period` µs and status.
+    async fn app_stats(
+        &self,
+        app_id: &str,
+        since: Micros,
+        until: Micros,
+        event_types: Option<&[String]>,
+        period: Micros,
+    ) -> Result<Vec<AppStatsRow>>;
     async fn list_endpoint_messages(
         &self,
         endpoint_id: &str,

@@ -662,6 +662,16 @@ pub struct Stats {
     pub canceled: i64,
 }
 
+/// How many of an application's deliveries, for messages of one event type
+/// made in one period (starting at `period`), ended in `status`.
+#[derive(Clone, Debug)]
+pub struct AppStatsRow {
+    pub event_type: String,
+    pub period: Micros,
+    pub status: DeliveryStatus,
+    pub n: i64,
+}
+
 /// Deliveries not finished, for the metrics: due and unleased, waiting for a
 /// later time, or leased to a node; and when the oldest due one fell due.
 #[derive(Clone, Copy, Debug, Default)]

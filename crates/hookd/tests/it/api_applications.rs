@@ -320,3 +320,124 @@ async fn statistics_count_endpoints_and_active_applications() {
     assert_eq!(tenant.get("/api/v1/stats/endpoint/count").await.status, 403);
     assert_eq!(tenant.get("/api/v1/app/stats/count-active").await.status, 403);
 }
+
+/// Statistics of an application's deliveries: ended ones counted by outcome,
+/// per event type over a range, and per period as series; portal tokens see
+/// their own application's.
+#[tokio::test]
+async fn an_applications_delivery_statistics() {
+    let s = Server::start(&[]);
+    let rx = crate::harness::Receiver::start().await;
+    rx.on(
+        "/down",
+        crate::harness::Behaviour {
+            statuses: vec![500],
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("stats").await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let ok = c.endpoint(&app, json!({"url": format!("{}/up", rx.url)})).await;
+    c.endpoint(&app, json!({"url": format!("{}/down", rx.url), "retrySchedule": []}))
+        .await;
+    for t in ["order.paid", "order.paid", "order.refunded"] {
+        c.publish(&app, json!({"eventType": t, "payload": {}})).await;
+    }
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    c.publish(
+        &app,
+        json!({"eventType": "order.shipped", "payload": {}, "deliverAt": later}),
+    )
+    .await;
+    let cancel = format!("/api/v1/app/{app}/endpoint/{}/cancel-msgs", ok["id"].as_str().unwrap());
+    let r = c
+        .post(&cancel, json!({"createdBefore": chrono::Utc::now().to_rfc3339()}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let until = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let q = |since: &str, until: &str| {
+        let enc = |t: &str| t.replace('+', "%2B");
+        format!(
+            "/api/v1/app/{app}/stats/attempts?since={}&until={}",
+            enc(since),
+            enc(until)
+        )
+    };
+    let path = q(&since.to_rfc3339(), &until);
+    let stats = c
+        .wait_for(&path, |b| b["total_success"] == 3 && b["total_failure"] == 3)
+        .await;
+    assert_eq!(stats["total_canceled"], 1, "{stats}");
+    assert_eq!(
+        stats["by_event_type"]["order.paid"],
+        json!({"success": 2, "failure": 2, "canceled": 0})
+    );
+    assert_eq!(
+        stats["by_event_type"]["order.refunded"],
+        json!({"success": 1, "failure": 1, "canceled": 0})
+    );
+    assert_eq!(
+        stats["by_event_type"]["order.shipped"],
+        json!({"success": 0, "failure": 0, "canceled": 1})
+    );
+    let only = c.get(&format!("{path}&event_types=order.refunded")).await.body;
+    assert_eq!(
+        (only["total_success"].as_i64(), only["total_failure"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let before = c
+        .get(&q(
+            &(since - chrono::Duration::days(1)).to_rfc3339(),
+            &since.to_rfc3339(),
+        ))
+        .await
+        .body;
+    assert_eq!(before["total_success"], 0, "nothing made before: {before}");
+
+    let series = c
+        .get(&format!(
+            "/api/v1/stats/app/{app}/attempt?period=FiveMinutes&startDate={}",
+            since.to_rfc3339().replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(series.status, 200, "{}", series.body);
+    let sum = |k: &str| {
+        series.body["data"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(
+        (sum("successCount"), sum("failureCount"), sum("canceledCount")),
+        (3, 3, 1),
+        "{}",
+        series.body
+    );
+    assert_eq!(series.body["period"], "FiveMinutes");
+    let day = c.get(&format!("/api/v1/stats/app/{app}/attempt")).await.body;
+    let hours = day["data"]["successCount"].as_array().unwrap().len();
+    assert!(
+        (24..=25).contains(&hours),
+        "a day of hours by default, partial ones at each end: {day}"
+    );
+
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({}))
+        .await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(tenant.get(&path).await.status, 200);
+    let other = c.app("stats-other").await;
+    assert_eq!(
+        tenant.get(&format!("/api/v1/stats/app/{other}/attempt")).await.status,
+        404
+    );
+    let bad = c.get(&q("2026-01-01T00:00:00Z", "2025-01-01T00:00:00Z")).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let too_many = c
+        .get(&format!("/api/v1/stats/app/{app}/attempt?period=FiveMinutes&startDate=2026-11-20T00:00:00Z&endDate=2026-12-05T00:00:00Z"))
+        .await;
+    assert_eq!(too_many.status, 422, "{}", too_many.body);
+}

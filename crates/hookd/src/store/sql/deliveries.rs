@@ -9,6 +9,7 @@ use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS};
 use super::{SqlStore, expect_one, queries};
 use crate::ids::{self, Kind};
 use crate::store::sqlite::deferred::DELIVERIES_BY_ENDPOINT;
+use crate::store::{AppStatsRow, StoreError};
 use crate::store::{
     AttemptFilter, AttemptRecord, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
     MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
@@ -177,6 +178,29 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             }
         }
         Ok(stats)
+    }
+
+    async fn app_stats(
+        &self,
+        app_id: &str,
+        since: Micros,
+        until: Micros,
+        event_types: Option<&[String]>,
+        period: Micros,
+    ) -> Result<Vec<AppStatsRow>> {
+        let sql = queries::app_stats(D::BACKEND, app_id, since, until, event_types, period);
+        let mut out = Vec::new();
+        for row in self.db.fetch(sql).await? {
+            let code: i64 = row.try_get("status")?;
+            out.push(AppStatsRow {
+                event_type: row.try_get("event_type")?,
+                period: row.try_get("period")?,
+                status: DeliveryStatus::from_code(code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery status {code}")))?,
+                n: row.try_get("n")?,
+            });
+        }
+        Ok(out)
     }
 
     async fn list_endpoint_messages(

@@ -3,6 +3,7 @@
 
 use super::builder::{Sql, json_array_contains, paginate};
 use super::rows::{ATTEMPT_COLS, MESSAGE_COLS};
+use crate::ids::{self, Kind};
 use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT, MESSAGES_BY_APP, union_page};
 use crate::store::{
     AttemptFilter, AttemptScope, Backend, DeliveryStatus, MessageFilter, OPERATIONAL_APP, Page, Trigger,
@@ -186,6 +187,60 @@ pub fn endpoint_stats(backend: Backend, endpoint_id: &str, since: Option<Micros>
     sql
 }
 
+/// An application's deliveries by event type, period and status, for its
+/// messages made in `[since, until)`. Ids sort by the time they were made,
+/// so the messages are read as a range of the application's ids (on SQLite
+/// through its deferred lookup and tail), never the whole table; the times
+/// then cut that range exactly.
+pub fn app_stats(
+    backend: Backend,
+    app_id: &str,
+    since: Micros,
+    until: Micros,
+    event_types: Option<&[String]>,
+    period: Micros,
+) -> Sql {
+    // An id's time is exact to about 4 ms: the range starts a tick early and ends a tick late.
+    let (lo, hi) = (
+        ids::floor(Kind::Message, since - 5_000),
+        ids::floor(Kind::Message, until + 5_000),
+    );
+    let mut sql = Sql::new("SELECT m.event_type AS event_type, (m.created_at / ");
+    sql.bind(period).push(") * ").bind(period).push(
+        " AS period, d.status AS status, COUNT(*) AS n \
+         FROM messages m JOIN deliveries d ON d.msg_id = m.id WHERE ",
+    );
+    match backend {
+        Backend::Postgres => {
+            sql.push("m.app_id = ").bind(app_id);
+            sql.push(" AND m.id >= ").bind(&lo).push(" AND m.id < ").bind(&hi);
+        }
+        Backend::Sqlite => {
+            sql.push("m.id IN (SELECT id FROM messages_by_app WHERE app_id = ")
+                .bind(app_id);
+            sql.push(" AND id >= ").bind(&lo).push(" AND id < ").bind(&hi);
+            sql.push(" UNION ALL SELECT id FROM messages x WHERE ")
+                .push(&MESSAGES_BY_APP.tail("x"))
+                .push(" AND x.app_id = ")
+                .bind(app_id);
+            sql.push(" AND x.id >= ")
+                .bind(&lo)
+                .push(" AND x.id < ")
+                .bind(&hi)
+                .push(")");
+        }
+    }
+    sql.push(" AND m.created_at >= ")
+        .bind(since)
+        .push(" AND m.created_at < ")
+        .bind(until);
+    if let Some(types) = event_types.filter(|t| !t.is_empty()) {
+        sql.push(" AND m.event_type IN ").bind_list(types);
+    }
+    sql.push(" GROUP BY m.event_type, 2, d.status");
+    sql
+}
+
 /// Attempts of an endpoint or of a message.
 pub fn attempts(backend: Backend, f: &AttemptFilter, page: &Page) -> Sql {
     let by_message = f.event_types.is_some() || f.channel.is_some() || f.tag.is_some();
@@ -334,6 +389,10 @@ pub fn explained(
         ("endpoint messages", endpoint_messages(backend, endpoint, &mf, &page)),
         ("every application's messages", messages(backend, None, &mf, &feed)),
         ("endpoint stats", endpoint_stats(backend, endpoint, Some(0), None)),
+        (
+            "application stats",
+            app_stats(backend, app, now - crate::time::DAY, now, None, crate::time::HOUR),
+        ),
         ("recover", recover(backend, endpoint, now, 0, Some(now))),
         (
             "attempts by endpoint",
