@@ -32,6 +32,7 @@ pub mod retry_schedules;
 pub mod statistics;
 pub mod testing;
 pub mod transactional;
+pub mod usage;
 pub mod validate;
 
 use std::sync::Arc;
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(background_tasks::routes())
         .merge(broadcast::routes())
         .merge(statistics::routes())
+        .merge(usage::routes())
         .merge(retry_schedules::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));

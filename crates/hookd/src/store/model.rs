@@ -583,6 +583,10 @@ pub enum TaskKind {
     SdkGenerate,
     /// One message to every application.
     MessageBroadcast,
+    /// Deliveries per application over a range.
+    AppStats,
+    /// The event types each application's endpoints subscribe to.
+    EventTypeAggregate,
 }
 
 impl TaskKind {
@@ -592,6 +596,8 @@ impl TaskKind {
             TaskKind::AppPurgeContent => "application.purge_content",
             TaskKind::SdkGenerate => "sdk.generate",
             TaskKind::MessageBroadcast => "message.broadcast",
+            TaskKind::AppStats => "application.stats",
+            TaskKind::EventTypeAggregate => "event-type.aggregate",
         }
     }
 
@@ -601,6 +607,8 @@ impl TaskKind {
             TaskKind::AppPurgeContent,
             TaskKind::SdkGenerate,
             TaskKind::MessageBroadcast,
+            TaskKind::AppStats,
+            TaskKind::EventTypeAggregate,
         ]
         .into_iter()
         .find(|k| k.name() == name)
@@ -613,6 +621,7 @@ impl TaskKind {
             TaskKind::AppPurgeContent => "messagesPurged",
             TaskKind::SdkGenerate => "eventTypes",
             TaskKind::MessageBroadcast => "messages",
+            TaskKind::AppStats | TaskKind::EventTypeAggregate => "apps",
         }
     }
 }

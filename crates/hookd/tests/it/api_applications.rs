@@ -441,3 +441,98 @@ async fn an_applications_delivery_statistics() {
         .await;
     assert_eq!(too_many.status, 422, "{}", too_many.body);
 }
+
+/// The usage aggregates: deliveries made per application over a range
+/// (`messageDestinations`, some applications or all), and the event types each
+/// application's endpoints subscribe to; finished tasks read back.
+#[tokio::test]
+async fn usage_aggregates_per_application() {
+    let s = Server::start(&[]);
+    let rx = crate::harness::Receiver::start().await;
+    let c = s.admin();
+    for t in ["a.b", "c.d", "x"] {
+        c.post("/api/v1/event-type", json!({"name": t, "description": t})).await;
+    }
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let (a, b) = (c.app("usage-a").await, c.app("usage-b").await);
+    c.endpoint(&a, json!({"url": format!("{}/a1", rx.url), "filterTypes": ["a.b"]}))
+        .await;
+    c.endpoint(&a, json!({"url": format!("{}/a2", rx.url)})).await;
+    c.endpoint(&b, json!({"url": format!("{}/b1", rx.url), "filterTypes": ["x"]}))
+        .await;
+    for t in ["a.b", "c.d"] {
+        c.publish(&a, json!({"eventType": t, "payload": {}})).await;
+    }
+    c.publish(&b, json!({"eventType": "x", "payload": {}})).await;
+    let until = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let range = json!({"since": since.to_rfc3339(), "until": until.to_rfc3339()});
+
+    let r = c.post("/api/v1/stats/usage/app", range.clone()).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        (r.body["task"].as_str(), r.body["unresolvedAppIds"].clone()),
+        (Some("application.stats"), json!([]))
+    );
+    let task = c
+        .get(&format!("/api/v1/background-task/{}", r.body["id"].as_str().unwrap()))
+        .await
+        .body;
+    let made = |task: &serde_json::Value, app: &str| {
+        task["data"]["appStats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["appId"] == app)
+            .map(|s| s["messageDestinations"].clone())
+    };
+    assert_eq!(
+        (made(&task, &a), made(&task, &b)),
+        (Some(json!(3)), Some(json!(1))),
+        "{task}"
+    );
+    let mut some = range.clone();
+    some["appIds"] = json!(["usage-b", "nope"]);
+    let r = c.post("/api/v1/stats/usage/app", some).await;
+    assert_eq!(r.body["unresolvedAppIds"], json!(["nope"]));
+    let task = c
+        .get(&format!("/api/v1/background-task/{}", r.body["id"].as_str().unwrap()))
+        .await
+        .body;
+    assert_eq!((made(&task, &a), made(&task, &b)), (None, Some(json!(1))), "{task}");
+    let mut none = range.clone();
+    none["appIds"] = json!(["nope"]);
+    assert_eq!(c.post("/api/v1/stats/usage/app", none).await.status, 422);
+
+    let r = c.put("/api/v1/stats/usage/event-types", json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let task = c
+        .get(&format!("/api/v1/background-task/{}", r.body["id"].as_str().unwrap()))
+        .await
+        .body;
+    let of = |app: &str| {
+        task["data"]["event_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["appId"] == app)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(&a)["explicitlySubscribedEventTypes"], json!(["a.b"]));
+    assert_eq!(of(&a)["hasCatchAllEndpoint"], true);
+    assert_eq!(
+        (
+            of(&b)["explicitlySubscribedEventTypes"].clone(),
+            of(&b)["hasCatchAllEndpoint"].clone()
+        ),
+        (json!(["x"]), json!(false))
+    );
+
+    let portal = c.post(&format!("/api/v1/auth/app-portal-access/{a}"), json!({})).await;
+    let tenant = s.as_token(portal.body["token"].as_str().unwrap());
+    assert_eq!(tenant.post("/api/v1/stats/usage/app", range).await.status, 403);
+    assert_eq!(
+        tenant.put("/api/v1/stats/usage/event-types", json!({})).await.status,
+        403
+    );
+}
