@@ -1,12 +1,9 @@
-//! OpenAPI documents and the event catalogue: the event types a document's
-//! `webhooks` (or, lacking them, `components.schemas`) describe, with their
-//! schemas made to stand alone; and the document that describes a catalogue.
-//! The server's `event-type/import/openapi` and `export/openapi` and the
-//! CLI's `event-type import` share it.
+//! The event types an OpenAPI document's `webhooks` (or, lacking them,
+//! `components.schemas`) describe, with their schemas made to stand alone.
+//! The server's `event-type/import/openapi` and the CLI's `event-type
+//! import` share it.
 
-use serde_json::{Map, Value, json};
-
-use crate::store::EventTypeRecord;
+use serde_json::{Map, Value};
 
 /// One event type found in a document.
 #[derive(Debug)]
@@ -83,44 +80,10 @@ fn inline_refs(schema: &Value, components: &Value, depth: usize) -> Result<Value
     })
 }
 
-/// The newest version of an event type's schemas (versions are numbers).
-pub fn newest_schema(schemas: Option<&Value>) -> Option<&Value> {
-    let versions = schemas?.as_object()?;
-    versions
-        .iter()
-        .max_by_key(|(k, _)| k.parse::<u64>().unwrap_or(0))
-        .map(|(_, v)| v)
-}
-
-/// An OpenAPI 3.1 document whose `webhooks` are the event types, each with
-/// its newest schema as the request body.
-pub fn document(event_types: &[EventTypeRecord]) -> Value {
-    let mut hooks = Map::new();
-    for et in event_types {
-        let mut op = json!({
-            "description": et.description,
-            "responses": {"2XX": {"description": "Return any 2XX status to say the event was received"}},
-        });
-        if let Some(schema) = newest_schema(et.schemas.as_ref()) {
-            op["requestBody"] = json!({"content": {"application/json": {"schema": schema}}});
-        }
-        if et.deprecated {
-            op["deprecated"] = true.into();
-        }
-        if let Some(group) = &et.group_name {
-            op["tags"] = json!([group]);
-        }
-        hooks.insert(et.name.clone(), json!({ "post": op }));
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Webhooks", "version": "1.0.0"},
-        "webhooks": hooks,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::extract::Json;
+use super::pagination::every;
 use crate::contracts::newest_schema;
 use crate::store::{EventTypeRecord, Page};
 
@@ -20,23 +21,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(json_schema_document))
 }
 
-/// Every event type that is not archived, in name order.
-pub async fn catalogue(state: &AppState) -> ApiResult<Vec<EventTypeRecord>> {
-    let mut all = Vec::new();
-    let mut page = Page {
-        limit: 250,
-        after: None,
-        descending: false,
-    };
-    loop {
-        let rows = state.store.list_event_types(&page, false).await?;
-        let done = (rows.len() as i64) < page.limit;
-        page.after = rows.last().map(|e| e.name.clone());
-        all.extend(rows);
-        if done {
-            return Ok(all);
-        }
-    }
+/// Every event type (archived ones too, if asked), in name order.
+pub async fn catalogue(state: &AppState, include_archived: bool) -> ApiResult<Vec<EventTypeRecord>> {
+    let list = |p: Page| async move { state.store.list_event_types(&p, include_archived).await };
+    every(list, |e: &EventTypeRecord| e.name.clone()).await
 }
 
 /// The newest schema of an event type; one without a schema is any object.
@@ -74,9 +62,14 @@ fn signature_headers() -> Value {
 #[utoipa::path(get, path = "/api/v1/catalog/openapi.json", tag = "Event Type", operation_id = "hookd.catalog.openapi",
     responses((status = 200, description = "OpenAPI 3.1: one webhook per event type, its schema in components", body = Object)))]
 async fn openapi_document(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(openapi(&catalogue(&state, false).await?)))
+}
+
+/// The OpenAPI 3.1 document of these event types.
+pub fn openapi(types: &[EventTypeRecord]) -> Value {
     let mut webhooks = Map::new();
     let mut schemas = Map::new();
-    for e in catalogue(&state).await? {
+    for e in types {
         let mut op = json!({
             "operationId": e.name,
             "summary": e.description,
@@ -91,13 +84,13 @@ async fn openapi_document(State(state): State<AppState>, _caller: Caller) -> Api
         if let Some(group) = &e.group_name {
             op["tags"] = json!([group]);
         }
-        if let Some((version, _)) = newest_schema(&e) {
+        if let Some((version, _)) = newest_schema(e) {
             op["x-schema-version"] = Value::String(version.to_owned());
         }
         webhooks.insert(e.name.clone(), json!({"post": op}));
-        schemas.insert(e.name.clone(), schema_of(&e));
+        schemas.insert(e.name.clone(), schema_of(e));
     }
-    Ok(Json(json!({
+    json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Webhook events",
@@ -106,14 +99,14 @@ async fn openapi_document(State(state): State<AppState>, _caller: Caller) -> Api
         },
         "webhooks": webhooks,
         "components": {"schemas": schemas},
-    })))
+    })
 }
 
 /// The event catalogue as one JSON Schema, one definition per event type (hookd extension).
 #[utoipa::path(get, path = "/api/v1/catalog/schema.json", tag = "Event Type", operation_id = "hookd.catalog.json-schema",
     responses((status = 200, description = "JSON Schema 2020-12 with `$defs` keyed by event type", body = Object)))]
 async fn json_schema_document(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
-    let types = catalogue(&state).await?;
+    let types = catalogue(&state, false).await?;
     let defs: Map<String, Value> = types.iter().map(|e| (e.name.clone(), schema_of(e))).collect();
     let any_of: Vec<Value> = types
         .iter()

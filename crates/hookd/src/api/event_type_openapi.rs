@@ -1,6 +1,6 @@
 //! The event catalogue to and from OpenAPI documents: import creates or
-//! updates an event type for each of a document's webhooks; export writes the
-//! catalogue as one document, kept in a finished `sdk.generate` task.
+//! updates an event type for each of a document's webhooks; export keeps the
+//! catalogue's document (`catalog.rs`) in a finished `sdk.generate` task.
 
 use std::collections::HashSet;
 
@@ -15,11 +15,12 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Caller;
 use super::background_tasks::TaskStartedOut;
+use super::catalog::catalogue;
 use super::error::{ApiError, ApiResult};
 use super::event_types::check;
 use super::extract::Json;
 use crate::openapi_webhooks::{self, Found};
-use crate::store::{EventTypeRecord, Page, TaskKind};
+use crate::store::{EventTypeRecord, TaskKind};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -108,25 +109,6 @@ fn unchanged(a: &EventTypeRecord, b: &EventTypeRecord) -> bool {
     (&a.description, a.deprecated, a.archived, &a.schemas) == (&b.description, b.deprecated, b.archived, &b.schemas)
 }
 
-/// Every event type, archived ones included.
-async fn catalogue(state: &AppState) -> ApiResult<Vec<EventTypeRecord>> {
-    let mut all = Vec::new();
-    let mut page = Page {
-        limit: 500,
-        after: None,
-        descending: false,
-    };
-    loop {
-        let rows = state.store.list_event_types(&page, true).await?;
-        let done = rows.len() < page.limit as usize;
-        page.after = rows.last().map(|e| e.name.clone());
-        all.extend(rows);
-        if done {
-            return Ok(all);
-        }
-    }
-}
-
 /// Create or update an event type for each webhook of an OpenAPI document
 /// (or, lacking webhooks, each of its `components.schemas`).
 #[utoipa::path(post, path = "/api/v1/event-type/import/openapi", tag = "Event Type",
@@ -140,7 +122,7 @@ async fn import(
     caller.require_admin()?;
     let doc = parse(&body)?;
     let found = openapi_webhooks::event_types_in(&doc).map_err(ApiError::BadRequest)?;
-    let existing = catalogue(&state).await?;
+    let existing = catalogue(&state, true).await?;
     let named: HashSet<String> = found.iter().map(|f| f.name.clone()).collect();
     let mut changes = Vec::new();
     for f in found {
@@ -197,8 +179,8 @@ async fn import(
     operation_id = "v1.event-type.export-openapi", responses((status = 202, body = TaskStartedOut)))]
 async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<(StatusCode, Json<TaskStartedOut>)> {
     caller.require_admin()?;
-    let current: Vec<EventTypeRecord> = catalogue(&state).await?.into_iter().filter(|e| !e.archived).collect();
-    let spec = openapi_webhooks::document(&current);
+    let current = catalogue(&state, false).await?;
+    let spec = super::catalog::openapi(&current);
     let task = state
         .store
         .finish_task(TaskKind::SdkGenerate, json!({ "spec": spec }), current.len() as i64)

@@ -100,3 +100,27 @@ impl Pager {
         }
     }
 }
+
+/// Every row of a store listing, read page by page in key order (for work
+/// over a whole listing, not for answering a page).
+pub async fn every<T, Fut>(mut list: impl FnMut(Page) -> Fut, key: impl Fn(&T) -> String) -> ApiResult<Vec<T>>
+where
+    Fut: std::future::Future<Output = crate::store::Result<Vec<T>>>,
+{
+    const STEP: i64 = 500;
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let page = Page {
+            limit: STEP,
+            after: after.take(),
+            descending: false,
+        };
+        let rows = list(page).await?;
+        let done = (rows.len() as i64) < STEP;
+        after = rows.last().map(&key);
+        all.extend(rows);
+        if done {
+            return Ok(all);
+        }
+    }
+}

@@ -221,7 +221,7 @@ async fn test_endpoint(
 /// The event types to test, each with its example payload: the one asked for,
 /// or the endpoint's, wildcards expanded against the catalogue.
 async fn tested_types(state: &AppState, ep: &EndpointRecord, only: Option<String>) -> ApiResult<Vec<(String, String)>> {
-    let catalogue = super::catalog::catalogue(state).await?;
+    let catalogue = super::catalog::catalogue(state, false).await?;
     let example = |name: &str| {
         catalogue
             .iter()

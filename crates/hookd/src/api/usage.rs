@@ -19,7 +19,8 @@ use super::auth::Caller;
 use super::background_tasks::TaskStartedOut;
 use super::error::{ApiError, ApiResult};
 use super::extract::Json;
-use crate::store::{AppRecord, Page, TaskKind};
+use super::pagination::every;
+use crate::store::{AppRecord, EndpointRecord, Page, TaskKind};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -48,21 +49,11 @@ pub struct AppUsageStatsOut {
 
 /// Every application, in id order.
 async fn every_app(state: &AppState) -> ApiResult<Vec<AppRecord>> {
-    let mut all = Vec::new();
-    let mut page = Page {
-        limit: 500,
-        after: None,
-        descending: false,
-    };
-    loop {
-        let apps = state.store.list_apps(&page).await?;
-        let done = apps.len() < page.limit as usize;
-        page.after = apps.last().map(|a| a.id.clone());
-        all.extend(apps);
-        if done {
-            return Ok(all);
-        }
-    }
+    every(
+        |p: Page| async move { state.store.list_apps(&p).await },
+        |a: &AppRecord| a.id.clone(),
+    )
+    .await
 }
 
 /// Count each application's deliveries (`messageDestinations`) of messages
@@ -139,24 +130,14 @@ async fn event_type_usage(
     for app in &apps {
         let mut types = BTreeSet::new();
         let mut catch_all = false;
-        let mut page = Page {
-            limit: 500,
-            after: None,
-            descending: false,
-        };
-        loop {
-            let endpoints = state.store.list_endpoints(&app.id, &page).await?;
-            for ep in endpoints.iter().filter(|e| !e.disabled) {
-                match ep.event_types.as_deref() {
-                    None | Some([]) => catch_all = true,
-                    Some(list) if list.iter().any(|t| t == "*") => catch_all = true,
-                    Some(list) => types.extend(list.iter().cloned()),
-                }
-            }
-            let done = endpoints.len() < page.limit as usize;
-            page.after = endpoints.last().map(|e| e.id.clone());
-            if done {
-                break;
+        let store = &state.store;
+        let list = |p: Page| async move { store.list_endpoints(&app.id, &p).await };
+        let endpoints = every(list, |e: &EndpointRecord| e.id.clone()).await?;
+        for ep in endpoints.iter().filter(|e| !e.disabled) {
+            match ep.event_types.as_deref() {
+                None | Some([]) => catch_all = true,
+                Some(list) if list.iter().any(|t| t == "*") => catch_all = true,
+                Some(list) => types.extend(list.iter().cloned()),
             }
         }
         out.push(json!({

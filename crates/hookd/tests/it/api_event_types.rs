@@ -242,12 +242,17 @@ async fn the_catalogue_goes_to_and_from_openapi_documents() {
     let doc = &task.body["data"]["spec"];
     let hooks: Vec<&String> = doc["webhooks"].as_object().unwrap().keys().collect();
     assert_eq!(hooks, ["order.paid"], "archived event types are left out: {doc}");
-    assert_eq!(
-        doc["webhooks"]["order.paid"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"],
-        json!(["id"])
-    );
+    // The catalogue's own document (as `/api/v1/catalog/openapi.json`): schemas in components.
+    assert_eq!(doc, &c.get("/api/v1/catalog/openapi.json").await.body);
+    assert_eq!(doc["components"]["schemas"]["order.paid"]["required"], json!(["id"]));
+    // Imported back, it describes the same event type (its schema now carries
+    // the description); a second import changes nothing.
     let round = c.post("/api/v1/event-type/import/openapi", json!({"spec": doc})).await;
-    assert_eq!(round.body["data"]["modified"], json!([]), "{}", round.body);
+    assert_eq!(round.status, 200, "{}", round.body);
+    let paid = c.get("/api/v1/event-type/order.paid").await.body;
+    assert_eq!(paid["schemas"]["1"]["required"], json!(["id"]), "{paid}");
+    let again = c.post("/api/v1/event-type/import/openapi", json!({"spec": doc})).await;
+    assert_eq!(again.body["data"]["modified"], json!([]), "{}", again.body);
 
     for bad in [
         json!({}),
