@@ -85,11 +85,7 @@ async fn all_events(
 
 async fn feed(state: &AppState, app_id: Option<&str>, q: EventsParams) -> ApiResult<Json<MessageEventsOut>> {
     let settled = time::now() - SETTLED;
-    let start = q.iterator.clone().filter(|i| !i.is_empty()).or_else(|| {
-        // Just before `after`, so that messages made in its millisecond are read.
-        q.after
-            .map(|a| ids::floor(Kind::Message, time::from_datetime(a) - 1_000))
-    });
+    let start = start_at(q.iterator.clone(), q.after);
     let params = ListParams {
         limit: q.limit,
         iterator: start.clone(),
@@ -116,6 +112,15 @@ async fn feed(state: &AppState, app_id: Option<&str>, q: EventsParams) -> ApiRes
         iterator,
         done: page.done,
     }))
+}
+
+/// Where a reader of messages in order starts: its iterator, else the first
+/// id of `after`'s KSUID tick (ids of that tick may come either side of it;
+/// the reader's `after` filter on `created_at` cuts them exactly).
+pub(super) fn start_at(iterator: Option<String>, after: Option<DateTime<Utc>>) -> Option<String> {
+    iterator
+        .filter(|i| !i.is_empty())
+        .or_else(|| after.map(|a| ids::floor(Kind::Message, time::from_datetime(a))))
 }
 
 /// Where a reader of messages in order goes on from: after the page it got;

@@ -21,7 +21,7 @@ use super::auth_routes::ApiTokenOut;
 use super::endpoints;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
-use super::message_feeds::{SETTLED, next_iterator};
+use super::message_feeds::{SETTLED, next_iterator, start_at};
 use super::messages::raw_payload;
 use super::pagination::{ListParams, Ordering, Pager};
 use crate::ids::{self, Kind};
@@ -148,11 +148,7 @@ async fn poll(
     Query(q): Query<PollParams>,
 ) -> ApiResult<Json<PollingEndpointOut>> {
     let ep = find_sink(&state, &caller, &app_id, &sink_id).await?;
-    let start = q.iterator.filter(|i| !i.is_empty()).or_else(|| {
-        // Just before `after`, so that messages made in its millisecond are read.
-        q.after
-            .map(|a| ids::floor(Kind::Message, time::from_datetime(a) - 1_000))
-    });
+    let start = start_at(q.iterator, q.after);
     let filter = MessageFilter {
         event_types: q.event_type.map(|t| vec![t]),
         channels: q.channel.into_iter().collect(),
