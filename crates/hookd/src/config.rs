@@ -94,6 +94,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_PUBLIC_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Who may frame the console and portal (`Content-Security-Policy: frame-ancestors`).
+    #[arg(long, env = "HOOKD_PORTAL_FRAME_ANCESTORS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portal_frame_ancestors: Option<String>,
     /// Retry delays in seconds, comma-separated.
     #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -180,6 +184,7 @@ struct Settings {
     otlp_endpoint: Option<String>,
     log_format: LogFormat,
     public_url: Option<String>,
+    portal_frame_ancestors: String,
     retry_schedule: Vec<f64>,
     attempt_timeout: f64,
     max_payload_bytes: usize,
@@ -208,7 +213,10 @@ pub struct Config {
     /// Where spans are exported, if anywhere.
     pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
-    pub public_url: String,
+    /// Base of the links hookd hands out; `None`: the address the request was made to.
+    pub public_url: Option<String>,
+    /// Sources allowed to frame the console, as `frame-ancestors` takes them.
+    pub portal_frame_ancestors: String,
     pub max_payload_bytes: usize,
     pub api_threads: usize,
     pub header_timeout: Duration,
@@ -262,6 +270,22 @@ fn positive(name: &'static str, v: usize) -> Result<usize, ConfigError> {
     }
 }
 
+/// Sources for one CSP directive: anything that could end it or start a
+/// header of its own is refused.
+fn frame_ancestors(v: String) -> Result<String, ConfigError> {
+    let v = v.trim().to_owned();
+    match !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_graphic() && c != ';' && c != ',' || c == ' ')
+    {
+        true => Ok(v),
+        false => Err(ConfigError::Invalid {
+            name: "portal_frame_ancestors",
+            detail: "must be CSP sources separated by spaces, e.g. \"'self' https://app.example.com\"".into(),
+        }),
+    }
+}
+
 impl Config {
     pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
         let mut layers = Figment::from(Toml::string(DEFAULTS));
@@ -301,7 +325,8 @@ impl Config {
             ca_bundle: s.ca_bundle,
         };
         Ok(Config {
-            public_url: s.public_url.unwrap_or_else(|| format!("http://{}", s.listen)),
+            public_url: s.public_url,
+            portal_frame_ancestors: frame_ancestors(s.portal_frame_ancestors)?,
             listen: s.listen,
             database_url,
             admin_token: s.admin_token,
@@ -377,7 +402,7 @@ mod tests {
         assert_eq!(cfg.delivery.concurrency, 256);
         assert_eq!(cfg.allow_networks, vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]);
         assert_eq!(cfg.delivery.retry_schedule.len(), 7);
-        assert_eq!(cfg.public_url, "http://127.0.0.1:8071");
+        assert_eq!(cfg.public_url, None);
         assert!(
             cfg.database_url.ends_with("hookd-data/hookd.db?mode=rwc"),
             "{}",
@@ -409,7 +434,7 @@ mod tests {
             .map(|(k, _)| k.to_string())
             .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
-        assert_eq!(keys.len(), 23, "{keys:?}");
+        assert_eq!(keys.len(), 24, "{keys:?}");
         let cli = crate::cli::Cli::command();
         let serve = cli.find_subcommand("serve").unwrap();
         let readme = include_str!("../../../README.md");

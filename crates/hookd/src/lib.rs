@@ -4,6 +4,7 @@ pub mod api;
 pub mod broadcast;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod contracts;
 pub mod delivery;
 pub mod filter;

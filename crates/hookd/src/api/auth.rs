@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::console::session;
 use crate::security::tokens;
 use crate::time;
 
@@ -152,7 +153,7 @@ impl TokenCache {
             .retain(|_, (c, _, _)| c.token_id.as_deref() != Some(token_id));
     }
 
-    async fn resolve(&self, state: &AppState, token: &str) -> ApiResult<Caller> {
+    pub async fn resolve(&self, state: &AppState, token: &str) -> ApiResult<Caller> {
         let hash = tokens::hash(token);
         if self.admin_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Caller {
@@ -209,16 +210,23 @@ impl TokenCache {
     }
 }
 
+/// Finds the caller: a bearer token, or else the console's session cookie
+/// (whose requests that change anything must carry its CSRF token).
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = req
+    let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 512);
-    let Some(token) = token else {
-        return ApiError::Unauthorized.into_response();
+    let token = match bearer {
+        Some(token) => token,
+        None => match session::from_cookie(req.headers()) {
+            Some(s) if session::csrf_ok(req.method(), req.headers(), s) => s,
+            Some(_) => return ApiError::Forbidden("missing or wrong x-csrf-token").into_response(),
+            None => return ApiError::Unauthorized.into_response(),
+        },
     };
     match state.tokens.resolve(&state, token).await {
         Ok(caller) => {

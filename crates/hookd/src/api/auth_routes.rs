@@ -140,8 +140,15 @@ async fn app_portal_access(
     State(state): State<AppState>,
     caller: Caller,
     Path(app_id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: bytes::Bytes,
 ) -> ApiResult<Json<AppPortalAccessOut>> {
+    // Without a configured public URL, the link points where this request was sent.
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
+        .map(str::to_owned);
     applications::require_admin_in(&state, &caller, &app_id).await?;
     let body: AppPortalAccessIn = if body.iter().all(u8::is_ascii_whitespace) {
         Default::default()
@@ -186,11 +193,11 @@ async fn app_portal_access(
             text: None,
         })
         .await?;
-    let url = format!(
-        "{}/console/?app={}#token={token}",
-        state.cfg.public_url.trim_end_matches('/'),
-        app.id
-    );
+    let base = match &state.cfg.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", host.as_deref().unwrap_or("localhost")),
+    };
+    let url = format!("{base}/console/?app={}#token={token}", app.id);
     Ok(Json(AppPortalAccessOut { url, token }))
 }
 

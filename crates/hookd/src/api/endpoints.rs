@@ -138,6 +138,10 @@ pub struct EndpointOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<i64>,
     pub version: i64,
+    /// When its deliveries began failing without a success since (hookd extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub failing_since: Option<String>,
     #[serde(flatten)]
     pub options: EndpointOptions,
 }
@@ -159,6 +163,7 @@ impl From<EndpointRecord> for EndpointOut {
             updated_at: time::to_rfc3339(e.updated_at),
             rate_limit: e.throttle_rate,
             version: e.version,
+            failing_since: e.first_failure_at.map(time::to_rfc3339),
             options: e.options,
         }
     }

@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.body_limit();
     router
         .merge(openapi::serve(api))
+        .merge(crate::console::routes())
         .fallback(|| async { error::ApiError::NotFound("path") })
         .layer(middleware::from_fn_with_state(state.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(limit))

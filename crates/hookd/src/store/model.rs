@@ -677,6 +677,7 @@ pub struct Stats {
 pub struct AppStatsRow {
     pub event_type: String,
     pub period: Micros,
+    pub endpoint_id: String,
     pub status: DeliveryStatus,
     pub n: i64,
 }

@@ -542,6 +542,8 @@ pub struct Behaviour {
     pub statuses: Vec<u16>,
     pub delay: Duration,
     pub headers: Vec<(String, String)>,
+    /// The answer's body (default `received`).
+    pub body: Option<String>,
 }
 
 #[derive(Default)]
@@ -783,7 +785,8 @@ async fn receive(
     };
     log.lock().unwrap().requests.push(received);
     arrived.notify_waiters();
-    let mut resp = (StatusCode::from_u16(status.unwrap_or(200)).unwrap(), "received").into_response();
+    let answer = b.body.clone().unwrap_or_else(|| "received".into());
+    let mut resp = (StatusCode::from_u16(status.unwrap_or(200)).unwrap(), answer).into_response();
     for (k, v) in b.headers {
         resp.headers_mut().insert(
             axum::http::HeaderName::try_from(k).unwrap(),

@@ -9,6 +9,7 @@ mod api_event_types;
 mod api_messages;
 mod cli;
 mod cluster;
+mod console;
 mod contracts;
 mod delivery;
 mod durability;

@@ -195,6 +195,7 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             out.push(AppStatsRow {
                 event_type: row.try_get("event_type")?,
                 period: row.try_get("period")?,
+                endpoint_id: row.try_get("endpoint_id")?,
                 status: DeliveryStatus::from_code(code)
                     .ok_or_else(|| StoreError::Corrupt(format!("delivery status {code}")))?,
                 n: row.try_get("n")?,

@@ -187,7 +187,7 @@ pub fn endpoint_stats(backend: Backend, endpoint_id: &str, since: Option<Micros>
     sql
 }
 
-/// An application's deliveries by event type, period and status, for its
+/// An application's deliveries by event type, period, endpoint and status, for its
 /// messages made in `[since, until)`. Ids sort by the time they were made,
 /// so the messages are read as a range of the application's ids (on SQLite
 /// through its deferred lookup and tail), never the whole table; the times
@@ -207,7 +207,7 @@ pub fn app_stats(
     );
     let mut sql = Sql::new("SELECT m.event_type AS event_type, (m.created_at / ");
     sql.bind(period).push(") * ").bind(period).push(
-        " AS period, d.status AS status, COUNT(*) AS n \
+        " AS period, d.endpoint_id AS endpoint_id, d.status AS status, COUNT(*) AS n \
          FROM messages m JOIN deliveries d ON d.msg_id = m.id WHERE ",
     );
     match backend {
@@ -237,7 +237,7 @@ pub fn app_stats(
     if let Some(types) = event_types.filter(|t| !t.is_empty()) {
         sql.push(" AND m.event_type IN ").bind_list(types);
     }
-    sql.push(" GROUP BY m.event_type, 2, d.status");
+    sql.push(" GROUP BY m.event_type, 2, d.endpoint_id, d.status");
     sql
 }
 
