@@ -41,10 +41,22 @@ impl Http {
 
     /// POSTs a JSON body and reads the whole answer.
     pub async fn post_json(&self, url: &str, body: impl Into<Bytes>) -> Result<Answer, String> {
-        let mut req = hyper::Request::post(url)
+        let req = hyper::Request::post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(Full::new(body.into()))
             .map_err(|e| e.to_string())?;
+        self.send(req).await
+    }
+
+    /// GETs a URL and reads the whole answer.
+    pub async fn get(&self, url: &str) -> Result<Answer, String> {
+        let req = hyper::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        self.send(req).await
+    }
+
+    async fn send(&self, mut req: hyper::Request<Full<Bytes>>) -> Result<Answer, String> {
         if let Some(auth) = &self.auth {
             req.headers_mut().insert(AUTHORIZATION, auth.clone());
         }

@@ -6,6 +6,7 @@
 
 mod client;
 mod compare;
+mod console;
 mod receiver;
 mod scenario;
 
@@ -41,9 +42,13 @@ pub struct Opts {
     /// hookd nodes sharing the database (PostgreSQL only); publishers spread over them.
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
-    /// Run these scenarios only (one, hundred, fanout, ten, filtered, open).
+    /// Run these scenarios only (one, hundred, fanout, ten, filtered, open;
+    /// `console`, the console's pages on a large store, runs only when named).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Messages the console scenario fills the store with.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub console_messages: u64,
 }
 
 #[tokio::main]
@@ -61,7 +66,8 @@ async fn main() {
         );
     }
     let rx = receiver::Receiver::start().await;
-    let run = |name: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == name);
+    let named = |name: &str| opts.only.iter().any(|o| o == name);
+    let run = |name: &str| opts.only.is_empty() || named(name);
     let secs = Duration::from_secs_f64(opts.seconds);
 
     assert!(
@@ -109,6 +115,12 @@ async fn main() {
         .map(|(key, shape)| (*key, Some(shape)))
         .chain([("open", None)]);
     let chosen: Vec<(&str, Option<&scenario::Shape>)> = all.filter(|(key, _)| run(key)).collect();
+    if named("console") {
+        for hookd in &builds {
+            let rows = console::pages(&opts, hookd, &rx, opts.console_messages).await;
+            console::print(&rows, opts.console_messages);
+        }
+    }
     for round in 0..opts.rounds {
         for (_, phase) in &chosen {
             for (build, hookd) in builds.iter().enumerate() {
@@ -126,6 +138,9 @@ async fn main() {
                 });
             }
         }
+    }
+    if rows.is_empty() {
+        return;
     }
     println!();
     compare::print_rows(&rows, &builds);

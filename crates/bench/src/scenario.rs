@@ -65,11 +65,11 @@ pub async fn direct(rx: &Receiver, concurrency: usize, secs: Duration) -> f64 {
 }
 
 /// One hookd, or several nodes on one PostgreSQL database.
-struct Hookd {
+pub struct Hookd {
     children: Vec<Child>,
     urls: Vec<String>,
-    url: String,
-    http: Http,
+    pub url: String,
+    pub http: Http,
     database: Option<(String, String)>,
     _dirs: Vec<tempfile::TempDir>,
 }
@@ -78,7 +78,7 @@ struct Hookd {
 const MAIN_KEY: &str = "YmVuY2htYXJrLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=";
 
 impl Hookd {
-    fn start(opts: &Opts, bin: &Path) -> Hookd {
+    pub fn start(opts: &Opts, bin: &Path) -> Hookd {
         let database = opts.database_url.as_ref().map(|server| {
             let name = format!("hookd_bench_{}", std::process::id());
             let psql = |sql: &str| {
@@ -130,7 +130,26 @@ impl Hookd {
         }
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Value {
+    /// A GET of `path`, its body as JSON; it must answer 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(&format!("{}{path}", self.url))
+            .await
+            .expect("hookd answers");
+        assert_eq!(r.status, 200, "{path}");
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    /// The status a GET of `path` answers with.
+    pub async fn get_status(&self, path: &str) -> u16 {
+        self.http
+            .get(&format!("{}{path}", self.url))
+            .await
+            .map_or(0, |r| r.status)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Value {
         let r = self
             .http
             .post_json(&format!("{}{path}", self.url), body.to_string())

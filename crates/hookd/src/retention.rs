@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::idempotency;
 use crate::store::Store;
-use crate::time;
+use crate::time::{self, Micros};
 
 const BATCH: i64 = 500;
 
@@ -25,6 +25,10 @@ pub async fn run(store: Arc<dyn Store>, every: Duration, stop: CancellationToken
     }
 }
 
+/// How long hourly attempt counts are kept: the console charts the last day,
+/// the API answers up to a week back.
+pub const ATTEMPT_COUNTS_KEPT: Micros = 8 * time::DAY;
+
 /// One pass; returns how many payloads were dropped.
 pub async fn sweep(store: &dyn Store, stop: &CancellationToken) -> crate::store::Result<u64> {
     let mut dropped = 0;
@@ -38,6 +42,7 @@ pub async fn sweep(store: &dyn Store, stop: &CancellationToken) -> crate::store:
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     store.purge_idempotency(time::now() - idempotency::KEEP).await?;
+    store.purge_attempt_counts(time::now() - ATTEMPT_COUNTS_KEPT).await?;
     if dropped > 0 {
         tracing::info!(dropped, "expired payloads removed");
     }

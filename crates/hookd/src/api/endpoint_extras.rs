@@ -133,8 +133,35 @@ pub async fn patch_headers(
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EndpointSecretOut {
     pub key: String,
+    /// For the `bearer` scheme: the secret hashed as Fig's receivers keep it
+    /// (bcrypt `2a`, cost 11, over base64 of its SHA-384; a fresh salt each
+    /// time), for BCrypt.Net-Next's `EnhancedVerify` (hookd extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hashed_key: Option<String>,
+}
+
+impl EndpointSecretOut {
+    /// What the receiver of `ep` needs to check deliveries.
+    pub async fn of(ep: &crate::store::EndpointRecord) -> ApiResult<Self> {
+        let hashed_key = match ep.options.scheme() {
+            crate::store::Scheme::Bearer => {
+                let secret = ep.secret.clone();
+                // bcrypt at cost 11 takes a tenth of a second of CPU: not on the API's threads.
+                let hashed = tokio::task::spawn_blocking(move || security::hashed_secret::hash(&secret))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("hashing the secret: {e}")))?;
+                Some(hashed)
+            }
+            _ => None,
+        };
+        Ok(EndpointSecretOut {
+            key: shown_secret(ep),
+            hashed_key,
+        })
+    }
 }
 
 /// Get the endpoint's signing secret.
@@ -146,7 +173,7 @@ pub async fn get_secret(
     Path((app_id, ep_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let (_, ep) = find(&state, &caller, &app_id, &ep_id).await?;
-    Ok(Json(EndpointSecretOut { key: shown_secret(&ep) }))
+    EndpointSecretOut::of(&ep).await.map(Json)
 }
 
 /// What the receiver needs: the secret, or for ed25519 signing the `whpk_` public key.
@@ -229,7 +256,7 @@ pub async fn rotate(
         ep.old_secrets.truncate(MAX_OLD_SECRETS);
     }
     let ep = save(state, app, &before, ep).await?;
-    Ok(EndpointSecretOut { key: shown_secret(&ep) })
+    EndpointSecretOut::of(&ep).await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 //! and shape the answer; errors become responses only in [`error`].
 
 pub mod applications;
+pub mod attempt_counts;
 pub mod attempts;
 pub mod auth;
 pub mod auth_routes;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(background_tasks::routes())
         .merge(broadcast::routes())
         .merge(statistics::routes())
+        .merge(attempt_counts::routes())
         .merge(usage::routes())
         .merge(retry_schedules::routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -238,9 +238,7 @@ async fn get_secret(
     Path(ep_id): Path<String>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let (_, ep) = find(&state, &caller, &ep_id).await?;
-    Ok(Json(EndpointSecretOut {
-        key: endpoint_extras::shown_secret(&ep),
-    }))
+    EndpointSecretOut::of(&ep).await.map(Json)
 }
 
 /// Rotate an operational webhook endpoint's secret; the old one keeps signing for the grace period.

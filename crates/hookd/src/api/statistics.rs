@@ -84,9 +84,6 @@ pub struct AppAttemptEventTypeStats {
     pub success: i64,
     pub failure: i64,
     pub canceled: i64,
-    /// Not ended yet (on their way or retrying): only the series shows them.
-    #[serde(skip)]
-    pub pending: i64,
 }
 
 impl AppAttemptEventTypeStats {
@@ -95,7 +92,8 @@ impl AppAttemptEventTypeStats {
             DeliveryStatus::Success => self.success += row.n,
             DeliveryStatus::Fail => self.failure += row.n,
             DeliveryStatus::Canceled => self.canceled += row.n,
-            DeliveryStatus::Pending | DeliveryStatus::Sending => self.pending += row.n,
+            // Not ended yet: counted once they are.
+            DeliveryStatus::Pending | DeliveryStatus::Sending => {}
         }
     }
 }
@@ -205,8 +203,6 @@ pub struct AttemptStatisticsData {
     pub success_count: Vec<i64>,
     pub failure_count: Vec<i64>,
     pub canceled_count: Vec<i64>,
-    /// Deliveries not ended yet, on their way or retrying (hookd extension).
-    pub pending_count: Vec<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -220,19 +216,6 @@ pub struct AttemptStatisticsResponse {
     pub period: StatisticsPeriod,
     /// One count per period, oldest first.
     pub data: AttemptStatisticsData,
-    /// The same counts for each endpoint that had deliveries (hookd extension).
-    pub by_endpoint: BTreeMap<String, AttemptStatisticsData>,
-}
-
-impl AttemptStatisticsData {
-    fn of(counts: &[AppAttemptEventTypeStats]) -> Self {
-        AttemptStatisticsData {
-            success_count: counts.iter().map(|c| c.success).collect(),
-            failure_count: counts.iter().map(|c| c.failure).collect(),
-            canceled_count: counts.iter().map(|c| c.canceled).collect(),
-            pending_count: counts.iter().map(|c| c.pending).collect(),
-        }
-    }
 }
 
 /// An application's deliveries that ended, by outcome, per period (a day, an
@@ -263,25 +246,22 @@ async fn app_attempt_series(
     let types = split_list(&q.event_types);
     let rows = state.store.app_stats(&app.id, start, end, types.as_deref(), p).await?;
     let mut counts = vec![AppAttemptEventTypeStats::default(); buckets];
-    let mut by_endpoint: BTreeMap<&str, Vec<AppAttemptEventTypeStats>> = BTreeMap::new();
     for row in &rows {
-        let Some(i) = usize::try_from((row.period - first) / p).ok().filter(|i| *i < buckets) else {
-            continue;
-        };
-        counts[i].add(row);
-        by_endpoint
-            .entry(&row.endpoint_id)
-            .or_insert_with(|| vec![AppAttemptEventTypeStats::default(); buckets])[i]
-            .add(row);
+        if let Some(c) = usize::try_from((row.period - first) / p)
+            .ok()
+            .and_then(|i| counts.get_mut(i))
+        {
+            c.add(row);
+        }
     }
     Ok(Json(AttemptStatisticsResponse {
         start_date: time::to_rfc3339(first),
         end_date: time::to_rfc3339(end),
         period,
-        data: AttemptStatisticsData::of(&counts),
-        by_endpoint: by_endpoint
-            .into_iter()
-            .map(|(id, c)| (id.to_owned(), AttemptStatisticsData::of(&c)))
-            .collect(),
+        data: AttemptStatisticsData {
+            success_count: counts.iter().map(|c| c.success).collect(),
+            failure_count: counts.iter().map(|c| c.failure).collect(),
+            canceled_count: counts.iter().map(|c| c.canceled).collect(),
+        },
     }))
 }

@@ -1,6 +1,7 @@
 //! What keeps hookd safe to run: token hashing, secret generation and the
 //! address policy that keeps deliveries off private networks.
 
+pub mod hashed_secret;
 pub mod keyring;
 pub mod ssrf;
 pub mod tokens;

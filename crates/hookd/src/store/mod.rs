@@ -171,6 +171,10 @@ pub trait DeliveryStore: Send + Sync {
         event_types: Option<&[String]>,
         period: Micros,
     ) -> Result<Vec<AppStatsRow>>;
+    /// An application's attempts per hour, endpoint and outcome, for the hours from `since`.
+    async fn attempt_counts(&self, app_id: &str, since: Micros) -> Result<Vec<AttemptCountRow>>;
+    /// Forgets the attempt counts of hours before `before`.
+    async fn purge_attempt_counts(&self, before: Micros) -> Result<u64>;
     async fn list_endpoint_messages(
         &self,
         endpoint_id: &str,

@@ -677,6 +677,14 @@ pub struct Stats {
 pub struct AppStatsRow {
     pub event_type: String,
     pub period: Micros,
+    pub status: DeliveryStatus,
+    pub n: i64,
+}
+
+/// Attempts at an application's endpoint that ended `status` in the hour from `period`.
+#[derive(Clone, Debug)]
+pub struct AttemptCountRow {
+    pub period: Micros,
     pub endpoint_id: String,
     pub status: DeliveryStatus,
     pub n: i64,

@@ -590,3 +590,55 @@ async fn a_poller_token_reads_one_endpoints_messages() {
     let r = gone.get(&format!("/api/v1/app/{app}/poller/{sink}")).await;
     assert!(matches!(r.status, 401 | 404), "{}", r.status);
 }
+
+/// Fig's receivers keep a hash of the bearer secret and check what they
+/// receive with BCrypt.Net-Next's `EnhancedVerify`: the secret answers carry
+/// that hash, which a bcrypt of its own verifies the way that library does.
+#[tokio::test]
+async fn a_bearer_secret_comes_with_the_hash_figs_receivers_keep() {
+    use base64::Engine;
+    use sha2::Digest;
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let c = s.admin();
+    let app = c.app("fig").await;
+    let ep = c
+        .endpoint(
+            &app,
+            json!({"url": format!("{}/in", rx.url), "signature": {"scheme": "bearer"}, "secret": "fig-shared-secret-1"}),
+        )
+        .await;
+    let ep = ep["id"].as_str().unwrap();
+    let enhanced_verify = |secret: &str, hashed: &str| {
+        let prehash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(secret));
+        bcrypt::verify(prehash, hashed).unwrap()
+    };
+    let r = c.get(&format!("/api/v1/app/{app}/endpoint/{ep}/secret")).await;
+    assert_eq!(r.body["key"], "fig-shared-secret-1");
+    let hashed = r.body["hashedKey"].as_str().unwrap().to_owned();
+    assert!(hashed.starts_with("$2a$11$"), "{hashed}");
+    assert!(enhanced_verify("fig-shared-secret-1", &hashed));
+    assert!(!enhanced_verify("fig-shared-secret-2", &hashed));
+
+    let r = c
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/{ep}/secret/rotate"),
+            json!({"key": "fig-shared-secret-2"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(enhanced_verify(
+        "fig-shared-secret-2",
+        r.body["hashedKey"].as_str().unwrap()
+    ));
+
+    // Other schemes have no such hash.
+    let plain = c.endpoint(&app, json!({"url": format!("{}/in", rx.url)})).await;
+    let r = c
+        .get(&format!(
+            "/api/v1/app/{app}/endpoint/{}/secret",
+            plain["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(r.body.get("hashedKey").is_none(), "{}", r.body);
+}

@@ -303,6 +303,9 @@ async fn hot_queries_use_indexes_on_a_million_attempts() {
          INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, response, duration_ms, trigger_type, created_at) \
            SELECT 'atmpt_' || lpad(g::text, 20, '0') || e.id, '{app}', 'msg_' || lpad(g::text, 27, '0'), e.id, 'https://example.com', 0, 200, 'ok', 5, 0, g \
            FROM generate_series(1, 100000) g CROSS JOIN (VALUES {eps}) AS e(id);
+         INSERT INTO attempt_counts (app_id, period, endpoint_id, status, n) \
+           SELECT 'app_' || a, h * 3600000000, 'ep_1', s, 1 \
+           FROM generate_series(1, 2000) a, generate_series(0, 47) h, (VALUES (0), (2)) AS v(s);
          ANALYZE;"
     );
     let out = std::process::Command::new("psql")

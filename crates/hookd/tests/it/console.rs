@@ -179,3 +179,70 @@ async fn a_console_session_is_a_cookie_with_a_csrf_token_and_ends_on_sign_out() 
         .unwrap();
     assert_eq!(body(r).await, json!({}));
 }
+
+/// The console's charts read hourly counts that every recorded attempt adds to.
+#[tokio::test]
+async fn hourly_attempt_counts_follow_every_attempt() {
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    rx.on(
+        "/bad",
+        Behaviour {
+            statuses: vec![500],
+            ..Default::default()
+        },
+    );
+    let c = s.admin();
+    let app = c.app("acme").await;
+    let ok = c.endpoint(&app, json!({"url": format!("{}/ok", rx.url)})).await;
+    let bad = c.endpoint(&app, json!({"url": format!("{}/bad", rx.url)})).await;
+    for i in 0..3 {
+        c.publish(&app, json!({"eventType": "t", "payload": {"i": i}})).await;
+    }
+    let bad_id = bad["id"].as_str().unwrap();
+    c.wait_for(&format!("/api/v1/app/{app}/attempt/endpoint/{bad_id}"), |b| {
+        b["data"].as_array().unwrap().len() == 3
+    })
+    .await;
+    let ok_id = ok["id"].as_str().unwrap();
+    c.wait_for(&format!("/api/v1/app/{app}/attempt/endpoint/{ok_id}"), |b| {
+        b["data"].as_array().unwrap().len() == 3
+    })
+    .await;
+
+    let r = c.get(&format!("/api/v1/app/{app}/stats/attempts/hourly?hours=2")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Two hours, this one last; an attempt made just past the hour counts in it.
+    let total = |k: &str| {
+        r.body["data"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(r.body["data"]["successCount"].as_array().unwrap().len(), 2);
+    assert_eq!((total("successCount"), total("failureCount")), (3, 3), "{}", r.body);
+    let per = |ep: &str, k: &str| -> i64 {
+        r.body["byEndpoint"][ep][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!((per(ok_id, "successCount"), per(ok_id, "failureCount")), (3, 0));
+    assert_eq!((per(bad_id, "successCount"), per(bad_id, "failureCount")), (0, 3));
+
+    let r = c.get(&format!("/api/v1/app/{app}/stats/attempts/hourly?hours=0")).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let other = c.app("globex").await;
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{other}"), json!({}))
+        .await;
+    let r = s
+        .as_token(portal.body["token"].as_str().unwrap())
+        .get(&format!("/api/v1/app/{app}/stats/attempts/hourly"))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}

@@ -93,13 +93,13 @@
     }
     return JSON.stringify(value, null, 2);
   }
-  function rate(ok, bad, wait) {
+  function rate(ok, bad) {
     const total = ok + bad;
-    if (!total) return h('span', { class: 'muted' }, wait ? `${wait} retrying or on the way` : 'no deliveries');
+    if (!total) return h('span', { class: 'muted' }, 'no attempts');
     const pct = Math.round((ok / total) * 1000) / 10;
     const meter = h('span', { class: 'meter', 'aria-hidden': 'true' }, h('i'));
     meter.firstChild.style.width = `${pct}%`;
-    return h('span', { class: 'rate', title: `${ok} succeeded, ${bad} failed in 24 hours` }, meter, `${pct}%`);
+    return h('span', { class: 'rate', title: `${ok} attempts succeeded, ${bad} failed in 24 hours` }, meter, `${pct}%`);
   }
   const sum = (xs) => (xs || []).reduce((a, b) => a + b, 0);
 
@@ -388,15 +388,14 @@
   // ---- Overview --------------------------------------------------------------
 
   async function dayStats() {
-    return api('GET', `/api/v1/stats/app/${enc(route().app)}/attempt${qs({ period: 'OneHour' })}`);
+    return api('GET', appPath(`/stats/attempts/hourly${qs({ hours: 24 })}`));
   }
   function chart(start, data, label) {
     const ok = data.successCount;
     const bad = data.failureCount;
-    const wait = data.pendingCount || ok.map(() => 0);
     const n = ok.length;
     const W = 720, H = 180, L = 34, B = 22, T = 8;
-    const max = Math.max(1, ...ok.map((v, i) => v + bad[i] + wait[i]));
+    const max = Math.max(1, ...ok.map((v, i) => v + bad[i]));
     const step = (W - L) / n;
     const y = (v) => T + (H - T - B) * (1 - v / max);
     const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
@@ -410,26 +409,22 @@
       const x = L + i * step + step * 0.15;
       const w = step * 0.7;
       const hour = new Date(t0 + i * 3600e3);
-      const title = `${hour.toLocaleString([], { hour: '2-digit', minute: '2-digit', day: 'numeric', month: 'short' })}: ${ok[i]} succeeded, ${bad[i]} failed, ${wait[i]} not ended yet`;
+      const title = `${hour.toLocaleString([], { hour: '2-digit', minute: '2-digit', day: 'numeric', month: 'short' })}: ${ok[i]} succeeded, ${bad[i]} failed`;
       const col = svg('g', {}, svg('title', {}, title));
       if (ok[i]) col.append(svg('rect', { class: 'bar-ok', x, width: w, y: y(ok[i]), height: y(0) - y(ok[i]), rx: 1.5 }));
       if (bad[i]) col.append(svg('rect', { class: 'bar-bad', x, width: w, y: y(ok[i] + bad[i]), height: y(ok[i]) - y(ok[i] + bad[i]), rx: 1.5 }));
-      const top = ok[i] + bad[i];
-      if (wait[i]) col.append(svg('rect', { class: 'bar-wait', x, width: w, y: y(top + wait[i]), height: y(top) - y(top + wait[i]), rx: 1.5 }));
       g.append(col);
       if (i % 6 === 0 && i < n - 3) g.append(svg('text', { class: 'axis', x: x + w / 2, y: H - 6, 'text-anchor': 'middle' }, hour.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
     }
     return h('div', { class: 'chart' }, g, h('div', { class: 'legend' },
-      h('span', {}, h('i', { class: 'lg-ok' }), 'Succeeded'), h('span', {}, h('i', { class: 'lg-bad' }), 'Failed'),
-      h('span', {}, h('i', { class: 'lg-wait' }), 'Retrying or on the way')));
+      h('span', {}, h('i', { class: 'lg-ok' }), 'Succeeded'), h('span', {}, h('i', { class: 'lg-bad' }), 'Failed')));
   }
   function legendColours(el) {
     el.querySelectorAll('.lg-ok').forEach((i) => { i.style.background = 'var(--ok)'; });
     el.querySelectorAll('.lg-bad').forEach((i) => { i.style.background = 'var(--bad)'; });
-    el.querySelectorAll('.lg-wait').forEach((i) => { i.style.background = 'var(--warn)'; });
     return el;
   }
-  const noData = { successCount: [], failureCount: [], pendingCount: [] };
+  const noData = { successCount: [], failureCount: [] };
   async function overviewView(r) {
     const [app, stats, eps] = await Promise.all([api('GET', appPath()), dayStats(), api('GET', appPath(`/endpoint${qs({ limit: 250 })}`))]);
     appName[app.id] = app.name;
@@ -437,17 +432,15 @@
     const bad = sum(stats.data.failureCount);
     const of = (ep) => stats.byEndpoint[ep.id] || noData;
     const failing = (ep) => (ep.failingSince ? 2 : 0) + (sum(of(ep).failureCount) ? 1 : 0);
-    const waiting = sum(stats.data.pendingCount);
     const sorted = eps.data.slice().sort((a, b) => failing(b) - failing(a));
     return [
       h('div', { class: 'head' }, h('div', {}, h('h1', {}, app.name), id(app.id))),
       h('div', { class: 'stats' },
-        h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Succeeded, 24 h'), h('div', { class: 'n' }, ok)),
-        h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Failed, 24 h'), h('div', { class: 'n' }, bad)),
-        h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Not ended yet'), h('div', { class: 'n' }, waiting)),
+        h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Attempts succeeded, 24 h'), h('div', { class: 'n' }, ok)),
+        h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Attempts failed, 24 h'), h('div', { class: 'n' }, bad)),
         h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Success rate'), h('div', { class: 'n' }, ok + bad ? `${Math.round((ok / (ok + bad)) * 1000) / 10}%` : '—')),
         h('div', { class: 'stat' }, h('div', { class: 'l' }, 'Endpoints'), h('div', { class: 'n' }, eps.data.length + (eps.done ? '' : '+')))),
-      h('div', { class: 'card' }, h('h2', {}, 'Deliveries per hour, last 24 hours'), legendColours(chart(stats.startDate, stats.data, 'Deliveries per hour'))),
+      h('div', { class: 'card' }, h('h2', {}, 'Attempts per hour, last 24 hours'), legendColours(chart(stats.startDate, stats.data, 'Attempts per hour'))),
       h('div', { class: 'card flush' }, h('h2', {}, 'Endpoints, failing first'),
         sorted.length ? endpointTable(sorted, stats) : empty('No endpoints yet', 'Add one under Endpoints.')),
     ];
@@ -457,24 +450,36 @@
 
   function endpointTable(eps, stats) {
     return h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Endpoint'), h('th', {}, 'State'),
-      h('th', { class: 'hide-narrow' }, 'Event types'), h('th', {}, 'Success, 24 h'))),
+      h('th', { class: 'hide-narrow' }, 'Event types'), h('th', {}, 'Attempts, 24 h'))),
     h('tbody', {}, eps.map((ep) => {
       const s = stats.byEndpoint[ep.id] || noData;
       return h('tr', { class: 'link', onclick: () => go({ view: 'endpoint', id: ep.id }) },
         h('td', { class: 'wrap' }, link({ view: 'endpoint', id: ep.id }, ep.url), h('div', { class: 'sub' }, ep.description || '')),
         h('td', {}, endpointState(ep)),
         h('td', { class: 'hide-narrow' }, ep.eventTypes ? ep.eventTypes.map((t) => h('span', { class: 'chip' }, t)) : h('span', { class: 'muted' }, 'all')),
-        h('td', {}, rate(sum(s.successCount), sum(s.failureCount), sum(s.pendingCount))));
+        h('td', {}, rate(sum(s.successCount), sum(s.failureCount))));
     })));
   }
   async function endpointsView(r) {
-    const [eps, stats] = await Promise.all([api('GET', appPath(`/endpoint${qs({ limit: 250 })}`)), dayStats()]);
-    return [
-      h('div', { class: 'head' }, h('div', {}, h('h1', {}, 'Endpoints'), h('div', { class: 'sub' }, 'Where this application\u2019s messages are delivered.')),
-        S.readOnly ? null : h('button', { class: 'primary', type: 'button', onclick: () => go({ view: 'new-endpoint' }) }, 'New endpoint')),
-      h('div', { class: 'card flush' }, eps.data.length ? endpointTable(eps.data, stats)
-        : empty('No endpoints yet', S.readOnly ? 'None has been added.' : 'Add the URL that should receive this application\u2019s messages.')),
-    ];
+    const [eps, stats] = await Promise.all([api('GET', appPath(`/endpoint${qs({ limit: 100 })}`)), dayStats()]);
+    if (!eps.data.length) {
+      return [endpointsHead(), h('div', { class: 'card flush' },
+        empty('No endpoints yet', S.readOnly ? 'None has been added.' : 'Add the URL that should receive this application\u2019s messages.'))];
+    }
+    const table = endpointTable(eps.data, stats);
+    const body = table.querySelector('tbody');
+    let iterator = eps.done ? null : eps.iterator;
+    const more = h('button', { type: 'button', class: 'small', hidden: !iterator, onclick: async () => {
+      const next = await api('GET', appPath(`/endpoint${qs({ limit: 100, iterator })}`));
+      add(body, [...endpointTable(next.data, stats).querySelector('tbody').children]);
+      iterator = next.done ? null : next.iterator;
+      more.hidden = !iterator;
+    } }, 'Load more');
+    return [endpointsHead(), h('div', { class: 'card flush' }, table, h('div', { class: 'pager' }, h('span', {}), more))];
+  }
+  function endpointsHead() {
+    return h('div', { class: 'head' }, h('div', {}, h('h1', {}, 'Endpoints'), h('div', { class: 'sub' }, 'Where this application\u2019s messages are delivered.')),
+      S.readOnly ? null : h('button', { class: 'primary', type: 'button', onclick: () => go({ view: 'new-endpoint' }) }, 'New endpoint'));
   }
   async function catalogue() {
     try { return (await api('GET', `/api/v1/event-type${qs({ limit: 250 })}`)).data; } catch { return []; }
@@ -496,6 +501,9 @@
       headers: h('textarea', { placeholder: 'X-Tenant: acme' }, Object.entries(headers.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')),
       scheme: h('select', {}, [['standard-webhooks', 'Standard Webhooks (webhook-signature)'], ['hmac-sha256', 'HMAC-SHA256 of the body (GitHub style)'], ['bearer', 'Authorization: Bearer <secret>'], ['none', 'None']]
         .map(([v, t]) => h('option', { value: v, selected: ((ep.signature || {}).scheme || 'standard-webhooks') === v }, t))),
+      sigHeader: h('input', { type: 'text', value: (ep.signature || {}).header || '', placeholder: 'X-Hub-Signature-256' }),
+      sigEncoding: h('select', {}, ['hex', 'base64'].map((v) => h('option', { value: v, selected: ((ep.signature || {}).encoding || 'hex') === v }, v))),
+      sigPrefix: h('input', { type: 'text', value: (ep.signature || {}).prefix ?? 'sha256=' }),
       envelope: h('input', { type: 'checkbox', checked: !!ep.envelope }),
       throttleRate: h('input', { type: 'number', min: 1, value: ep.throttleRate ?? '' }),
       retrySchedule: h('input', { type: 'text', value: (ep.retrySchedule || []).join(', '), placeholder: 'server default' }),
@@ -528,6 +536,14 @@
     el.filter.addEventListener('input', runPreview);
     el.extraTypes.addEventListener('input', runPreview);
     boxes.forEach((b) => b.addEventListener('change', runPreview));
+    // The header, encoding and prefix only mean something for the HMAC-of-the-body scheme.
+    const hmacOptions = h('div', { class: 'row' },
+      field('sigHeader', 'Signature header', el.sigHeader),
+      field('sigEncoding', 'Digest encoding', el.sigEncoding),
+      field('sigPrefix', 'Text before the digest', el.sigPrefix, 'Empty for none.'));
+    const showHmac = () => { hmacOptions.hidden = el.scheme.value !== 'hmac-sha256'; };
+    el.scheme.addEventListener('change', showHmac);
+    showHmac();
     const check = (name, label, input) => h('div', { class: 'field', 'data-field': name }, h('label', { class: 'check' }, input, label), h('div', { class: 'error' }));
     const form = submitting(h('form', { class: 'card', novalidate: true },
       field('url', 'URL', el.url, 'Route placeholders like {{tenant}} are filled from the message\u2019s payload.'),
@@ -542,6 +558,7 @@
       h('div', { class: 'row' },
         field('signature', 'Signature', el.scheme),
         field('throttleRate', 'Throttle (deliveries per second)', el.throttleRate)),
+      hmacOptions,
       h('div', { class: 'row' },
         field('retrySchedule', 'Retry schedule (seconds)', el.retrySchedule, 'Comma-separated delays.'),
         field('attemptTimeout', 'Attempt timeout (seconds)', el.attemptTimeout)),
@@ -565,7 +582,9 @@
         eventTypes: types.length ? types : null,
         channels: lines(el.channels.value).length ? lines(el.channels.value) : null,
         filter: jsonOrNull(el.filter.value, 'filter'),
-        signature: { scheme: el.scheme.value },
+        signature: el.scheme.value === 'hmac-sha256'
+          ? { scheme: 'hmac-sha256', header: el.sigHeader.value.trim() || undefined, encoding: el.sigEncoding.value, prefix: el.sigPrefix.value }
+          : { scheme: el.scheme.value },
         envelope: el.envelope.checked ? (ep.envelope || {}) : null,
         throttleRate: num(el.throttleRate),
         retrySchedule: retry.length ? retry : null,
@@ -594,7 +613,7 @@
       api('GET', appPath(base)), dayStats(),
       api('GET', appPath(`/attempt/endpoint/${enc(r.id)}${qs({ limit: 20 })}`)), catalogue()]);
     const zeros = stats.data.successCount.map(() => 0);
-    const s = stats.byEndpoint[ep.id] || { successCount: zeros, failureCount: zeros, pendingCount: zeros };
+    const s = stats.byEndpoint[ep.id] || { successCount: zeros, failureCount: zeros };
     const secretBox = h('div', { class: 'secret' }, h('code', {}, '••••••••••••••••••••••••'));
     const reveal = async () => {
       const out = await api('GET', appPath(`${base}/secret`));
@@ -634,8 +653,8 @@
     return [
       h('div', { class: 'head' }, h('div', { class: 'grow' }, h('h1', { class: 'wrap' }, ep.url), h('div', {}, endpointState(ep), ' ', id(ep.id)),
         ep.description ? h('div', { class: 'sub' }, ep.description) : null), h('div', { class: 'actions' }, manage)),
-      h('div', { class: 'card' }, h('h2', {}, 'Deliveries per hour, last 24 hours'), legendColours(chart(stats.startDate, s, 'Deliveries per hour to this endpoint')),
-        h('p', {}, rate(sum(s.successCount), sum(s.failureCount), sum(s.pendingCount)))),
+      h('div', { class: 'card' }, h('h2', {}, 'Attempts per hour, last 24 hours'), legendColours(chart(stats.startDate, s, 'Attempts per hour at this endpoint')),
+        h('p', {}, rate(sum(s.successCount), sum(s.failureCount)))),
       h('div', { class: 'grid' },
         h('div', { class: 'card' }, h('h2', {}, 'Signing secret'), secretBox,
           h('div', { class: 'actions', style: null }, act('Reveal', reveal),

@@ -75,6 +75,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint tls",
         include_str!("../../../migrations/postgres/0014_endpoint_tls.sql"),
     ),
+    (
+        15,
+        "attempt counts",
+        include_str!("../../../migrations/postgres/0015_attempt_counts.sql"),
+    ),
+    (
+        16,
+        "messages by type",
+        include_str!("../../../migrations/postgres/0016_messages_by_type.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -49,6 +49,7 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     let (pending, canceled) = (DeliveryStatus::Pending.code(), DeliveryStatus::Canceled.code());
     let scheduled = Trigger::Scheduled.code();
     let disabled = OperationalKind::EndpointDisabled.name();
+    let hour = time::HOUR;
     format!(
         "WITH m AS (\
            INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
@@ -87,6 +88,11 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            SELECT o.id, o.app_id, o.msg_id, o.endpoint_id, o.url, o.status, o.status_code, o.response, \
              o.response_headers, o.duration_ms, o.trigger_type, o.error, o.ssl_verification, o.created_at \
            FROM o JOIN u ON u.id = o.delivery_id), \
+         c AS (\
+           INSERT INTO attempt_counts (app_id, period, endpoint_id, status, n) \
+           SELECT o.app_id, (o.created_at / {hour}) * {hour}, o.endpoint_id, o.status, COUNT(*) \
+           FROM o JOIN u ON u.id = o.delivery_id GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 \
+           ON CONFLICT (app_id, period, endpoint_id, status) DO UPDATE SET n = attempt_counts.n + excluded.n), \
          f AS MATERIALIZED (\
            SELECT * FROM json_to_recordset($4::json) AS x(id text, healthy boolean, restart boolean, \
              failed_at bigint, disable_if_failing_since bigint, event_id text)), \

@@ -9,7 +9,7 @@ use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS};
 use super::{SqlStore, expect_one, queries};
 use crate::ids::{self, Kind};
 use crate::store::sqlite::deferred::DELIVERIES_BY_ENDPOINT;
-use crate::store::{AppStatsRow, StoreError};
+use crate::store::{AppStatsRow, AttemptCountRow, StoreError};
 use crate::store::{
     AttemptFilter, AttemptRecord, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
     MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
@@ -195,13 +195,33 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             out.push(AppStatsRow {
                 event_type: row.try_get("event_type")?,
                 period: row.try_get("period")?,
-                endpoint_id: row.try_get("endpoint_id")?,
                 status: DeliveryStatus::from_code(code)
                     .ok_or_else(|| StoreError::Corrupt(format!("delivery status {code}")))?,
                 n: row.try_get("n")?,
             });
         }
         Ok(out)
+    }
+
+    async fn attempt_counts(&self, app_id: &str, since: Micros) -> Result<Vec<AttemptCountRow>> {
+        let mut out = Vec::new();
+        for row in self.db.fetch(queries::attempt_counts(app_id, since)).await? {
+            let code: i64 = row.try_get("status")?;
+            out.push(AttemptCountRow {
+                period: row.try_get("period")?,
+                endpoint_id: row.try_get("endpoint_id")?,
+                status: DeliveryStatus::from_code(code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("attempt status {code}")))?,
+                n: row.try_get("n")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn purge_attempt_counts(&self, before: Micros) -> Result<u64> {
+        let mut sql = Sql::new("DELETE FROM attempt_counts WHERE period < ");
+        sql.bind(before);
+        self.db.execute(sql).await
     }
 
     async fn list_endpoint_messages(

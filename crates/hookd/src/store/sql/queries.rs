@@ -51,17 +51,22 @@ pub fn messages(backend: Backend, app_id: Option<&str>, filter: &MessageFilter, 
     let arm = |sql: &mut Sql, indexed: bool| {
         let key = if indexed {
             sql.push(&cols)
-                .push(" FROM messages_by_app x JOIN messages m ON m.id = x.id WHERE x.app_id = ");
+                .push(" FROM messages_by_app x JOIN messages m ON m.id = x.id WHERE x.app_id = ")
+                .bind(app_id);
+            if let Some(types) = filter.event_types.as_ref().filter(|t| !t.is_empty()) {
+                // The index table's own copy of the type: a type's messages
+                // are found through its index, not by reading every message.
+                sql.push(" AND x.event_type IN ").bind_list(types);
+            }
             "x.id"
         } else {
             sql.push(&cols).push(" FROM messages m WHERE ");
             if backend == Backend::Sqlite {
                 sql.push(&MESSAGES_BY_APP.tail("m")).push(" AND ");
             }
-            sql.push("m.app_id = ");
+            sql.push("m.app_id = ").bind(app_id);
             "m.id"
         };
-        sql.bind(app_id);
         filter_messages(sql, filter);
         key
     };
@@ -187,7 +192,7 @@ pub fn endpoint_stats(backend: Backend, endpoint_id: &str, since: Option<Micros>
     sql
 }
 
-/// An application's deliveries by event type, period, endpoint and status, for its
+/// An application's deliveries by event type, period and status, for its
 /// messages made in `[since, until)`. Ids sort by the time they were made,
 /// so the messages are read as a range of the application's ids (on SQLite
 /// through its deferred lookup and tail), never the whole table; the times
@@ -207,7 +212,7 @@ pub fn app_stats(
     );
     let mut sql = Sql::new("SELECT m.event_type AS event_type, (m.created_at / ");
     sql.bind(period).push(") * ").bind(period).push(
-        " AS period, d.endpoint_id AS endpoint_id, d.status AS status, COUNT(*) AS n \
+        " AS period, d.status AS status, COUNT(*) AS n \
          FROM messages m JOIN deliveries d ON d.msg_id = m.id WHERE ",
     );
     match backend {
@@ -237,7 +242,7 @@ pub fn app_stats(
     if let Some(types) = event_types.filter(|t| !t.is_empty()) {
         sql.push(" AND m.event_type IN ").bind_list(types);
     }
-    sql.push(" GROUP BY m.event_type, 2, d.endpoint_id, d.status");
+    sql.push(" GROUP BY m.event_type, 2, d.status");
     sql
 }
 
@@ -350,6 +355,14 @@ pub fn filter_messages(sql: &mut Sql, f: &MessageFilter) {
     }
 }
 
+/// An application's attempts per hour, endpoint and outcome since `since`
+/// (kept up by the group commit in `attempt_counts`).
+pub fn attempt_counts(app_id: &str, since: Micros) -> Sql {
+    let mut sql = Sql::new("SELECT period, endpoint_id, status, n FROM attempt_counts WHERE app_id = ");
+    sql.bind(app_id).push(" AND period >= ").bind(since);
+    sql
+}
+
 /// Each hot statement with sample arguments, and the group commit's
 /// statements recording `sample_outcome`: what the plan checks EXPLAIN
 /// against a large database.
@@ -381,11 +394,19 @@ pub fn explained(
         with_content: true,
         ..Default::default()
     };
+    let of_type = MessageFilter {
+        event_types: Some(vec!["invoice.paid".into()]),
+        ..mf.clone()
+    };
     let now = crate::time::now();
     let mut all: Vec<(&'static str, Sql)> = vec![
         ("claim", claim(backend, "node", now, now, 500)),
         ("messages", messages(backend, Some(app), &mf, &page)),
         ("messages, next page", messages(backend, Some(app), &mf, &later)),
+        (
+            "messages of an event type",
+            messages(backend, Some(app), &of_type, &page),
+        ),
         ("endpoint messages", endpoint_messages(backend, endpoint, &mf, &page)),
         ("every application's messages", messages(backend, None, &mf, &feed)),
         ("endpoint stats", endpoint_stats(backend, endpoint, Some(0), None)),
@@ -393,6 +414,7 @@ pub fn explained(
             "application stats",
             app_stats(backend, app, now - crate::time::DAY, now, None, crate::time::HOUR),
         ),
+        ("attempt counts", attempt_counts(app, now - crate::time::DAY)),
         ("recover", recover(backend, endpoint, now, 0, Some(now))),
         (
             "attempts by endpoint",

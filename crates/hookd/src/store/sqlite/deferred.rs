@@ -43,7 +43,7 @@ pub const MESSAGES_BY_APP: Deferred = Deferred {
     table: "messages",
     index: "messages_by_app",
     owner: "app_id",
-    columns: "app_id, id",
+    columns: "app_id, id, event_type",
     key: "id",
     lead: "id",
     mark: "messages",

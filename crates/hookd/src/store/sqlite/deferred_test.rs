@@ -283,6 +283,10 @@ async fn deferred_index_queries_search_and_never_scan() {
             let scans_a_table = scanned.is_some_and(|t| tables.contains(&t));
             assert!(!scans_a_table, "{name} scans a table: {plan:#?}");
         }
+        if name == "messages of an event type" {
+            let typed = plan.iter().any(|l| l.contains("messages_by_app_type"));
+            assert!(typed, "a type's messages are read through its index: {plan:#?}");
+        }
         checked += 1;
     }
     assert!(checked >= 6);

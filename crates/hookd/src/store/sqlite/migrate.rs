@@ -62,6 +62,8 @@ pub const MIGRATIONS: &[Migration] = &[
     step(12, include_str!("../../../migrations/sqlite/0012_poll_consumers.sql")),
     step(13, include_str!("../../../migrations/sqlite/0013_poller_tokens.sql")),
     step(14, include_str!("../../../migrations/sqlite/0014_endpoint_tls.sql")),
+    step(15, include_str!("../../../migrations/sqlite/0015_attempt_counts.sql")),
+    step(16, include_str!("../../../migrations/sqlite/0016_messages_by_type.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -42,7 +42,7 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
 
     let store = open(&url, keys()).await;
     let db = &look(&url);
-    assert_eq!(count(db, "PRAGMA user_version"), 14);
+    assert_eq!(count(db, "PRAGMA user_version"), 16);
     assert_eq!(count(db, "SELECT COUNT(*) FROM messages"), 2);
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM deliveries WHERE lease_owner = 'node'"),
@@ -57,6 +57,11 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
     assert_eq!(count(db, attempt), 1);
     // Migration 6 indexed the rows there were and set its marks past them.
     assert_eq!(count(db, "SELECT COUNT(*) FROM messages_by_app"), 2);
+    // Migration 16 gave the index its messages' event types.
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM messages_by_app WHERE event_type = 't'"),
+        2
+    );
     assert_eq!(count(db, "SELECT COUNT(*) FROM deliveries_by_endpoint"), 2);
     assert_eq!(count(db, "SELECT COUNT(*) FROM attempts_by_endpoint"), 1);
     let marks = "SELECT COUNT(*) FROM index_marks WHERE (name, upto) IN \
