@@ -205,7 +205,11 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
 
     async fn attempt_counts(&self, app_id: &str, since: Micros) -> Result<Vec<AttemptCountRow>> {
         let mut out = Vec::new();
-        for row in self.db.fetch(queries::attempt_counts(app_id, since)).await? {
+        for row in self
+            .db
+            .fetch(queries::attempt_counts(D::BACKEND, app_id, since))
+            .await?
+        {
             let code: i64 = row.try_get("status")?;
             out.push(AttemptCountRow {
                 period: row.try_get("period")?,

@@ -124,6 +124,28 @@ impl Deferred {
     }
 }
 
+/// Everything a catch-up runs, in order: the attempts' tail counted, then
+/// each index caught up and its mark raised.
+pub fn catch_up_statements() -> Vec<String> {
+    let mut all = vec![count_attempts_tail()];
+    all.extend(ALL.iter().flat_map(|index| index.catch_up()));
+    all
+}
+
+/// Adds the attempts' tail to `attempt_counts`. Run in the catch-up's
+/// transaction before the attempts' mark is raised, it counts each attempt
+/// once: the tail now, a late attempt by its trigger (migration 15).
+fn count_attempts_tail() -> String {
+    let hour = crate::time::HOUR;
+    format!(
+        "INSERT INTO attempt_counts (app_id, period, endpoint_id, status, n) \
+         SELECT app_id, (created_at / {hour}) * {hour}, endpoint_id, status, COUNT(*) FROM attempts WHERE {} \
+         GROUP BY 1, 2, 3, 4 \
+         ON CONFLICT (app_id, period, endpoint_id, status) DO UPDATE SET n = n + excluded.n",
+        ATTEMPTS_BY_ENDPOINT.tail("attempts")
+    )
+}
+
 /// One page of rows found through a deferred index: the page read from the
 /// index table and the page read from the tail, merged. `arm` pushes one side's
 /// `SELECT … WHERE …` (`true`: through the index table) and returns the column

@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::deferred::ALL;
+use super::deferred::catch_up_statements;
 use super::testing::{count, keys, look, open, url};
 use crate::store::sql::SqlStore;
 use crate::store::sql::queries::{explained, sample_outcome};
@@ -62,10 +62,8 @@ fn message(db: &Connection, n: u32, app: &str, endpoints: &[&str]) {
 }
 
 fn catch_up(db: &Connection) {
-    for index in ALL {
-        for text in index.catch_up() {
-            exec(db, &text);
-        }
+    for text in catch_up_statements() {
+        exec(db, &text);
     }
 }
 
@@ -290,5 +288,52 @@ async fn deferred_index_queries_search_and_never_scan() {
         checked += 1;
     }
     assert!(checked >= 6);
+    store.close().await;
+}
+
+/// Attempts in the tail are counted by the reader, folded in by the catch-up,
+/// and late ones by their trigger: each once, at every moment.
+#[tokio::test]
+async fn attempts_are_counted_once_in_the_tail_folded_in_or_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db) = &open_store(&dir).await;
+    apps_and_endpoints(db);
+    let counted = async || -> i64 {
+        store
+            .attempt_counts("app_1", 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.n)
+            .sum()
+    };
+    for n in 1..=10 {
+        message(db, n, "app_1", &["ep_a", "ep_b"]);
+    }
+    message(db, 11, "app_2", &["ep_c"]);
+    assert_eq!(counted().await, 20, "the tail");
+    catch_up(db);
+    assert_eq!(counted().await, 20, "folded in");
+    for n in 12..=13 {
+        message(db, n, "app_1", &["ep_a"]);
+    }
+    assert_eq!(counted().await, 22, "folded in and a new tail");
+    exec(
+        db,
+        "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, status, status_code, duration_ms, trigger_type, created_at) \
+         VALUES ('atmpt_late', 'app_1', 'msg_00003', 'ep_a', 'https://example.com', 0, 200, 1, 1, 3)",
+    );
+    assert_eq!(counted().await, 23, "a retry of a message below the mark");
+    catch_up(db);
+    assert_eq!(counted().await, 23, "all folded in");
+    let ok: i64 = store
+        .attempt_counts("app_1", 0)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.status == DeliveryStatus::Success && r.endpoint_id == "ep_a")
+        .map(|r| r.n)
+        .sum();
+    assert_eq!(ok, 7, "the odd messages 1 to 9 and 13, and the retry");
     store.close().await;
 }

@@ -23,7 +23,6 @@ use crate::store::sql::operational;
 use crate::store::sql::rows::opt_to_json;
 use crate::store::{DeliveryStatus, NewMessage, OPERATIONAL_APP, OperationalKind, Outcome, Published, Result, Trigger};
 use crate::time;
-use crate::time::Micros;
 
 /// Distinct statement shapes kept prepared: chunked multi-row inserts and
 /// padded `IN` lists come in powers of two, about forty shapes in a steady
@@ -139,10 +138,8 @@ pub fn transaction(conn: &mut Connection, body: impl FnOnce(&Connection) -> Resu
 }
 
 fn catch_up_indexes(conn: &Connection) -> Result<()> {
-    for index in deferred::ALL {
-        for text in index.catch_up() {
-            conn.prepare_cached(&text)?.raw_execute()?;
-        }
+    for text in deferred::catch_up_statements() {
+        conn.prepare_cached(&text)?.raw_execute()?;
     }
     Ok(())
 }
@@ -225,33 +222,6 @@ fn publish_statements<'a>(
         sql
     });
     messages.chain(deliveries)
-}
-
-/// Adds the batch's attempts to `attempt_counts`, one row per application,
-/// hour, endpoint and outcome. An attempt at a delivery deleted meanwhile is
-/// counted too: its endpoint is gone, so no chart shows it.
-fn count_attempts(batch: &[Outcome]) -> Vec<Sql> {
-    let mut counts: std::collections::BTreeMap<(&str, Micros, &str, i64), i64> = Default::default();
-    for o in batch {
-        let a = &o.attempt;
-        let hour = a.created_at.div_euclid(time::HOUR) * time::HOUR;
-        *counts
-            .entry((a.app_id.as_str(), hour, a.endpoint_id.as_str(), a.status.code()))
-            .or_default() += 1;
-    }
-    let counts: Vec<_> = counts.into_iter().collect();
-    let mut out = Vec::new();
-    for chunk in counts.chunks(1000) {
-        let mut sql = Sql::new("INSERT INTO attempt_counts (app_id, period, endpoint_id, status, n) VALUES ");
-        for (i, ((app, hour, ep, status), n)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" });
-            sql.bind(*app).push(", ").bind(*hour).push(", ").bind(*ep).push(", ");
-            sql.bind(*status).push(", ").bind(*n).push(")");
-        }
-        sql.push(" ON CONFLICT (app_id, period, endpoint_id, status) DO UPDATE SET n = n + excluded.n");
-        out.push(sql);
-    }
-    out
 }
 
 /// The statements that record outcomes: each delivery's new state, its
@@ -340,7 +310,6 @@ pub(super) fn outcome_statements(batch: &[Outcome]) -> Vec<Sql> {
         sql.push(") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)");
         out.push(sql);
     }
-    out.extend(count_attempts(batch));
     for o in batch {
         let Some(e) = &o.announce else { continue };
         // Only for a delivery still there, as its attempt.
