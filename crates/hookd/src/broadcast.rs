@@ -112,7 +112,7 @@ impl Broadcaster {
                 after: b.cursor.clone(),
                 descending: false,
             };
-            let apps = self.store.list_apps(&page).await?;
+            let apps = self.store.list_apps(&page, None).await?;
             for app in &apps {
                 count += self.publish(&task.id, &b, &app.id).await? as i64;
             }

@@ -160,17 +160,42 @@ pub async fn insert(state: &AppState, body: ApplicationIn, uid_fallback: Option<
     Ok(app)
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AppListParams {
+    /// Items per page, 1 to 250 (default 50).
+    pub limit: Option<u64>,
+    /// The cursor from a previous page.
+    pub iterator: Option<String>,
+    pub order: Option<Ordering>,
+    /// Only applications whose name holds this text (in any case), or whose
+    /// uid or id starts with it (hookd extension; 1 to 256 characters).
+    pub search: Option<String>,
+}
+
 /// List applications.
 #[utoipa::path(get, path = "/api/v1/app", tag = "Application", operation_id = "v1.application.list",
-    params(ListParams), responses((status = 200, body = ListResponse<ApplicationOut>)))]
+    params(AppListParams), responses((status = 200, body = ListResponse<ApplicationOut>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    Query(q): Query<AppListParams>,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     caller.require_admin()?;
+    let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 256) {
+        return Err(ApiError::invalid(
+            &["query", "search"],
+            "must be at most 256 characters",
+        ));
+    }
+    let params = ListParams {
+        limit: q.limit,
+        iterator: q.iterator.clone(),
+        order: q.order,
+    };
     let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::App, k))?;
-    let rows = state.store.list_apps(&pager.page).await?;
+    let rows = state.store.list_apps(&pager.page, search).await?;
     Ok(Json(pager.finish(rows, |a| a.id.clone(), ApplicationOut::from)))
 }
 

@@ -50,7 +50,7 @@ pub struct AppUsageStatsOut {
 /// Every application, in id order.
 async fn every_app(state: &AppState) -> ApiResult<Vec<AppRecord>> {
     every(
-        |p: Page| async move { state.store.list_apps(&p).await },
+        |p: Page| async move { state.store.list_apps(&p, None).await },
         |a: &AppRecord| a.id.clone(),
     )
     .await

@@ -70,7 +70,9 @@ pub trait AppStore: Send + Sync {
     async fn create_app(&self, app: &AppRecord) -> Result<()>;
     /// By id or by uid.
     async fn get_app(&self, id_or_uid: &str) -> Result<Option<AppRecord>>;
-    async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>>;
+    /// A page of the applications, those matching `search` only if given (a
+    /// name holding it in any case, or a uid or id starting with it).
+    async fn list_apps(&self, page: &Page, search: Option<&str>) -> Result<Vec<AppRecord>>;
     async fn update_app(&self, app: &AppRecord) -> Result<()>;
     async fn delete_app(&self, id: &str) -> Result<()>;
 

@@ -118,6 +118,14 @@ def create_application(c):
         })
         assert status == 201, (status, body)
     call("POST", "/api/v1/app", {"name": "Globex", "uid": "globex"})
+    # The search asks the server, so it finds applications not loaded yet.
+    p.get_by_role("link", name="Applications").click()
+    p.get_by_label("Search applications").fill("GLOB")
+    expect(p.get_by_role("link", name="Globex")).to_be_visible()
+    expect(p.get_by_role("link", name="Acme Inc.")).to_have_count(0)
+    p.get_by_label("Search applications").fill("acm")
+    p.get_by_role("link", name="Acme Inc.").click()
+    expect(p.get_by_role("heading", name="Acme Inc.")).to_be_visible()
 
 
 def create_endpoint(c):

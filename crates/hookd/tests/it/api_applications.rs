@@ -536,3 +536,54 @@ async fn usage_aggregates_per_application() {
         403
     );
 }
+
+/// `search` (hookd extension) finds every application by part of its name in
+/// any case, or by the start of its uid or id; LIKE's own characters are text.
+#[tokio::test]
+async fn applications_are_found_by_search() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    for (name, uid) in [
+        ("50% Off Shop", "shop-1"),
+        ("5000 Things", "things"),
+        ("Acme_Corp", "acme"),
+    ] {
+        assert_eq!(
+            c.post("/api/v1/app", json!({"name": name, "uid": uid})).await.status,
+            201
+        );
+    }
+    let names = |r: &serde_json::Value| -> Vec<String> {
+        r["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = c.get("/api/v1/app?search=50%25").await;
+    assert_eq!(names(&r.body), ["50% Off Shop"], "{}", r.body);
+    assert_eq!(
+        names(&c.get("/api/v1/app?search=off%20SHOP").await.body),
+        ["50% Off Shop"]
+    );
+    assert_eq!(names(&c.get("/api/v1/app?search=e_c").await.body), ["Acme_Corp"]);
+    assert_eq!(names(&c.get("/api/v1/app?search=thi").await.body), ["5000 Things"]);
+    let all = c.get("/api/v1/app?search=%20").await;
+    assert_eq!(names(&all.body).len(), 3, "blank: every application");
+    let id = c.get("/api/v1/app?search=acme").await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        names(&c.get("/api/v1/app?search=shop-").await.body),
+        ["50% Off Shop"],
+        "a uid's start"
+    );
+    assert_eq!(
+        names(&c.get(&format!("/api/v1/app?search={id}")).await.body),
+        ["Acme_Corp"]
+    );
+    let long = "x".repeat(257);
+    assert_eq!(c.get(&format!("/api/v1/app?search={long}")).await.status, 422);
+}

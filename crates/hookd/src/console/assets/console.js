@@ -339,35 +339,34 @@
     const more = h('button', { type: 'button', class: 'small' }, 'Load more');
     let apps = [];
     let iterator = null;
+    let query = '';
     const draw = () => {
-      const q = search.value.trim().toLowerCase();
-      const shown = apps.filter((a) => !q || [a.name, a.uid, a.id].some((x) => x && x.toLowerCase().includes(q)));
-      replace(list, shown.length ? shown.map((a) => h('tr', { class: 'link', onclick: () => go({ app: a.id }) },
+      replace(list, apps.length ? apps.map((a) => h('tr', { class: 'link', onclick: () => go({ app: a.id }) },
         h('td', {}, link({ app: a.id }, a.name), h('div', { class: 'sub' }, a.uid || '')),
         h('td', { class: 'hide-narrow' }, id(a.id)),
         h('td', {}, ago(a.createdAt)))) : h('tr', {}, h('td', { colspan: 3 },
-        empty(q ? 'No application matches' : 'No applications yet', q ? 'Try another name, or load more.' : 'Create the first one above.'))));
+        empty(query ? 'No application matches' : 'No applications yet', query ? 'Try part of its name, or its uid or id.' : 'Create the first one above.'))));
       more.hidden = !iterator;
     };
-    const load = async () => {
-      const out = await api('GET', `/api/v1/app${qs({ limit: 100, iterator })}`);
-      apps = apps.concat(out.data);
+    // The server searches every application: names holding the text, uids and ids starting with it.
+    const load = async (fresh) => {
+      const asked = query;
+      const out = await api('GET', `/api/v1/app${qs({ limit: 100, iterator: fresh ? null : iterator, search: asked })}`);
+      if (asked !== query) return;
+      apps = fresh ? out.data : apps.concat(out.data);
       iterator = out.done ? null : out.iterator;
       draw();
     };
-    more.onclick = load;
-    search.addEventListener('input', async () => {
-      draw();
-      // An exact id or uid that is not among those loaded is looked up.
-      const q = search.value.trim();
-      if (q && !apps.some((a) => a.id === q || a.uid === q)) {
-        try {
-          const a = await api('GET', `/api/v1/app/${enc(q)}`);
-          if (search.value.trim() === q && !apps.some((x) => x.id === a.id)) { apps.unshift(a); draw(); }
-        } catch { /* not an id */ }
-      }
+    more.onclick = () => load(false);
+    let timer = null;
+    search.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        query = search.value.trim();
+        load(true).catch((e) => toast(e.message));
+      }, 250);
     });
-    await load();
+    await load(true);
     const name = h('input', { type: 'text', required: true, placeholder: 'Acme Inc.' });
     const uid = h('input', { type: 'text', placeholder: 'optional, e.g. your customer id' });
     const form = submitting(h('form', { class: 'card' }, h('h2', {}, 'New application'),

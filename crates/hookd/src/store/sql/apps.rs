@@ -48,9 +48,20 @@ impl<D: Database> AppStore for SqlStore<D> {
         Ok(found)
     }
 
-    async fn list_apps(&self, page: &Page) -> Result<Vec<AppRecord>> {
+    async fn list_apps(&self, page: &Page, search: Option<&str>) -> Result<Vec<AppRecord>> {
         let mut sql = Sql::new(&format!("SELECT {APP_COLS} FROM applications WHERE id <> "));
         sql.bind(OPERATIONAL_APP);
+        if let Some(text) = search {
+            // LIKE's own characters in the text match themselves.
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            sql.push(" AND (lower(name) LIKE ")
+                .bind(format!("%{}%", escaped.to_lowercase()))
+                .push(" ESCAPE '\\' OR uid LIKE ")
+                .bind(format!("{escaped}%"))
+                .push(" ESCAPE '\\' OR id LIKE ")
+                .bind(format!("{escaped}%"))
+                .push(" ESCAPE '\\')");
+        }
         paginate(&mut sql, "id", page);
         self.db.fetch(sql).await?.iter().map(rows::app).collect()
     }
