@@ -64,6 +64,8 @@ def until(what, check, seconds=20):
 def shot(page, name, full=True):
     # Toasts come and go: the picture waits for them to go, to show the page.
     expect(page.locator(".toast")).to_have_count(0)
+    # From the top: a full-page picture of a scrolled page shows its sticky header mid-page.
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full)
 
 
