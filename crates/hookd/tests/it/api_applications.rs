@@ -587,3 +587,43 @@ async fn applications_are_found_by_search() {
     let long = "x".repeat(257);
     assert_eq!(c.get(&format!("/api/v1/app?search={long}")).await.status, 422);
 }
+
+/// The served document is the one in the repository (`docs/openapi.json`):
+/// a change to the API shows up as a change to that file. To take a new one:
+/// `HOOKD_UPDATE_OPENAPI=1 cargo test -p hookd --test it served_document`.
+/// And it lists every operation of Svix's current API that hookd serves, as
+/// `tests/data/svix-operations.txt` says, and none it says are still missing.
+#[tokio::test]
+async fn the_served_document_is_the_snapshot_and_covers_svixs_operations() {
+    let s = Server::start(&[]);
+    let doc = s.admin().get("/api/v1/openapi.json").await.body;
+    let snapshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("HOOKD_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&snapshot, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    }
+    let kept: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&snapshot).unwrap()).unwrap();
+    assert!(
+        doc == kept,
+        "the served document differs from docs/openapi.json: if the change is meant, \
+         run with HOOKD_UPDATE_OPENAPI=1 and commit the file"
+    );
+
+    let paths = doc["paths"].as_object().unwrap();
+    let served = |method: &str, path: &str| paths.get(path).and_then(|p| p.get(method)).is_some();
+    let list = include_str!("../data/svix-operations.txt");
+    let (mut yes, mut not_yet) = (0, 0);
+    for line in list.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (missing, op) = match line.strip_prefix("- ") {
+            Some(op) => (true, op),
+            None => (false, line),
+        };
+        let (method, path) = op.split_once(' ').unwrap();
+        match missing {
+            false => assert!(served(method, path), "{method} {path} is not served"),
+            true => assert!(!served(method, path), "{method} {path} is served now: drop its `-`"),
+        }
+        *(if missing { &mut not_yet } else { &mut yes }) += 1;
+    }
+    assert_eq!(yes + not_yet, 95, "Svix's current API has 95 webhook operations");
+    assert_eq!(not_yet, 8, "{yes} served");
+}
