@@ -121,7 +121,6 @@ pub async fn pages(opts: &Opts, bin: &Path, rx: &Receiver, messages: u64) -> Vec
                 format!("{a}/msg/{msg}"),
                 format!("{a}/msg/{msg}/endpoint?limit=250"),
                 format!("{a}/attempt/msg/{msg}?limit=250"),
-                format!("{a}/endpoint?limit=250"),
             ],
         ),
         (

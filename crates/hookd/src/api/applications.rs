@@ -160,6 +160,8 @@ pub async fn insert(state: &AppState, body: ApplicationIn, uid_fallback: Option<
     Ok(app)
 }
 
+/// `ListParams` and `search`, spelt out: through serde's `flatten` a query
+/// string's numbers arrive as text and `limit` would not parse.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AppListParams {

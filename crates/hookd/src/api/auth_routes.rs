@@ -143,12 +143,6 @@ async fn app_portal_access(
     headers: axum::http::HeaderMap,
     body: bytes::Bytes,
 ) -> ApiResult<Json<AppPortalAccessOut>> {
-    // Without a configured public URL, the link points where this request was sent.
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
-        .map(str::to_owned);
     applications::require_admin_in(&state, &caller, &app_id).await?;
     let body: AppPortalAccessIn = if body.iter().all(u8::is_ascii_whitespace) {
         Default::default()
@@ -195,7 +189,14 @@ async fn app_portal_access(
         .await?;
     let base = match &state.cfg.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{}", host.as_deref().unwrap_or("localhost")),
+        // Without a configured public URL, the link points where this request was sent.
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok());
+            format!("http://{}", host.unwrap_or("localhost"))
+        }
     };
     let url = format!("{base}/console/?app={}#token={token}", app.id);
     Ok(Json(AppPortalAccessOut { url, token }))

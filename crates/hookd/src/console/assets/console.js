@@ -174,7 +174,7 @@
   // ---- Frame ---------------------------------------------------------------
 
   const root = () => document.getElementById('root');
-  let appName = {};
+  const appName = {};
 
   function frame(r, body) {
     const hideNav = new URLSearchParams(location.search).get('hideNav') === '1';
@@ -754,13 +754,11 @@
   }
 
   async function messageView(r) {
-    const [m, dests, attempts, eps] = await Promise.all([
+    const [m, dests, attempts] = await Promise.all([
       api('GET', appPath(`/msg/${enc(r.id)}`)),
       api('GET', appPath(`/msg/${enc(r.id)}/endpoint${qs({ limit: 250 })}`)),
       api('GET', appPath(`/attempt/msg/${enc(r.id)}${qs({ limit: 250 })}`)),
-      api('GET', appPath(`/endpoint${qs({ limit: 250 })}`)),
     ]);
-    const urlOf = Object.fromEntries(eps.data.map((e) => [e.id, e.url]));
     // While a first attempt is on its way, look again shortly, unless the reader is busy with the page.
     const waiting = dests.data.some((d) => (d.status === 1 || d.status === 3) && !attempts.data.some((a) => a.endpointId === d.id));
     if (waiting) {
@@ -789,21 +787,21 @@
       h('div', { class: 'card flush' }, h('h2', {}, 'Endpoints'),
         dests.data.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Endpoint'), h('th', {}, 'Status'), h('th', { class: 'hide-narrow' }, 'Next attempt'), S.readOnly ? null : h('th', {}, ''))),
           h('tbody', {}, dests.data.map((d) => h('tr', {},
-            h('td', { class: 'wrap' }, link({ view: 'endpoint', id: d.id }, d.url || urlOf[d.id] || d.id)),
+            h('td', { class: 'wrap' }, link({ view: 'endpoint', id: d.id }, d.url || d.id)),
             h('td', {}, status(d.status)),
             h('td', { class: 'hide-narrow' }, d.nextAttempt ? ago(d.nextAttempt) : '—'),
             S.readOnly ? null : h('td', {}, resend(d.id))))))
           : empty('Not sent anywhere', 'No endpoint of this application matched this message.')),
       h('div', { class: 'card flush' }, h('h2', {}, 'Attempts'),
-        attempts.data.length ? attempts.data.map((a) => attemptDetails(a, urlOf)) : empty('No attempts yet', 'The first attempt is on its way.')),
+        attempts.data.length ? attempts.data.map(attemptDetails) : empty('No attempts yet', 'The first attempt is on its way.')),
     ];
   }
-  function attemptDetails(a, urlOf) {
+  function attemptDetails(a) {
     const headers = Object.entries(a.responseHeaders || {});
     return h('details', { class: 'attempt' },
       h('summary', {}, status(a.status),
         h('span', { class: 'mono' }, a.responseStatusCode ? `HTTP ${a.responseStatusCode}` : 'no answer'),
-        h('span', { class: 'grow' }, urlOf[a.endpointId] || a.url),
+        h('span', { class: 'grow' }, a.url),
         h('span', { class: 'muted' }, `${a.responseDurationMs} ms`), ago(a.timestamp)),
       h('div', { class: 'body' },
         h('dl', { class: 'props' },

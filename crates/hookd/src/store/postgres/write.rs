@@ -49,7 +49,7 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     let (pending, canceled) = (DeliveryStatus::Pending.code(), DeliveryStatus::Canceled.code());
     let scheduled = Trigger::Scheduled.code();
     let disabled = OperationalKind::EndpointDisabled.name();
-    let hour = time::HOUR;
+    let hour = crate::store::sql::queries::hour_of("o.created_at");
     format!(
         "WITH m AS (\
            INSERT INTO messages (id, app_id, event_type, event_id, channels, tags, payload, deliver_at, \
@@ -90,7 +90,7 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            FROM o JOIN u ON u.id = o.delivery_id), \
          c AS (\
            INSERT INTO attempt_counts (app_id, period, endpoint_id, status, n) \
-           SELECT o.app_id, (o.created_at / {hour}) * {hour}, o.endpoint_id, o.status, COUNT(*) \
+           SELECT o.app_id, {hour}, o.endpoint_id, o.status, COUNT(*) \
            FROM o JOIN u ON u.id = o.delivery_id GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 \
            ON CONFLICT (app_id, period, endpoint_id, status) DO UPDATE SET n = attempt_counts.n + excluded.n), \
          f AS MATERIALIZED (\

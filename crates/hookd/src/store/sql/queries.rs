@@ -355,6 +355,12 @@ pub fn filter_messages(sql: &mut Sql, f: &MessageFilter) {
     }
 }
 
+/// The start of the hour of `column` (µs), as `attempt_counts.period` holds it.
+pub fn hour_of(column: &str) -> String {
+    let hour = crate::time::HOUR;
+    format!("({column} / {hour}) * {hour}")
+}
+
 /// An application's attempts per hour, endpoint and outcome since `since`,
 /// from `attempt_counts`; on SQLite also the attempts' tail, which the writer
 /// has not counted yet (a row may then come twice: the reader adds them up).
@@ -362,9 +368,9 @@ pub fn attempt_counts(backend: Backend, app_id: &str, since: Micros) -> Sql {
     let mut sql = Sql::new("SELECT period, endpoint_id, status, n FROM attempt_counts WHERE app_id = ");
     sql.bind(app_id).push(" AND period >= ").bind(since);
     if backend == Backend::Sqlite {
-        let hour = crate::time::HOUR;
         sql.push(&format!(
-            " UNION ALL SELECT (a.created_at / {hour}) * {hour}, a.endpoint_id, a.status, COUNT(*) FROM attempts a WHERE "
+            " UNION ALL SELECT {}, a.endpoint_id, a.status, COUNT(*) FROM attempts a WHERE ",
+            hour_of("a.created_at")
         ))
         .push(&ATTEMPTS_BY_ENDPOINT.tail("a"))
         .push(" AND a.app_id = ")

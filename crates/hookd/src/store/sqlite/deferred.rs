@@ -136,12 +136,12 @@ pub fn catch_up_statements() -> Vec<String> {
 /// transaction before the attempts' mark is raised, it counts each attempt
 /// once: the tail now, a late attempt by its trigger (migration 15).
 fn count_attempts_tail() -> String {
-    let hour = crate::time::HOUR;
     format!(
         "INSERT INTO attempt_counts (app_id, period, endpoint_id, status, n) \
-         SELECT app_id, (created_at / {hour}) * {hour}, endpoint_id, status, COUNT(*) FROM attempts WHERE {} \
+         SELECT app_id, {}, endpoint_id, status, COUNT(*) FROM attempts WHERE {} \
          GROUP BY 1, 2, 3, 4 \
          ON CONFLICT (app_id, period, endpoint_id, status) DO UPDATE SET n = n + excluded.n",
+        crate::store::sql::queries::hour_of("created_at"),
         ATTEMPTS_BY_ENDPOINT.tail("attempts")
     )
 }
