@@ -78,12 +78,15 @@ pub async fn get_headers(
     Ok(Json(headers_out(ep)))
 }
 
+/// Whether a header's value is write-only (shown by name only).
+pub fn is_sensitive(name: &str) -> bool {
+    SENSITIVE.contains(&name.to_ascii_lowercase().as_str())
+}
+
 /// The headers as shown: sensitive ones by name only.
 pub fn headers_out(ep: crate::store::EndpointRecord) -> EndpointHeadersOut {
-    let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) = ep
-        .headers
-        .into_iter()
-        .partition(|(k, _)| SENSITIVE.contains(&k.to_ascii_lowercase().as_str()));
+    let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        ep.headers.into_iter().partition(|(k, _)| is_sensitive(k));
     EndpointHeadersOut {
         headers: shown,
         sensitive: sensitive.into_keys().collect(),

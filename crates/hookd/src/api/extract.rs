@@ -1,25 +1,44 @@
 //! Extractors whose rejections speak the API's error shapes: malformed JSON is
 //! a 400, a missing field or a wrong type is a 422 that names the field.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ValidationError};
 
 pub struct Json<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    /// A body that cannot be read or parsed is refused only once the
+    /// resources the path names are known to be the caller's: otherwise how
+    /// a body is judged would tell a caller whether another application's
+    /// ids exist. A body that parses costs no lookup here.
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(usize::MAX);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
-            _ => ApiError::BadRequest(format!("could not read the request body: {e}")),
-        })?;
-        parse_json(&bytes).map(Json)
+        let (mut parts, body) = req.into_parts();
+        let params: Option<Vec<(String, String)>> = (RawPathParams::from_request_parts(&mut parts, state).await)
+            .ok()
+            .map(|p| p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect());
+        let caller = parts.extensions.get::<Caller>().cloned();
+        let req = Request::from_parts(parts, body);
+        let parsed = match Bytes::from_request(req, state).await {
+            Ok(bytes) => parse_json(&bytes),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge(limit)),
+            Err(e) => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
+        };
+        if parsed.is_err()
+            && let (Some(params), Some(caller)) = (params, caller)
+        {
+            let named: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            super::visibility::path_is_visible(state, &caller, &named).await?;
+        }
+        parsed.map(Json)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod applications;
 pub mod attempt_counts;
+pub mod attempt_headers;
 pub mod attempts;
 pub mod auth;
 pub mod auth_routes;
@@ -28,6 +29,7 @@ pub mod openapi;
 pub mod operational;
 pub mod pagination;
 pub mod poller;
+pub mod poller_offsets;
 pub mod preview;
 pub mod retry_schedules;
 pub mod statistics;
@@ -35,6 +37,7 @@ pub mod testing;
 pub mod transactional;
 pub mod usage;
 pub mod validate;
+pub mod visibility;
 
 use std::sync::Arc;
 
@@ -112,7 +115,9 @@ pub fn router(state: AppState) -> Router {
         .merge(message_extras::routes())
         .merge(message_feeds::routes())
         .merge(poller::routes())
+        .merge(poller_offsets::routes())
         .merge(attempts::routes())
+        .merge(attempt_headers::routes())
         .merge(auth_routes::routes())
         .merge(testing::routes())
         .merge(preview::routes())

@@ -26,7 +26,7 @@ use super::messages::raw_payload;
 use super::pagination::{ListParams, Ordering, Pager};
 use crate::ids::{self, Kind};
 use crate::security::tokens;
-use crate::store::{EndpointRecord, MessageFilter, Page, TokenRecord};
+use crate::store::{EndpointRecord, MessageFilter, MessageRecord, Page, TokenRecord};
 use crate::time;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -39,7 +39,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The endpoint to read: a poller token's own only, else as any endpoint is found.
-async fn find_sink(state: &AppState, caller: &Caller, app_id: &str, sink_id: &str) -> ApiResult<EndpointRecord> {
+pub(super) async fn find_sink(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    sink_id: &str,
+) -> ApiResult<EndpointRecord> {
     if let Scope::Poller {
         app_id: own,
         endpoint_id,
@@ -90,6 +95,20 @@ pub struct PollingEndpointMessageOut {
     pub timestamp: String,
 }
 
+impl PollingEndpointMessageOut {
+    pub fn from_record(m: MessageRecord) -> Self {
+        PollingEndpointMessageOut {
+            payload: raw_payload(&m, true),
+            timestamp: time::to_rfc3339(m.created_at),
+            id: m.id,
+            event_type: m.event_type,
+            event_id: m.event_id,
+            channels: m.channels,
+            tags: m.tags,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct PollingEndpointOut {
     pub data: Vec<PollingEndpointMessageOut>,
@@ -121,15 +140,7 @@ async fn read(
     let page = pager.finish(
         rows,
         |(m, _)| m.id.clone(),
-        |(m, _)| PollingEndpointMessageOut {
-            payload: raw_payload(&m, true),
-            timestamp: time::to_rfc3339(m.created_at),
-            id: m.id,
-            event_type: m.event_type,
-            event_id: m.event_id,
-            channels: m.channels,
-            tags: m.tags,
-        },
+        |(m, _)| PollingEndpointMessageOut::from_record(m),
     );
     Ok(PollingEndpointOut {
         iterator: next_iterator(page.iterator, start, settled),
@@ -167,7 +178,7 @@ pub struct ConsumerPollParams {
 }
 
 /// A consumer id: 1 to 64 letters, digits, `-`, `_` or `.`.
-fn check_consumer(id: &str) -> ApiResult<()> {
+pub(super) fn check_consumer(id: &str) -> ApiResult<()> {
     let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     match ok {
         true => Ok(()),

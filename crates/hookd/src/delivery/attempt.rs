@@ -15,7 +15,7 @@ use crate::ids::{self, Kind};
 use crate::metrics::AttemptOutcome;
 use crate::security::ssrf::{self, AddressPolicy};
 use crate::store::{AttemptRecord, DeliveryStatus, DeliveryTask, EndpointRecord, Outcome};
-use crate::time;
+use crate::time::{self, Micros};
 
 /// What the receiver answered, or why there was no answer.
 pub struct Response {
@@ -24,17 +24,54 @@ pub struct Response {
     pub body: String,
     pub error: Option<String>,
     pub duration: Duration,
+    /// When the attempt began: the time in its signature.
+    pub started_at: Micros,
+}
+
+/// When an attempt began, read once: the time its request is signed with,
+/// and with its duration the attempt's own time. So the headers an attempt
+/// was sent with can be computed again from the attempt log.
+#[derive(Clone, Copy)]
+pub struct Start {
+    instant: Instant,
+    pub at: Micros,
+}
+
+impl Start {
+    /// Now, to the millisecond: the log keeps durations in whole
+    /// milliseconds, and [`started_at`] must give this reading back exactly.
+    pub fn now() -> Start {
+        let at = time::now();
+        Start {
+            instant: Instant::now(),
+            at: at - at.rem_euclid(1000),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.instant.elapsed()
+    }
+}
+
+/// When a logged attempt began. Its `created_at` is that start plus its
+/// duration in microseconds, and `duration_ms` is that duration floored, so
+/// what remains after taking off `duration_ms` is the start plus less than a
+/// millisecond; the start is a whole millisecond, so flooring finds it.
+pub fn started_at(created_at: Micros, duration_ms: i64) -> Micros {
+    let t = created_at - duration_ms * 1000;
+    t - t.rem_euclid(1000)
 }
 
 impl Response {
     /// No answer, and why.
-    pub fn failed(error: String, started: Instant) -> Response {
+    pub fn failed(error: String, start: Start) -> Response {
         Response {
             status_code: 0,
             headers: BTreeMap::new(),
             body: String::new(),
             error: Some(error),
-            duration: started.elapsed(),
+            duration: start.elapsed(),
+            started_at: start.at,
         }
     }
 
@@ -68,12 +105,12 @@ pub async fn send(
     cfg: &DeliveryConfig,
     task: &DeliveryTask,
     traceparent: Option<&str>,
+    start: Start,
 ) -> Response {
-    let started = Instant::now();
     let ep = &task.endpoint;
     let msg = &task.message;
     let body = super::body::render(ep, msg);
-    let failed = |error: String| Response::failed(error, started);
+    let failed = |error: String| Response::failed(error, start);
     let filled = crate::subscriptions::url_for(ep, msg);
     // A templated URL differs per message: kept, it would only churn the cache.
     let parsed = match filled == ep.url {
@@ -87,7 +124,7 @@ pub async fn send(
     if let Err(refused) = ssrf::check_literal(policy, &url) {
         return failed(refused.to_string());
     }
-    let headers = sign::headers(ep, msg, body.as_bytes(), time::now(), traceparent);
+    let headers = sign::headers(ep, msg, body.as_bytes(), start.at, traceparent);
     let timeout = timeout(cfg, ep);
 
     let mut request = axum::http::Request::new(Full::new(Bytes::from(body)));
@@ -142,7 +179,8 @@ pub async fn send(
         headers: out_headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         error,
-        duration: started.elapsed(),
+        duration: start.elapsed(),
+        started_at: start.at,
     }
 }
 
@@ -188,7 +226,8 @@ pub fn outcome(
     resp: Response,
     event_type_schedule: Option<&[f64]>,
 ) -> Outcome {
-    let now = time::now();
+    // The attempt's time is its start plus its duration (see `started_at`).
+    let now = resp.started_at + resp.duration.as_micros() as i64;
     let ok = resp.succeeded();
     let attempts = task.attempts as u32 + 1;
     let (status, next_attempt_at) = if ok {

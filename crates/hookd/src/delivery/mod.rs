@@ -274,19 +274,20 @@ impl Engine {
             Some(span) => Some(telemetry::traceparent(span)),
             None => parent.and_then(trace::child),
         };
+        let start = attempt::Start::now();
         let resp = if poller::is_poller(&task.endpoint.url) {
-            poller::kept()
+            poller::kept(start)
         } else if relay::is_relay(&task.endpoint.url) {
-            inner.relays.send(&inner.cfg, task, traceparent.as_deref()).await
+            inner.relays.send(&inner.cfg, task, traceparent.as_deref(), start).await
         } else {
             match inner.clients.for_endpoint(&task.endpoint) {
                 Ok(client) => {
                     let tp = traceparent.as_deref();
-                    attempt::send(&client, &inner.urls, &inner.policy, &inner.cfg, task, tp).await
+                    attempt::send(&client, &inner.urls, &inner.policy, &inner.cfg, task, tp, start).await
                 }
                 Err(e) => {
                     let error = format!("the endpoint's TLS settings: {e}");
-                    attempt::Response::failed(error, std::time::Instant::now())
+                    attempt::Response::failed(error, start)
                 }
             }
         };

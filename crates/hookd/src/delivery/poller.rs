@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::attempt::Response;
+use super::attempt::{Response, Start};
 
 /// The URL scheme of polling endpoints.
 pub const SCHEME: &str = "poller";
@@ -16,13 +16,14 @@ pub fn is_poller(url: &str) -> bool {
 }
 
 /// The outcome of a delivery to a polling endpoint: accepted for reading.
-pub fn kept() -> Response {
+pub fn kept(start: Start) -> Response {
     Response {
         status_code: 202,
         headers: BTreeMap::new(),
         body: "kept for polling".into(),
         error: None,
         duration: Duration::ZERO,
+        started_at: start.at,
     }
 }
 
@@ -34,6 +35,6 @@ mod tests {
     fn only_the_poller_scheme_is_a_polling_endpoint() {
         assert!(is_poller("poller://billing"));
         assert!(!is_poller("pollerx://a") && !is_poller("https://poller.example.com/"));
-        assert!(kept().succeeded());
+        assert!(kept(Start::now()).succeeded());
     }
 }

@@ -14,15 +14,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::attempt::Response;
+use super::attempt::{Response, Start};
 use super::{DeliveryConfig, attempt, sign};
 use crate::store::DeliveryTask;
-use crate::time;
 
 /// The frame protocol this build speaks.
 pub const PROTOCOL: u32 = 1;
@@ -163,14 +162,19 @@ impl Relays {
     }
 
     /// Makes one attempt through a listener: signed and shaped as over HTTP.
-    pub async fn send(&self, cfg: &DeliveryConfig, task: &DeliveryTask, traceparent: Option<&str>) -> Response {
-        let started = Instant::now();
-        let failed = |error: &str| Response::failed(error.to_owned(), started);
+    pub async fn send(
+        &self,
+        cfg: &DeliveryConfig,
+        task: &DeliveryTask,
+        traceparent: Option<&str>,
+        start: Start,
+    ) -> Response {
+        let failed = |error: &str| Response::failed(error.to_owned(), start);
         let Some(listener) = self.pick(&task.endpoint.id) else {
             return failed("no hookd listen is connected to this relay endpoint");
         };
         let body = super::body::render(&task.endpoint, &task.message);
-        let headers = sign::headers(&task.endpoint, &task.message, body.as_bytes(), time::now(), traceparent)
+        let headers = sign::headers(&task.endpoint, &task.message, body.as_bytes(), start.at, traceparent)
             .iter()
             .map(|(k, v)| {
                 (
@@ -214,7 +218,8 @@ impl Relays {
             body,
             error,
             // The receiver's own time, as for HTTP; the hop to the listener is not its.
-            duration: answer.duration.unwrap_or_else(|| started.elapsed()),
+            duration: answer.duration.unwrap_or_else(|| start.elapsed()),
+            started_at: start.at,
         }
     }
 }

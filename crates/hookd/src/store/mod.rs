@@ -186,6 +186,9 @@ pub trait DeliveryStore: Send + Sync {
     /// Where a consumer of an endpoint's messages has read up to (the poller API).
     async fn consumer_position(&self, endpoint_id: &str, consumer_id: &str) -> Result<Option<String>>;
     async fn set_consumer_position(&self, endpoint_id: &str, consumer_id: &str, iterator: &str) -> Result<()>;
+    /// Where a consumer of the offset-based poller stands.
+    async fn consumer_offsets(&self, endpoint_id: &str, consumer_id: &str) -> Result<Option<ConsumerOffsets>>;
+    async fn set_consumer_offsets(&self, endpoint_id: &str, consumer_id: &str, at: &ConsumerOffsets) -> Result<()>;
     async fn list_message_endpoints(&self, msg_id: &str, page: &Page) -> Result<Vec<(EndpointRecord, DeliveryState)>>;
     async fn list_attempts(&self, filter: &AttemptFilter, page: &Page) -> Result<Vec<AttemptRecord>>;
     /// How many attempts `filter` matches, counting at most `at_most`.

@@ -369,6 +369,21 @@ pub struct TokenRecord {
     pub text: Option<String>,
 }
 
+/// Where a consumer of the offset-based poller stands. Offsets number the
+/// endpoint's messages from where the consumer started, 0 first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConsumerOffsets {
+    /// The last message committed (none: nothing yet, read from the start).
+    pub committed: Option<String>,
+    /// The offset of the message after `committed`.
+    pub next_offset: i64,
+    /// The last message handed out under the lease, and the offset after it.
+    pub leased: Option<String>,
+    pub lease_next: i64,
+    /// When the lease ends; then reading starts again after `committed`.
+    pub lease_until: Micros,
+}
+
 /// One page of a list, in store terms: rows strictly after `after` in the given order.
 #[derive(Clone, Debug, Default)]
 pub struct Page {

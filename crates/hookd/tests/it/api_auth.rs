@@ -443,3 +443,63 @@ async fn a_message_token_may_only_create_messages() {
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
 }
+
+/// Every operation that takes a body and names an application: a token of
+/// another application gets 404 whatever the body (empty, incomplete,
+/// malformed), and so does one naming another application's endpoint.
+#[tokio::test]
+async fn the_caller_is_checked_before_the_body() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let (mine, theirs) = (c.app("mine").await, c.app("theirs").await);
+    let their_ep = c.endpoint(&theirs, json!({"url": "https://example.com/hook"})).await;
+    let their_ep = their_ep["id"].as_str().unwrap();
+    let portal = c
+        .post(&format!("/api/v1/auth/app-portal-access/{mine}"), json!({}))
+        .await;
+    let tenant = s.as_token(&token_of(&portal.body));
+    let doc = c.get("/api/v1/openapi.json").await.body;
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{app_id}") {
+            continue;
+        }
+        for (method, op) in ops.as_object().unwrap() {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            let fill = |app: &str| {
+                path.replace("{app_id}", app)
+                    .replace("{endpoint_id}", their_ep)
+                    .replace("{sink_id}", their_ep)
+                    .replace("{msg_id}", "msg_3N8SQZRBa93j2kogqLsA3UHRZdJ")
+                    .replace("{attempt_id}", "atmpt_3N8SQZRBa93j2kogqLsA3UHRZdJ")
+                    .replace("{consumer_id}", "c1")
+            };
+            let method = method.to_uppercase();
+            let names_more = ["{endpoint_id}", "{sink_id}", "{msg_id}"]
+                .iter()
+                .any(|p| path.contains(p));
+            let targets = match names_more {
+                true => vec![fill(&theirs), fill(&mine)],
+                false => vec![fill(&theirs)],
+            };
+            for target in targets {
+                if target.contains('{') {
+                    panic!("a path parameter this test does not fill: {target}");
+                }
+                for body in ["{}", "{\"", "[]"] {
+                    let r = tenant.raw(&method, &target, body).await;
+                    assert!(
+                        [403, 404].contains(&r.status),
+                        "{method} {target} with {body}: {} {}",
+                        r.status,
+                        r.body
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "only {checked} operations checked");
+}

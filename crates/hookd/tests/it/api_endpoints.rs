@@ -642,3 +642,89 @@ async fn a_bearer_secret_comes_with_the_hash_figs_receivers_keep() {
         .await;
     assert!(r.body.get("hashedKey").is_none(), "{}", r.body);
 }
+
+/// The offset-based poller: offsets from 0, a lease that hands out what
+/// follows while it lasts, a commit that moves the consumer on, and a lease
+/// that ends without a commit hands the same messages out again.
+#[tokio::test]
+async fn a_polling_consumer_commits_offsets_and_gets_back_what_it_did_not_commit() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let app = c.app("pollerv2").await;
+    let sink = c.endpoint(&app, json!({"url": "poller://ledger"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let m = c
+            .publish(&app, json!({"eventType": "entry.added", "payload": {"n": i}}))
+            .await;
+        sent.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let base = format!("/api/v1/app/{app}/polling-endpoint/{sink}/consumer");
+    let offsets = |b: &serde_json::Value| -> Vec<(u64, String)> {
+        let data = b["data"].as_array().unwrap().iter();
+        data.map(|m| (m["offset"].as_u64().unwrap(), m["id"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let expect =
+        |from: usize, to: usize| -> Vec<(u64, String)> { (from..to).map(|i| (i as u64, sent[i].clone())).collect() };
+    // A message is read once it has settled (two seconds); with no lease
+    // each read starts from the beginning.
+    let first = c
+        .wait_for(&format!("{base}/probe?lease_duration_ms=0"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 5)
+        })
+        .await;
+    assert_eq!(offsets(&first), expect(0, 5));
+    let a = c.get(&format!("{base}/worker?limit=2")).await.body;
+    assert_eq!((offsets(&a), a["done"].as_bool()), (expect(0, 2), Some(false)));
+    assert_eq!(a["data"][0]["payload"], json!({"n": 0}));
+    let b = c.get(&format!("{base}/worker?limit=2")).await.body;
+    assert_eq!(offsets(&b), expect(2, 4), "the lease goes on after what it handed out");
+    let commit_path = format!("{base}/worker/commit");
+    let commit = |o: u64| c.post(&commit_path, json!({"offset": o}));
+    assert_eq!(commit(1).await.status, 204);
+    assert_eq!(commit(0).await.status, 204, "committed already: nothing changes");
+    let ahead = commit(4).await;
+    assert_eq!((ahead.status, ahead.body["code"].as_str()), (409, Some("conflict")));
+    let rest = c.get(&format!("{base}/worker")).await.body;
+    assert_eq!((offsets(&rest), rest["done"].as_bool()), (expect(4, 5), Some(true)));
+    assert_eq!(commit(4).await.status, 204);
+    let idle = c.get(&format!("{base}/worker")).await.body;
+    assert_eq!(offsets(&idle), vec![], "everything committed, nothing leased");
+
+    // A lease of 0 ms has ended by the next read: without a commit the same
+    // messages come again, with the same offsets; after one, what follows.
+    let crashy = format!("{base}/crashy?limit=2&lease_duration_ms=0");
+    assert_eq!(offsets(&c.get(&crashy).await.body), expect(0, 2));
+    assert_eq!(offsets(&c.get(&crashy).await.body), expect(0, 2));
+    let commit = c.post(&format!("{base}/crashy/commit"), json!({"offset": 1})).await;
+    assert_eq!(commit.status, 204);
+    assert_eq!(offsets(&c.get(&crashy).await.body), expect(2, 4));
+
+    // A consumer that starts at the latest reads only what comes later.
+    let late = c.get(&format!("{base}/late?starting_position=latest")).await.body;
+    assert_eq!(offsets(&late), vec![]);
+    let m = c
+        .publish(&app, json!({"eventType": "entry.added", "payload": {"n": 5}}))
+        .await;
+    let late = c
+        .wait_for(&format!("{base}/late"), |b| {
+            b["data"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(offsets(&late), vec![(0, m["id"].as_str().unwrap().to_owned())]);
+
+    assert_eq!(
+        c.post(&format!("{base}/nobody/commit"), json!({"offset": 0}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(c.get(&format!("{base}/worker?limit=0")).await.status, 422);
+    let stranger = c.app("stranger").await;
+    let theirs = format!("/api/v1/app/{stranger}/polling-endpoint/{sink}/consumer/worker");
+    assert_eq!(c.get(&theirs).await.status, 404);
+}

@@ -727,3 +727,53 @@ async fn a_broadcast_reaches_every_application_once() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+#[tokio::test]
+async fn an_attempts_headers_are_those_the_receiver_got() {
+    let s = Server::start(&[]);
+    let c = s.admin();
+    let rx = Receiver::start().await;
+    let app = c.app("sent-headers").await;
+    let body = json!({"url": format!("{}/h", rx.url), "headers": {"X-Team": "blue", "X-Api-Key": "k-123"}});
+    let ep = c.endpoint(&app, body).await;
+    let ep_id = ep["id"].as_str().unwrap();
+    for n in 0..5 {
+        c.publish(&app, json!({"eventType": "thing.done", "payload": {"n": n}}))
+            .await;
+    }
+    let got = rx.wait("/h", 5).await;
+    let attempts = c
+        .wait_for(&format!("/api/v1/app/{app}/attempt/endpoint/{ep_id}"), |b| {
+            b["data"].as_array().is_some_and(|d| d.len() == 5)
+        })
+        .await;
+    for a in attempts["data"].as_array().unwrap() {
+        let (msg_id, att_id) = (a["msgId"].as_str().unwrap(), a["id"].as_str().unwrap());
+        let h = c
+            .get(&format!("/api/v1/app/{app}/msg/{msg_id}/attempt/{att_id}/headers"))
+            .await;
+        assert_eq!(h.status, 200, "{:?}", h.body);
+        let received = got.iter().find(|r| r.headers["webhook-id"] == msg_id).unwrap();
+        let sent = h.body["sentHeaders"].as_object().unwrap();
+        for name in [
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "content-type",
+            "x-team",
+        ] {
+            assert_eq!(sent[name], received.headers[name], "{name}");
+        }
+        assert_eq!(h.body["sensitive"], json!(["x-api-key"]));
+        assert_eq!(sent["x-api-key"], "********");
+        assert!(h.body["responseHeaders"].as_array().is_some_and(|r| !r.is_empty()));
+    }
+    let other = c.app("other").await;
+    let a = &attempts["data"][0];
+    let path = format!(
+        "/api/v1/app/{other}/msg/{}/attempt/{}/headers",
+        a["msgId"].as_str().unwrap(),
+        a["id"].as_str().unwrap()
+    );
+    assert_eq!(c.get(&path).await.status, 404);
+}

@@ -238,7 +238,11 @@ async fn each_signature_scheme_verifies_independently() {
     let ed_path = format!("/api/v1/app/{app}/endpoint/{}/secret", ed["id"].as_str().unwrap());
     let public = c.get(&ed_path).await.body["key"].as_str().unwrap().to_string();
     assert!(public.starts_with("whpk_"), "{public}");
-    assert_eq!(c.post("/api/v1/app/x/endpoint", json!({})).await.status, 422);
+    assert_eq!(c.post("/api/v1/app/x/endpoint", json!({})).await.status, 404);
+    assert_eq!(
+        c.post(&format!("/api/v1/app/{app}/endpoint"), json!({})).await.status,
+        422
+    );
     assert_eq!(
         c.post(
             &format!("/api/v1/app/{app}/endpoint"),

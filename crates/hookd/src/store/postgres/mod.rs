@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "messages by type",
         include_str!("../../../migrations/postgres/0016_messages_by_type.sql"),
     ),
+    (
+        17,
+        "poll offsets",
+        include_str!("../../../migrations/postgres/0017_poll_offsets.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -11,8 +11,8 @@ use crate::ids::{self, Kind};
 use crate::store::sqlite::deferred::DELIVERIES_BY_ENDPOINT;
 use crate::store::{AppStatsRow, AttemptCountRow, StoreError};
 use crate::store::{
-    AttemptFilter, AttemptRecord, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask, EndpointRecord, Lease,
-    MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
+    AttemptFilter, AttemptRecord, ConsumerOffsets, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask,
+    EndpointRecord, Lease, MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
 };
 use crate::time::{self, Micros};
 
@@ -226,6 +226,42 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
         let mut sql = Sql::new("DELETE FROM attempt_counts WHERE period < ");
         sql.bind(before);
         self.db.execute(sql).await
+    }
+
+    async fn consumer_offsets(&self, endpoint_id: &str, consumer_id: &str) -> Result<Option<ConsumerOffsets>> {
+        let mut sql = Sql::new(
+            "SELECT committed, next_offset, leased, lease_next, lease_until FROM poll_offsets WHERE endpoint_id = ",
+        );
+        sql.bind(endpoint_id).push(" AND consumer_id = ").bind(consumer_id);
+        let Some(r) = self.db.fetch_optional(sql).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ConsumerOffsets {
+            committed: r.try_get("committed")?,
+            next_offset: r.try_get("next_offset")?,
+            leased: r.try_get("leased")?,
+            lease_next: r.try_get("lease_next")?,
+            lease_until: r.try_get("lease_until")?,
+        }))
+    }
+
+    async fn set_consumer_offsets(&self, endpoint_id: &str, consumer_id: &str, at: &ConsumerOffsets) -> Result<()> {
+        let mut sql = Sql::new(
+            "INSERT INTO poll_offsets (endpoint_id, consumer_id, committed, next_offset, leased, lease_next, lease_until) VALUES (",
+        );
+        sql.bind(endpoint_id).push(", ").bind(consumer_id).push(", ");
+        sql.bind(at.committed.clone())
+            .push(", ")
+            .bind(at.next_offset)
+            .push(", ");
+        sql.bind(at.leased.clone()).push(", ").bind(at.lease_next).push(", ");
+        sql.bind(at.lease_until).push(
+            ") ON CONFLICT (endpoint_id, consumer_id) DO UPDATE SET committed = excluded.committed, \
+             next_offset = excluded.next_offset, leased = excluded.leased, \
+             lease_next = excluded.lease_next, lease_until = excluded.lease_until",
+        );
+        self.db.execute(sql).await?;
+        Ok(())
     }
 
     async fn list_endpoint_messages(

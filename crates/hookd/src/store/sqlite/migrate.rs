@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
     step(14, include_str!("../../../migrations/sqlite/0014_endpoint_tls.sql")),
     step(15, include_str!("../../../migrations/sqlite/0015_attempt_counts.sql")),
     step(16, include_str!("../../../migrations/sqlite/0016_messages_by_type.sql")),
+    step(17, include_str!("../../../migrations/sqlite/0017_poll_offsets.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
