@@ -247,7 +247,8 @@ impl Compiler {
                 Op::Regex(re)
             }
             "$size" => Op::Size(
-                arg.as_u64()
+                (arg.as_u64())
+                    .or_else(|| arg.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
                     .ok_or_else(|| self.err("takes a whole number"))?
                     .try_into()
                     .unwrap_or(usize::MAX),

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationIn {
     pub name: String,
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub throttle_rate: Option<i64>,
     pub uid: Option<String>,
     #[serde(default)]
@@ -37,7 +38,7 @@ pub struct ApplicationIn {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPatch {
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "super::extract::nullable")]
+    #[serde(default, deserialize_with = "super::whole::nullable")]
     #[schema(value_type = Option<i64>)]
     pub throttle_rate: Option<Option<i64>>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
@@ -82,6 +83,12 @@ pub struct CreateParams {
     /// Answer the existing application (200) when one has this `uid`.
     #[serde(default)]
     get_if_exists: bool,
+}
+
+/// An application as given to be created: checked whether or not it is
+/// created (another request may have made it first).
+pub fn check_new(a: &ApplicationIn) -> ApiResult<()> {
+    check(&a.name, a.uid.as_ref(), a.throttle_rate)
 }
 
 fn check(name: &str, uid: Option<&String>, throttle: Option<i64>) -> ApiResult<()> {
@@ -196,7 +203,7 @@ async fn list(
         iterator: q.iterator.clone(),
         order: q.order,
     };
-    let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::App, k))?;
+    let pager = Pager::new(&params, Ordering::Ascending)?;
     let rows = state.store.list_apps(&pager.page, search).await?;
     Ok(Json(pager.finish(rows, |a| a.id.clone(), ApplicationOut::from)))
 }
@@ -212,6 +219,7 @@ async fn create(
     Json(body): Json<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     caller.require_admin()?;
+    check_new(&body)?;
     if let (true, Some(uid)) = (params.get_if_exists, &body.uid)
         && let Some(existing) = lookup(&state, uid).await?
     {

@@ -17,7 +17,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
 use super::messages::{self, MessageListParams, MessageOut, raw_payload, split_list, yes};
 use super::pagination::{ListParams, ListResponse, Ordering, Pager};
-use crate::ids::{self, Kind};
 use crate::store::{AttemptFilter, AttemptRecord, AttemptScope, DeliveryState, DeliveryStatus};
 use crate::time;
 
@@ -112,6 +111,15 @@ pub struct AttemptListParams {
 
 /// The attempts in `scope` that the query's filters select.
 fn filter_of(scope: AttemptScope, q: &AttemptListParams) -> ApiResult<AttemptFilter> {
+    // Checked here too, for the count, which takes the same parameters and pages nothing.
+    if q.limit
+        .is_some_and(|l| !(1..=super::pagination::MAX_LIMIT).contains(&l))
+    {
+        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 250"));
+    }
+    if let Some(it) = &q.iterator {
+        super::pagination::check_iterator(it)?;
+    }
     if q.status_code_class
         .is_some_and(|c| ![0, 100, 200, 300, 400, 500].contains(&c))
     {
@@ -146,7 +154,7 @@ async fn attempt_list(
         iterator: q.iterator.clone(),
         order: None,
     };
-    let pager = Pager::new(&p, Ordering::Descending, |k| ids::is_valid(Kind::Attempt, k))?;
+    let pager = Pager::new(&p, Ordering::Descending)?;
     let rows = state.store.list_attempts(&filter, &pager.page).await?;
     let mut msgs = HashMap::new();
     if q.with_msg {
@@ -290,7 +298,7 @@ async fn list_endpoint_messages(
     Query(q): Query<MessageListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointMessageOut>>> {
     let (_, ep) = endpoints::find(&state, &caller, &app_id, &ep_id).await?;
-    let pager = q.pager(|k| ids::is_valid(Kind::Message, k))?;
+    let pager = q.pager()?;
     let rows = state
         .store
         .list_endpoint_messages(&ep.id, &q.filter(), &pager.page)
@@ -376,7 +384,7 @@ async fn list_destinations(
     Query(q): Query<ListParams>,
 ) -> ApiResult<Json<ListResponse<MessageEndpointOut>>> {
     let (_, m) = messages::find(&state, &caller, &app_id, &msg_id).await?;
-    let pager = Pager::new(&q, Ordering::Ascending, |k| ids::is_valid(Kind::Endpoint, k))?;
+    let pager = Pager::new(&q, Ordering::Ascending)?;
     let rows = state.store.list_message_endpoints(&m.id, &pager.page).await?;
     Ok(Json(pager.finish(
         rows,

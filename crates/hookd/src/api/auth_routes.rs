@@ -39,6 +39,7 @@ fn check_session(loc: &[&str], id: &str) -> ApiResult<()> {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationTokenExpireIn {
     /// Seconds until the tokens expire (0 to 259200; default 0, at once).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub expiry: Option<i64>,
     /// Only the tokens issued for these sessions (`sessionId` of app-portal-access).
     pub session_ids: Option<Vec<String>>,
@@ -120,6 +121,7 @@ pub struct AppPortalAccessIn {
     pub capabilities: Option<Vec<String>>,
     pub feature_flags: Option<Vec<String>>,
     /// Seconds until the token expires (3600 to 604800, default 604800).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub expiry: Option<i64>,
     pub session_id: Option<String>,
 }
@@ -135,7 +137,7 @@ pub struct AppPortalAccessOut {
 /// Issue a token that reaches one application only, and a link to the console with it.
 #[utoipa::path(post, path = "/api/v1/auth/app-portal-access/{app_id}", tag = "Authentication",
     operation_id = "v1.authentication.app-portal-access",
-    params(("app_id" = String, Path)), request_body = AppPortalAccessIn, responses((status = 200, body = AppPortalAccessOut)))]
+    params(("app_id" = String, Path)), request_body = Option<AppPortalAccessIn>, responses((status = 200, body = AppPortalAccessOut)))]
 async fn app_portal_access(
     State(state): State<AppState>,
     caller: Caller,
@@ -144,17 +146,16 @@ async fn app_portal_access(
     body: bytes::Bytes,
 ) -> ApiResult<Json<AppPortalAccessOut>> {
     applications::require_admin_in(&state, &caller, &app_id).await?;
-    let body: AppPortalAccessIn = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        super::extract::parse_json(&body)?
-    };
+    let body: AppPortalAccessIn = super::extract::parse_optional_json(&body)?;
     let expiry = body.expiry.unwrap_or(604_800);
     if !(3600..=604_800).contains(&expiry) {
         return Err(ApiError::invalid(&["body", "expiry"], "must be 3600 to 604800 seconds"));
     }
     if let Some(session) = &body.session_id {
         check_session(&["body", "sessionId"], session)?;
+    }
+    if let Some(a) = &body.application {
+        applications::check_new(a)?;
     }
     let app = match (applications::lookup(&state, &app_id).await?, body.application) {
         (Some(app), _) => app,
@@ -204,11 +205,11 @@ async fn app_portal_access(
 
 /// Revoke the token this request is made with.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "Authentication", operation_id = "v1.authentication.logout",
-    responses((status = 204, description = "Revoked"), (status = 400, body = super::error::HttpErrorOut)))]
+    responses((status = 204, description = "Revoked")))]
 async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     let Some(id) = caller.token_id else {
-        return Err(ApiError::BadRequest(
-            "this token comes from configuration (--admin-token / HOOKD_ADMIN_TOKEN); change it there".into(),
+        return Err(ApiError::Forbidden(
+            "this token comes from configuration (--admin-token / HOOKD_ADMIN_TOKEN); change it there",
         ));
     };
     state.store.revoke_token(&id).await?;
@@ -223,6 +224,7 @@ const MAX_EXPIRY: i64 = 10 * 365 * 24 * 3600;
 pub struct CreateTokenIn {
     pub name: String,
     /// Seconds the token is valid for (none: it does not expire).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub expiry: Option<i64>,
 }
 

@@ -12,7 +12,6 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
 use super::pagination::{ListParams, ListResponse, Ordering, Pager};
-use crate::ids::{self, Kind};
 use crate::store::{BackgroundTask, TaskKind, TaskStatus};
 use crate::time;
 
@@ -102,7 +101,7 @@ async fn list(
         Some(k) => Some(TaskKind::from_name(k).ok_or_else(|| ApiError::invalid(&["query", "task"], "unknown task"))?),
         None => None,
     };
-    let pager = Pager::new(&params, Ordering::Descending, |k| ids::is_valid(Kind::Task, k))?;
+    let pager = Pager::new(&params, Ordering::Descending)?;
     let rows = state.store.list_tasks(status, kind, &pager.page).await?;
     Ok(Json(pager.finish(rows, |t| t.id.clone(), Into::into)))
 }

@@ -32,8 +32,10 @@ pub struct MessageBroadcastIn {
     pub event_id: Option<String>,
     pub channels: Option<Vec<String>>,
     /// Days the payloads are kept (1 to 90, default 90).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub payload_retention_period: Option<i64>,
     /// Hours the payloads are kept (1 to 2160); wins over days.
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub payload_retention_hours: Option<i64>,
 }
 

@@ -194,6 +194,7 @@ pub struct EndpointSecretRotateIn {
     /// The new secret; generated when absent.
     pub key: Option<String>,
     /// How long the old secret keeps signing too (default 86400, at most 604800).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -202,7 +203,7 @@ const MAX_OLD_SECRETS: usize = 10;
 
 /// Rotate the signing secret; the old one keeps signing for the grace period. Answers the new secret.
 #[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", tag = "Endpoint", operation_id = "v1.endpoint.rotate-secret",
-    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = EndpointSecretRotateIn,
+    params(("app_id" = String, Path), ("endpoint_id" = String, Path)), request_body = Option<EndpointSecretRotateIn>,
     responses((status = 200, body = EndpointSecretOut)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
@@ -224,11 +225,7 @@ pub async fn rotate(
 ) -> ApiResult<EndpointSecretOut> {
     let mut ep = before.clone();
     // The body is optional: an empty one rotates to a generated secret with the default grace.
-    let body: EndpointSecretRotateIn = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        super::extract::parse_json(body)?
-    };
+    let body: EndpointSecretRotateIn = super::extract::parse_optional_json(body)?;
     let grace = body.grace_period_seconds.unwrap_or(86400);
     let mut c = Checks::default();
     c.check(
@@ -353,7 +350,7 @@ pub async fn cancel_msgs(
 #[serde(rename_all = "camelCase")]
 pub struct EventExampleIn {
     pub event_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole::req")]
     pub example_index: usize,
 }
 

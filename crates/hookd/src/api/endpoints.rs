@@ -52,6 +52,7 @@ pub struct EndpointIn {
     pub description: String,
     /// Messages per second at most; older clients call it `rateLimit`.
     #[serde(alias = "rateLimit")]
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub throttle_rate: Option<i64>,
     pub uid: Option<String>,
     #[serde(default)]
@@ -64,6 +65,7 @@ pub struct EndpointIn {
     #[serde(default)]
     pub metadata: Metadata,
     pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub version: Option<i64>,
     /// hookd's own settings: `retrySchedule`, `attemptTimeout`, `signature`, `sslVerification`,
     /// `filter` and `envelope`.
@@ -76,7 +78,7 @@ pub struct EndpointIn {
 pub struct EndpointPatch {
     pub url: Option<String>,
     pub description: Option<String>,
-    #[serde(default, alias = "rateLimit", deserialize_with = "nullable")]
+    #[serde(default, alias = "rateLimit", deserialize_with = "super::whole::nullable")]
     #[schema(value_type = Option<i64>)]
     pub throttle_rate: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -90,6 +92,7 @@ pub struct EndpointPatch {
     #[schema(value_type = Option<Vec<String>>)]
     pub channels: Option<Option<Vec<String>>>,
     pub metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub version: Option<i64>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<f64>>)]
@@ -429,7 +432,7 @@ async fn list(
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let app = applications::find(&state, &caller, &app_id).await?;
-    let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::Endpoint, k))?;
+    let pager = Pager::new(&params, Ordering::Ascending)?;
     let rows = state.store.list_endpoints(&app.id, &pager.page).await?;
     Ok(Json(pager.finish(rows, |e| e.id.clone(), EndpointOut::from)))
 }

@@ -72,9 +72,10 @@ fn parse(body: &EventTypeImportOpenApiIn) -> ApiResult<Value> {
     match (&body.spec, &body.spec_raw) {
         (Some(spec), None) => Ok(spec.clone()),
         (None, Some(raw)) => yaml_serde::from_str::<Value>(raw)
-            .map_err(|e| ApiError::BadRequest(format!("specRaw is neither YAML nor JSON: {e}"))),
-        _ => Err(ApiError::BadRequest(
-            "give the document as either spec or specRaw".into(),
+            .map_err(|e| ApiError::invalid(&["body", "specRaw"], format!("neither YAML nor JSON: {e}"))),
+        _ => Err(ApiError::invalid(
+            &["body"],
+            "give the document as either spec or specRaw",
         )),
     }
 }
@@ -113,7 +114,7 @@ fn unchanged(a: &EventTypeRecord, b: &EventTypeRecord) -> bool {
 /// (or, lacking webhooks, each of its `components.schemas`).
 #[utoipa::path(post, path = "/api/v1/event-type/import/openapi", tag = "Event Type",
     operation_id = "v1.event-type.import-openapi", request_body = EventTypeImportOpenApiIn,
-    responses((status = 200, body = EventTypeImportOpenApiOut), (status = 400, body = super::error::HttpErrorOut)))]
+    responses((status = 200, body = EventTypeImportOpenApiOut)))]
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,7 +122,7 @@ async fn import(
 ) -> ApiResult<Json<EventTypeImportOpenApiOut>> {
     caller.require_admin()?;
     let doc = parse(&body)?;
-    let found = openapi_webhooks::event_types_in(&doc).map_err(ApiError::BadRequest)?;
+    let found = openapi_webhooks::event_types_in(&doc).map_err(|e| ApiError::invalid(&["body", "spec"], e))?;
     let existing = catalogue(&state, true).await?;
     let named: HashSet<String> = found.iter().map(|f| f.name.clone()).collect();
     let mut changes = Vec::new();

@@ -179,7 +179,7 @@ async fn list(
         iterator: q.iterator.clone(),
         order: q.order,
     };
-    let pager = Pager::new(&page, Ordering::Ascending, |k| !k.is_empty() && k.len() <= 256)?;
+    let pager = Pager::new(&page, Ordering::Ascending)?;
     let rows = state.store.list_event_types(&pager.page, q.include_archived).await?;
     Ok(Json(pager.finish(
         rows,

@@ -46,7 +46,20 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Json<T> {
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// An optional body: none (or `null`) is the default.
+pub fn parse_optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.trim_ascii() {
+        b"" | b"null" => Ok(T::default()),
+        given => parse_json(given),
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads a struct from an array too; every body here is an object.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::invalid(&["body"], "must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
@@ -82,6 +95,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or_default();
+        // `key=` is neither absent nor a value: refused rather than read as absent.
+        let pairs: Vec<(String, String)> = serde_html_form::from_str(q).unwrap_or_default();
+        let empty: Vec<ValidationError> = (pairs.iter())
+            .filter(|(_, v)| v.is_empty())
+            .map(|(k, _)| ValidationError::new(&["query", k], "must not be empty"))
+            .collect();
+        if !empty.is_empty() {
+            return Err(ApiError::Validation(empty));
+        }
         serde_html_form::from_str(q).map(Query).map_err(|e| {
             let msg = e.to_string();
             let field = msg.split('`').nth(1).unwrap_or("query").to_string();

@@ -91,7 +91,7 @@ async fn feed(state: &AppState, app_id: Option<&str>, q: EventsParams) -> ApiRes
         iterator: start.clone(),
         order: Some(Ordering::Ascending),
     };
-    let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::Message, k))?;
+    let pager = Pager::new(&params, Ordering::Ascending)?;
     let filter = MessageFilter {
         event_types: split_list(&q.event_types),
         channels: split_list(&q.channels).unwrap_or_default(),
@@ -134,6 +134,7 @@ pub(super) fn next_iterator(after_page: Option<String>, start: Option<String>, s
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct MessageSearchIn {
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub limit: Option<u64>,
     pub iterator: Option<String>,
     pub channel: Option<String>,

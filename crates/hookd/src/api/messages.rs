@@ -50,8 +50,10 @@ pub struct MessageIn {
     /// Deliver no earlier than this.
     pub deliver_at: Option<DateTime<Utc>>,
     /// Days the payload is kept (1 to 90, default 90).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub payload_retention_period: Option<i64>,
     /// Hours the payload is kept (1 to 2160); wins over days.
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub payload_retention_hours: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub transformations_params: Option<serde_json::Value>,
@@ -336,6 +338,9 @@ async fn create(
     applications::require_publisher_in(&state, &caller, &app_id).await?;
     body.trace = crate::delivery::trace::of_publish(&headers);
     let timeout = super::transactional::timeout(&q, body.deliver_at.is_some())?;
+    if let Some(a) = &body.application {
+        applications::check_new(a)?;
+    }
     let app = match (applications::lookup(&state, &app_id).await?, body.application.take()) {
         (Some(app), _) => app,
         (None, Some(new_app)) if !ids::is_valid(Kind::App, &app_id) => {
@@ -383,13 +388,13 @@ pub struct MessageListParams {
 }
 
 impl MessageListParams {
-    pub fn pager(&self, valid: impl Fn(&str) -> bool) -> ApiResult<Pager> {
+    pub fn pager(&self) -> ApiResult<Pager> {
         let p = ListParams {
             limit: self.limit,
             iterator: self.iterator.clone(),
             order: None,
         };
-        Pager::new(&p, Ordering::Descending, valid)
+        Pager::new(&p, Ordering::Descending)
     }
 
     pub fn filter(&self) -> MessageFilter {
@@ -436,7 +441,7 @@ pub async fn list_page(
     q: MessageListParams,
 ) -> ApiResult<ListResponse<MessageOut>> {
     let app = applications::find(state, caller, app_id).await?;
-    let pager = q.pager(|k| ids::is_valid(Kind::Message, k))?;
+    let pager = q.pager()?;
     let rows = state
         .store
         .list_messages(Some(&app.id), &q.filter(), &pager.page)

@@ -26,6 +26,7 @@ pub mod message_feeds;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
+pub mod openapi_rules;
 pub mod operational;
 pub mod pagination;
 pub mod poller;
@@ -38,6 +39,7 @@ pub mod transactional;
 pub mod usage;
 pub mod validate;
 pub mod visibility;
+pub mod whole;
 
 use std::sync::Arc;
 

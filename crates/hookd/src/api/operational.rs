@@ -40,6 +40,7 @@ pub struct OperationalWebhookEndpointIn {
     #[serde(default)]
     pub description: String,
     #[serde(alias = "rateLimit")]
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub throttle_rate: Option<i64>,
     pub uid: Option<String>,
     #[serde(default)]
@@ -147,7 +148,7 @@ async fn list(
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<ListResponse<OperationalWebhookEndpointOut>>> {
     let app = app(&state, &caller).await?;
-    let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::Endpoint, k))?;
+    let pager = Pager::new(&params, Ordering::Ascending)?;
     let rows = state.store.list_endpoints(&app.id, &pager.page).await?;
     Ok(Json(pager.finish(rows, |e| e.id.clone(), Into::into)))
 }

@@ -37,6 +37,16 @@ pub struct ListResponse<T: ToSchema> {
     pub done: bool,
 }
 
+/// A cursor: a key of the list, `-` first to page backwards. Any key
+/// compares in order; this only keeps out what no key is.
+pub fn check_iterator(it: &str) -> ApiResult<()> {
+    let valid = (1..=257).contains(&it.len()) && it.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    match valid {
+        true => Ok(()),
+        false => Err(ApiError::invalid(&["query", "iterator"], "invalid iterator")),
+    }
+}
+
 /// A request for one page, and how to turn what the store found into the answer.
 pub struct Pager {
     limit: u64,
@@ -45,8 +55,9 @@ pub struct Pager {
 }
 
 impl Pager {
-    /// `valid` says whether a cursor could be a key of this list.
-    pub fn new(p: &ListParams, default_order: Ordering, valid: impl Fn(&str) -> bool) -> ApiResult<Pager> {
+    /// A page of `p`'s size after its cursor (a key of the list; `-` first
+    /// to page backwards).
+    pub fn new(p: &ListParams, default_order: Ordering) -> ApiResult<Pager> {
         let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::invalid(
@@ -56,12 +67,13 @@ impl Pager {
         }
         let descending = p.order.unwrap_or(default_order) == Ordering::Descending;
         let (backwards, after) = match p.iterator.as_deref() {
-            None | Some("") => (false, None),
+            None => (false, None),
             Some(it) => {
-                let (back, key) = it.strip_prefix('-').map_or((false, it), |k| (true, k));
-                if !valid(key) {
-                    return Err(ApiError::invalid(&["query", "iterator"], "invalid iterator"));
-                }
+                check_iterator(it)?;
+                let (back, key) = match it.strip_prefix('-') {
+                    Some(key) if !key.is_empty() => (true, key),
+                    _ => (false, it),
+                };
                 (back, Some(key.to_string()))
             }
         };

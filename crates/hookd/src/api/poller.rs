@@ -133,7 +133,7 @@ async fn read(
         iterator: start.clone(),
         order: Some(Ordering::Ascending),
     };
-    let pager = Pager::new(&params, Ordering::Ascending, |k| ids::is_valid(Kind::Message, k))?;
+    let pager = Pager::new(&params, Ordering::Ascending)?;
     filter.before = Some(settled);
     filter.with_content = true;
     let rows = state.store.list_endpoint_messages(&ep.id, &filter, &pager.page).await?;
@@ -332,8 +332,10 @@ async fn get_token(
 #[serde(rename_all = "camelCase")]
 pub struct RotatePollerTokenIn {
     /// Seconds the new token is valid for (1 to 31536000; none: no end).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub expiry: Option<i64>,
     /// Seconds the earlier tokens still work (0 to 86400, default 300; 0: not at all).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub old_token_expiry: Option<i64>,
 }
 

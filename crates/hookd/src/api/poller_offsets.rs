@@ -159,6 +159,7 @@ async fn settled_after(
 #[derive(Deserialize, ToSchema)]
 pub struct PollerV2CommitIn {
     /// The offset of the last message processed: it and those before it are done.
+    #[serde(deserialize_with = "super::whole::req")]
     pub offset: u64,
 }
 

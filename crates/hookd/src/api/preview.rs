@@ -38,8 +38,10 @@ pub struct MatchPreviewIn {
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Filter>,
     /// How many of the newest messages to look at (default 1000, at most 10000).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub limit: Option<i64>,
     /// How many matching messages to return (default 10, at most 100).
+    #[serde(default, deserialize_with = "super::whole::opt")]
     pub sample_size: Option<usize>,
 }
 

@@ -18,10 +18,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// A delay, as Svix writes durations.
+// Named `Duration` in the document, as Svix names it; not in Rust, where
+// utoipa would take the name for a string.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
-pub struct Duration {
+#[schema(as = Duration)]
+pub struct Delay {
+    #[serde(deserialize_with = "super::whole::req")]
     pub secs: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole::req")]
     pub nanos: u32,
 }
 
@@ -29,7 +33,7 @@ pub struct Duration {
 #[serde(rename_all = "camelCase")]
 pub struct RetryScheduleInOut {
     /// The delays before each retry; `null` for the server's schedule.
-    pub retry_schedule: Option<Vec<Duration>>,
+    pub retry_schedule: Option<Vec<Delay>>,
 }
 
 async fn find(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
@@ -43,7 +47,7 @@ async fn find(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
 fn out(seconds: Option<Vec<f64>>) -> RetryScheduleInOut {
     let delays = seconds.map(|s| {
         s.into_iter()
-            .map(|d| Duration {
+            .map(|d| Delay {
                 secs: d.trunc() as u64,
                 nanos: (d.fract() * 1e9).round() as u32,
             })
@@ -76,12 +80,9 @@ async fn set(
     Json(body): Json<RetryScheduleInOut>,
 ) -> ApiResult<Json<RetryScheduleInOut>> {
     find(&state, &caller, &name).await?;
-    let seconds: Option<Vec<f64>> = body
-        .retry_schedule
-        .map(|s| s.iter().map(|d| d.secs as f64 + f64::from(d.nanos) / 1e9).collect());
-    if let Some(s) = &seconds {
+    if let Some(s) = &body.retry_schedule {
         let mut c = Checks::default();
-        let ok = s.len() <= 30 && s.iter().all(|d| (0.0..=7.0 * 86400.0).contains(d));
+        let ok = s.len() <= 30 && s.iter().all(|d| d.secs <= 7 * 86400 && d.nanos < 1_000_000_000);
         c.check(
             ok,
             &["body", "retrySchedule"],
@@ -89,6 +90,9 @@ async fn set(
         );
         c.done()?;
     }
+    let seconds: Option<Vec<f64>> = body
+        .retry_schedule
+        .map(|s| s.iter().map(|d| d.secs as f64 + f64::from(d.nanos) / 1e9).collect());
     state.store.set_retry_schedule(&name, seconds.as_deref()).await?;
     state.engine.forget_schedule(&name);
     Ok(Json(out(seconds)))

@@ -83,8 +83,15 @@ impl Checks {
         if s != filled && host_of(s) != host_of(&filled) {
             return self.fail(loc, "placeholders may stand only after the host");
         }
+        if s.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return self.fail(loc, "URL with whitespace or control characters");
+        }
         match url::Url::parse(&filled) {
             Err(e) => self.fail(loc, format!("invalid URL: {e}")),
+            Ok(u) if !host_is_plain(&u) => self.fail(
+                loc,
+                "URL host must be a DNS name (its last label starting with a letter) or an IP address",
+            ),
             Ok(u) if !matches!(u.scheme(), "http" | "https") => self.fail(loc, "URL scheme must be http or https"),
             Ok(u) if u.host_str().is_none_or(str::is_empty) => self.fail(loc, "URL must have a host"),
             Ok(u) if !u.username().is_empty() || u.password().is_some() => {
@@ -113,5 +120,23 @@ impl Checks {
         if let Some(r) = rate {
             self.check((1..=65535).contains(&r), loc, "must be between 1 and 65535");
         }
+    }
+}
+
+/// A DNS name of letters, digits and hyphens (no `*`, `_` or other marks the
+/// URL parser lets through), its last label starting with a letter; or an IP.
+fn host_is_plain(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => {
+            let labels: Vec<&str> = d.split('.').collect();
+            let label_ok = |l: &&str| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+            };
+            labels.iter().all(label_ok) && labels.last().is_some_and(|l| l.as_bytes()[0].is_ascii_alphabetic())
+        }
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+        None => false,
     }
 }

@@ -13,7 +13,7 @@ use crate::store::{Encoding, EndpointRecord, MessageRecord, Scheme};
 use crate::time::{self, Micros};
 
 /// Headers hookd sets itself; an endpoint's custom headers cannot replace them.
-const RESERVED: [&str; 10] = [
+pub const RESERVED: [&str; 10] = [
     "content-type",
     "traceparent",
     "tracestate",

@@ -616,17 +616,17 @@ impl TaskKind {
         }
     }
 
+    pub const ALL: [TaskKind; 6] = [
+        TaskKind::EndpointRecover,
+        TaskKind::AppPurgeContent,
+        TaskKind::SdkGenerate,
+        TaskKind::MessageBroadcast,
+        TaskKind::AppStats,
+        TaskKind::EventTypeAggregate,
+    ];
+
     pub fn from_name(name: &str) -> Option<TaskKind> {
-        [
-            TaskKind::EndpointRecover,
-            TaskKind::AppPurgeContent,
-            TaskKind::SdkGenerate,
-            TaskKind::MessageBroadcast,
-            TaskKind::AppStats,
-            TaskKind::EventTypeAggregate,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        TaskKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// The key under which a finished task's `data` says how many rows it changed.

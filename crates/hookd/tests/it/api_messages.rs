@@ -597,7 +597,7 @@ async fn the_event_feeds_are_read_in_order_with_an_iterator() {
     assert_eq!(tenant.get("/api/v1/events").await.status, 403);
     assert_eq!(tenant.get(&format!("/api/v1/app/{b}/events")).await.status, 404);
     assert_eq!(ids(&tenant.get(&format!("/api/v1/app/{a}/events")).await.body).len(), 4);
-    let bad = c.get(&format!("/api/v1/app/{a}/events?iterator=nonsense")).await;
+    let bad = c.get(&format!("/api/v1/app/{a}/events?iterator=non%24sense")).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
 }
 

@@ -14,6 +14,7 @@ mod contracts;
 mod delivery;
 mod durability;
 mod metrics;
+mod openapi_conformance;
 mod operational;
 mod otlp;
 mod routing;

@@ -211,3 +211,130 @@ async fn the_official_svix_crate_manages_operational_webhooks_and_background_tas
     ops.endpoint().delete(ep.id.clone()).await.expect("delete");
     assert!(ops.endpoint().get(ep.id).await.is_err());
 }
+
+/// One call or more of each group of Svix's current API through the official
+/// crate: authentication, messages, attempts, statistics and polling (event
+/// types and endpoints above). Broadcast is not in the crate's public API
+/// (2.9); `api_messages::a_broadcast_reaches_every_application_once` drives it
+/// over HTTP.
+#[tokio::test]
+async fn each_group_through_the_official_crate() {
+    use svix::api::{MessageGetOptions, MessagePollerPollOptions};
+    use svix::models::{AppPortalAccessIn, AppUsageStatsIn, ApplicationTokenExpireIn, MessagePrecheckIn};
+
+    let s = Server::start(&[]);
+    let rx = Receiver::start().await;
+    let svix = client(&s);
+    let app = (svix.application())
+        .create(ApplicationIn::new("groups".into()), None)
+        .await
+        .unwrap();
+    let ep = (svix.endpoint())
+        .create(app.id.clone(), EndpointIn::new(format!("{}/g", rx.url)), None)
+        .await
+        .unwrap();
+    let sink = (svix.endpoint())
+        .create(app.id.clone(), EndpointIn::new("poller://groups".into()), None)
+        .await
+        .unwrap();
+
+    // Authentication.
+    let me = svix.authentication().whoami().await.expect("whoami");
+    assert_eq!(me.app_id, None, "the operator token reaches every application");
+    let portal = (svix.authentication())
+        .app_portal_access(app.id.clone(), AppPortalAccessIn::new(), None)
+        .await
+        .expect("portal access");
+    let tenant = Svix::new(
+        portal.token.clone(),
+        Some(SvixOptions {
+            server_url: Some(s.url.clone()),
+            ..Default::default()
+        }),
+    );
+    assert_eq!(
+        tenant.authentication().whoami().await.unwrap().app_id,
+        Some(app.id.clone())
+    );
+    (svix.authentication())
+        .expire_all(app.id.clone(), ApplicationTokenExpireIn::new(), None)
+        .await
+        .expect("expire all");
+    assert!(tenant.application().get(app.id.clone()).await.is_err(), "expired");
+
+    // Messages.
+    let active = (svix.message())
+        .precheck(app.id.clone(), MessagePrecheckIn::new("order.placed".into()), None)
+        .await
+        .expect("precheck");
+    assert!(active.active);
+    let msg = (svix.message())
+        .create(
+            app.id.clone(),
+            MessageIn::new("order.placed".into(), serde_json::json!({"order": 7})),
+            None,
+        )
+        .await
+        .unwrap();
+    rx.wait("/g", 1).await;
+    // The crate asks for `with_content=false` unless told otherwise.
+    let with_content = Some(MessageGetOptions {
+        with_content: Some(true),
+    });
+    let got = (svix.message().get(app.id.clone(), msg.id.clone(), with_content))
+        .await
+        .expect("get message");
+    assert_eq!(got.payload, serde_json::json!({"order": 7}));
+
+    // Attempts (logged just after the receiver answered).
+    let path = format!("/api/v1/app/{}/attempt/endpoint/{}", app.id, ep.id);
+    (s.admin()
+        .wait_for(&path, |b| b["data"].as_array().is_some_and(|d| !d.is_empty())))
+    .await;
+    let attempts = (svix.message_attempt())
+        .list_by_endpoint(app.id.clone(), ep.id.clone(), None)
+        .await
+        .expect("attempts of the endpoint");
+    let first = attempts.data.first().expect("an attempt");
+    let again = (svix.message_attempt())
+        .get(app.id.clone(), msg.id.clone(), first.id.clone(), None)
+        .await
+        .expect("one attempt");
+    assert_eq!(
+        (again.msg_id.as_str(), again.response_status_code),
+        (msg.id.as_str(), 200)
+    );
+
+    // Statistics.
+    let now = chrono::Utc::now();
+    let usage = (svix.statistics())
+        .aggregate_app_stats(AppUsageStatsIn::new(now - chrono::Duration::hours(1), now), None)
+        .await
+        .expect("usage");
+    assert!(usage.id.starts_with("qtask_"), "{}", usage.id);
+    let types = svix
+        .statistics()
+        .aggregate_event_types()
+        .await
+        .expect("event types in use");
+    assert!(types.id.starts_with("qtask_"), "{}", types.id);
+
+    // Polling: the message is read once it has settled.
+    let path = format!("/api/v1/app/{}/poller/{}", app.id, sink.id);
+    (s.admin()
+        .wait_for(&path, |b| b["data"].as_array().is_some_and(|d| !d.is_empty())))
+    .await;
+    let poller = svix.message().poller();
+    let read = (poller.poll(
+        app.id.clone(),
+        sink.id.clone(),
+        Some(MessagePollerPollOptions::default()),
+    ))
+    .await
+    .expect("poll");
+    assert_eq!(read.data[0].id, msg.id);
+    let consumer = (poller.consumer_poll(app.id.clone(), sink.id.clone(), "sdk".into(), None))
+        .await
+        .expect("consumer poll");
+    assert_eq!(consumer.data[0].id, msg.id);
+}
