@@ -147,11 +147,13 @@ pub async fn find(state: &AppState, caller: &Caller, id_or_uid: &str) -> ApiResu
 }
 
 pub async fn insert(state: &AppState, body: ApplicationIn, uid_fallback: Option<String>) -> ApiResult<AppRecord> {
-    check(&body.name, body.uid.as_ref(), body.throttle_rate)?;
+    // The path's uid, when it names the application, is checked as a given one.
+    let uid = body.uid.or(uid_fallback);
+    check(&body.name, uid.as_ref(), body.throttle_rate)?;
     let now = time::now();
     let app = AppRecord {
         id: ids::new(Kind::App),
-        uid: body.uid.or(uid_fallback),
+        uid,
         name: body.name,
         throttle_rate: body.throttle_rate,
         metadata: body.metadata,

@@ -77,6 +77,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("entity"),
             StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::Unstorable(_) => ApiError::invalid(&["body"], "a text value holds a NUL character"),
             StoreError::Unavailable(detail) => {
                 static SAID: crate::log_limit::Every = crate::log_limit::Every::new(std::time::Duration::from_secs(10));
                 if SAID.ready() {

@@ -3,7 +3,6 @@
 
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -22,24 +21,35 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Json<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(usize::MAX);
         let (mut parts, body) = req.into_parts();
-        let params: Option<Vec<(String, String)>> = (RawPathParams::from_request_parts(&mut parts, state).await)
-            .ok()
-            .map(|p| p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect());
-        let caller = parts.extensions.get::<Caller>().cloned();
-        let req = Request::from_parts(parts, body);
-        let parsed = match Bytes::from_request(req, state).await {
+        let parsed = match axum::body::to_bytes(body, limit).await {
             Ok(bytes) => parse_json(&bytes),
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge(limit)),
+            Err(e) if too_large(&e) => Err(ApiError::TooLarge(limit)),
             Err(e) => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
         };
         if parsed.is_err()
-            && let (Some(params), Some(caller)) = (params, caller)
+            && let Some(caller) = parts.extensions.get::<Caller>().cloned()
         {
+            let params: Vec<(String, String)> = match RawPathParams::from_request_parts(&mut parts, state).await {
+                Ok(p) => p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+                Err(_) => Vec::new(),
+            };
             let named: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             super::visibility::path_is_visible(state, &caller, &named).await?;
         }
         parsed.map(Json)
     }
+}
+
+/// Whether reading a body stopped at the size limit.
+fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The request body limit in force, for error messages.
@@ -95,11 +105,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or_default();
-        // `key=` is neither absent nor a value: refused rather than read as absent.
+        // `key=` is neither absent nor a value: refused rather than read as
+        // absent. A NUL is no value either (and PostgreSQL's text takes none).
         let pairs: Vec<(String, String)> = serde_html_form::from_str(q).unwrap_or_default();
         let empty: Vec<ValidationError> = (pairs.iter())
-            .filter(|(_, v)| v.is_empty())
-            .map(|(k, _)| ValidationError::new(&["query", k], "must not be empty"))
+            .filter(|(_, v)| v.is_empty() || v.contains('\0'))
+            .map(|(k, _)| ValidationError::new(&["query", k], "must not be empty or hold a NUL"))
             .collect();
         if !empty.is_empty() {
             return Err(ApiError::Validation(empty));

@@ -22,7 +22,7 @@ pub const URL: &str = concat!(
     r"(([A-Za-z0-9][A-Za-z0-9\-]{0,62}\.)*[A-Za-z][A-Za-z0-9\-]{0,62}",
     r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
     r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
-    r"(/([^\s{}]|\{(eventType|msgId|eventId|appId)\})*)?",
+    r"(/([^\x00-\x20\x7f{}]|\{(eventType|msgId|eventId|appId)\})*)?",
     r"|(relay|poller)://[a-zA-Z0-9\-_.]{1,200})$"
 );
 /// An HTTP header name (a token of RFC 9110).
@@ -215,12 +215,15 @@ fn merge(at: &mut Map<String, Value>, keywords: Map<String, Value>) {
 }
 
 /// A query parameter given empty (`key=`) is refused (`extract::Query`),
-/// so every string there, alone or in a list, has a character at least; so
-/// has every date-time in a body.
+/// and so is a NUL, so every string there, alone or in a list, has a
+/// character at least and no NUL; every date-time in a body has a character.
 fn not_empty(schema: &mut Value) {
     let is = |s: &Value, t: &str| s["type"] == t || s["type"].as_array().is_some_and(|a| a.contains(&json!(t)));
     if is(schema, "string") && schema.get("minLength").is_none() {
         schema["minLength"] = json!(1);
+    }
+    if is(schema, "string") && schema.get("pattern").is_none() && schema.get("format").is_none() {
+        schema["pattern"] = json!(r"^[^\x00]+$");
     }
     if is(schema, "array") {
         not_empty(&mut schema["items"]);

@@ -38,6 +38,9 @@ pub enum StoreError {
     /// The database could not be reached or refused the work; nothing was changed.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A value the database cannot hold (PostgreSQL's text takes no NUL).
+    #[error("unstorable value: {0}")]
+    Unstorable(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]
@@ -51,6 +54,7 @@ impl StoreError {
             StoreError::NotFound => StoreError::NotFound,
             StoreError::Conflict(d) => StoreError::Conflict(d.clone()),
             StoreError::Unavailable(d) => StoreError::Unavailable(d.clone()),
+            StoreError::Unstorable(d) => StoreError::Unstorable(d.clone()),
             StoreError::Corrupt(d) => StoreError::Corrupt(d.clone()),
             StoreError::Migrate(d) => StoreError::Migrate(d.clone()),
         }
