@@ -1,7 +1,7 @@
 //! hookd: a webhook delivery server. See ARCHITECTURE.md for the map.
 
 pub mod api;
-pub mod broadcast;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -142,7 +142,7 @@ pub struct Running {
     stop: CancellationToken,
     cleaner: tokio::task::JoinHandle<()>,
     outbox: tokio::task::JoinHandle<()>,
-    broadcaster: tokio::task::JoinHandle<()>,
+    background: tokio::task::JoinHandle<()>,
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio::sync::watch::Sender<bool>,
     /// The embedded store's data directory lock, held while the server runs.
@@ -169,7 +169,7 @@ impl Running {
         self.stop.cancel();
         let _ = self.cleaner.await;
         let _ = self.outbox.await;
-        let _ = self.broadcaster.await;
+        let _ = self.background.await;
         if let Some(t) = self.engine.telemetry() {
             t.shutdown();
         }
@@ -246,11 +246,11 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         metrics: metrics.clone(),
     };
     let outbox = tokio::spawn(outbox.run(stop.clone()));
-    let broadcaster = crate::broadcast::Broadcaster {
+    let background = crate::background::Runner {
         store: store.clone(),
         engine: engine.clone(),
     };
-    let broadcaster = tokio::spawn(broadcaster.run(stop.clone()));
+    let background = tokio::spawn(background.run(stop.clone()));
 
     let header_timeout = cfg.header_timeout;
     let connections = metrics.http_connections.clone();
@@ -287,7 +287,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
         stop,
         cleaner,
         outbox,
-        broadcaster,
+        background,
         http,
         stop_http,
         _lock: lock,

@@ -15,7 +15,7 @@ use super::background_tasks::TaskStartedOut;
 use super::error::ApiResult;
 use super::extract::Json;
 use super::messages::{MessageIn, check, retention};
-use crate::broadcast::Broadcast;
+use crate::background::broadcast::Broadcast;
 use crate::store::TaskKind;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -20,7 +20,7 @@ use crate::delivery::is_reserved_header;
 use crate::ids::{self, Kind};
 use crate::operational;
 use crate::routing;
-use crate::security;
+use crate::security::{self, url_password};
 use crate::store::{
     AppRecord, EndpointOptions, EndpointRecord, Metadata, OperationalKind, Scheme, Signature, StoreError,
 };
@@ -38,6 +38,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::endpoint_extras::get_secret))
         .routes(routes!(super::endpoint_extras::rotate_secret))
         .routes(routes!(super::endpoint_extras::recover))
+        .routes(routes!(super::replay::replay_missing))
+        .routes(routes!(super::replay::bulk_replay))
+        .routes(routes!(super::transformation::get, super::transformation::patch))
+        .routes(routes!(super::transformation::simulate))
         .routes(routes!(super::endpoint_extras::cancel_msgs))
         .routes(routes!(super::endpoint_extras::send_example))
         .routes(routes!(super::endpoint_extras::stats))
@@ -154,7 +158,7 @@ impl From<EndpointRecord> for EndpointOut {
         EndpointOut {
             id: e.id,
             metadata: e.metadata,
-            url: e.url,
+            url: url_password::masked(&e.url),
             description: e.description,
             throttle_rate: e.throttle_rate,
             uid: e.uid,
@@ -352,6 +356,7 @@ pub(super) async fn insert(
         old_secrets: Vec::new(),
         options: body.options,
         tls: None,
+        transformation: None,
         first_failure_at: None,
         created_at: now,
         updated_at: now,
@@ -409,6 +414,7 @@ pub async fn save(
     before: &EndpointRecord,
     mut ep: EndpointRecord,
 ) -> ApiResult<EndpointRecord> {
+    ep.url = url_password::keep_unchanged(&before.url, ep.url);
     fit_secret(&mut ep);
     check(state, &ep).await?;
     ep.updated_at = time::now();

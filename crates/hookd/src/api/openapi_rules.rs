@@ -14,17 +14,59 @@ use crate::store::{OperationalKind, TaskKind};
 pub const NAME: &str = r"^[a-zA-Z0-9\-_.]+$";
 /// `validate::Checks::channels`.
 pub const CHANNEL: &str = r"^[a-zA-Z0-9\-_.:+]+$";
+// Pieces of the URL patterns below.
+macro_rules! host {
+    () => {
+        concat!(
+            r"(([A-Za-z0-9][A-Za-z0-9\-]{0,62}\.)*[A-Za-z][A-Za-z0-9\-]{0,62}",
+            r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+            r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+        )
+    };
+}
+macro_rules! userinfo {
+    () => {
+        r"(([A-Za-z0-9\-_.~]|%[0-9A-Fa-f]{2})+(:([A-Za-z0-9\-_.~]|%[0-9A-Fa-f]{2})*)?@)?"
+    };
+}
+macro_rules! broker {
+    () => {
+        concat!(
+            r"nats://",
+            userinfo!(),
+            host!(),
+            r"/[A-Za-z0-9\-_]{1,64}(\.[A-Za-z0-9\-_]{1,64}){0,15}",
+            r"|mqtt://",
+            userinfo!(),
+            host!(),
+            r"/[A-Za-z0-9\-_.]{1,64}(/[A-Za-z0-9\-_.]{1,64}){0,15}(\?qos=[01])?",
+            r"|amqp://",
+            userinfo!(),
+            host!(),
+            r"(/(%2[fF]|[A-Za-z0-9\-_.]{1,64}))?\?exchange=[A-Za-z0-9\-_.:]{0,255}(&routingKey=[A-Za-z0-9\-_.:]{0,255})?",
+            r"|redis://",
+            userinfo!(),
+            host!(),
+            r"(/[0-9]{1,2})?\?stream=[A-Za-z0-9\-_.:]{1,255}(&maxlen=[1-9][0-9]{0,9})?"
+        )
+    };
+}
+
 /// `validate::Checks::url`: http(s) with a host (names whose last label
 /// starts with a letter, or IPv4) and no user-info, an optional port, and a
-/// path where only the placeholders use braces; or a relay or poller endpoint.
+/// path where only the placeholders use braces; a relay or poller endpoint;
+/// or a broker destination ([`BROKER_URL`]).
 pub const URL: &str = concat!(
     r"^([hH][tT][tT][pP][sS]?://",
-    r"(([A-Za-z0-9][A-Za-z0-9\-]{0,62}\.)*[A-Za-z][A-Za-z0-9\-]{0,62}",
-    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
-    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
+    host!(),
     r"(/([^\x00-\x20\x7f{}]|\{(eventType|msgId|eventId|appId)\})*)?",
-    r"|(relay|poller)://[a-zA-Z0-9\-_.]{1,200})$"
+    r"|(relay|poller)://[a-zA-Z0-9\-_.]{1,200}|",
+    broker!(),
+    r")$"
 );
+/// The broker destinations `validate::Checks::url` takes (`delivery::brokers`):
+/// a NATS subject, an MQTT topic, an AMQP exchange and routing key, a Redis stream.
+pub const BROKER_URL: &str = concat!(r"^(", broker!(), r")$");
 /// An HTTP header name (a token of RFC 9110).
 pub const HEADER_NAME: &str = r"^[A-Za-z0-9!#$%&'*+.^_`|~\-]+$";
 /// `validate::Checks::secret`, in the form every signature scheme takes
@@ -37,6 +79,11 @@ pub const ITERATOR: &str = r"^[A-Za-z0-9\-_.]{1,257}$";
 
 fn name(max: u32) -> Value {
     json!({ "minLength": 1, "maxLength": max, "pattern": NAME })
+}
+
+/// A message's tag (`messages::check`).
+fn tag() -> Value {
+    json!({ "minLength": 1, "maxLength": 128, "pattern": r"^[a-zA-Z0-9\-_./\\#]+$" })
 }
 
 fn channel() -> Value {
@@ -103,10 +150,7 @@ fn property(schema: &str, prop: &str) -> Option<Rule> {
             "not": { "enum": crate::delivery::sign::RESERVED },
         })),
         ("Signature", "prefix") => This(json!({ "maxLength": 64, "pattern": r"^[\x21-\x7e]*$" })),
-        (_, "tags") if !schema.ends_with("Out") => Items(
-            json!({ "minLength": 1, "maxLength": 128, "pattern": r"^[a-zA-Z0-9\-_./\\#]+$" }),
-            Some(5),
-        ),
+        (_, "tags") if !schema.ends_with("Out") => Items(tag(), Some(5)),
         ("MatchPreviewIn", "sampleSize") => This(range(0.0, 100.0)),
         (_, "ids") => Items(name(256), Some(1000)),
         ("EventTypeIn" | "EventTypeFromOpenApi", "name") => This(name(256)),
@@ -125,6 +169,14 @@ fn property(schema: &str, prop: &str) -> Option<Rule> {
             json!({ "maxLength": 258, "pattern": r"^(\*|[a-zA-Z0-9\-_.]+(\.\*)?)$" }),
             None,
         ),
+        ("BulkReplayIn", "eventTypes") => Items(name(256), None),
+        ("BulkReplayIn", "channel") => This(channel()),
+        ("BulkReplayIn", "tag") => This(tag()),
+        ("BulkReplayIn", "status") => This(json!({ "enum": [0, 1, 2, 3, 4] })),
+        ("BulkReplayIn", "statusCodeClass") => This(json!({ "enum": [0, 100, 200, 300, 400, 500] })),
+        ("TransformationSimulateIn" | "EndpointTransformationPatch", "code") => {
+            This(json!({ "minLength": 10, "maxLength": 51200 }))
+        }
         (_, "throttleRate") => This(range(1.0, 65535.0)),
         (_, "url") if !schema.ends_with("Out") => This(json!({ "maxLength": 65536, "pattern": URL })),
         (_, "secret") if !schema.ends_with("Out") => This(json!({ "pattern": SECRET })),

@@ -103,7 +103,7 @@ impl From<EndpointRecord> for OperationalWebhookEndpointOut {
     fn from(e: EndpointRecord) -> Self {
         OperationalWebhookEndpointOut {
             id: e.id,
-            url: e.url,
+            url: crate::security::url_password::masked(&e.url),
             description: e.description,
             throttle_rate: e.throttle_rate,
             rate_limit: e.throttle_rate,

@@ -159,6 +159,7 @@ async fn test_delivery(
         old_secrets: Vec::new(),
         options: body.options,
         tls: None,
+        transformation: None,
         first_failure_at: None,
         created_at: now,
         updated_at: now,

@@ -69,6 +69,27 @@ impl Checks {
         if s.len() > 65536 {
             return self.fail(loc, "URL longer than 65536 characters");
         }
+        if crate::delivery::brokers::is_broker(s) {
+            if s.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return self.fail(loc, "URL with whitespace or control characters");
+            }
+            static FORM: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+                regex::Regex::new(super::openapi_rules::BROKER_URL).expect("a valid pattern")
+            });
+            return match crate::delivery::brokers::Destination::parse(s) {
+                Err(e) => self.fail(loc, e),
+                Ok(_) if !FORM.is_match(s) => self.fail(
+                    loc,
+                    "a broker URL takes the form nats://HOST/SUBJECT, mqtt://HOST/TOPIC?qos=1, \
+                     amqp://USER:PASS@HOST/VHOST?exchange=X&routingKey=K or redis://HOST/DB?stream=KEY&maxlen=N",
+                ),
+                Ok(_) if !url::Url::parse(s).is_ok_and(|u| host_is_plain(&u)) => self.fail(
+                    loc,
+                    "URL host must be a DNS name (its last label starting with a letter) or an IP address",
+                ),
+                Ok(_) => {}
+            };
+        }
         let mut filled = s.to_owned();
         for p in crate::routing::URL_PLACEHOLDERS {
             filled = filled.replace(p, "x");
@@ -127,6 +148,8 @@ impl Checks {
 /// URL parser lets through), its last label starting with a letter; or an IP.
 fn host_is_plain(u: &url::Url) -> bool {
     match u.host() {
+        // A URL of a scheme the parser does not know (`nats://`) keeps its host as written.
+        Some(url::Host::Domain(d)) if d.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok() => true,
         Some(url::Host::Domain(d)) => {
             let labels: Vec<&str> = d.split('.').collect();
             let label_ok = |l: &&str| {

@@ -26,6 +26,29 @@ pub struct Response {
     pub duration: Duration,
     /// When the attempt began: the time in its signature.
     pub started_at: Micros,
+    /// Not sent: the endpoint's transformation canceled it.
+    pub canceled: bool,
+}
+
+/// What an attempt sends: the message as the endpoint's settings shape it,
+/// then maybe changed by its transformation.
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub body: String,
+    /// Headers the transformation set, beside the endpoint's own.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Request {
+    pub fn of(task: &DeliveryTask) -> Request {
+        Request {
+            method: Method::POST,
+            url: crate::subscriptions::url_for(&task.endpoint, &task.message),
+            body: super::body::render(&task.endpoint, &task.message),
+            headers: BTreeMap::new(),
+        }
+    }
 }
 
 /// When an attempt began, read once: the time its request is signed with,
@@ -72,6 +95,15 @@ impl Response {
             error: Some(error),
             duration: start.elapsed(),
             started_at: start.at,
+            canceled: false,
+        }
+    }
+
+    /// Not sent: the transformation said so.
+    pub fn canceled(start: Start) -> Response {
+        Response {
+            canceled: true,
+            ..Response::failed("canceled by the endpoint's transformation".into(), start)
         }
     }
 
@@ -86,6 +118,7 @@ impl Response {
     pub fn metric_outcome(&self) -> AttemptOutcome {
         match &self.error {
             _ if self.succeeded() => AttemptOutcome::success,
+            _ if self.canceled => AttemptOutcome::canceled,
             _ if self.status_code != 0 => AttemptOutcome::failure,
             Some(e) if e.starts_with(TIMED_OUT) => AttemptOutcome::timeout,
             Some(e) if e.contains(ssrf::REFUSED_HINT) => AttemptOutcome::refused,
@@ -96,26 +129,27 @@ impl Response {
 
 const TIMED_OUT: &str = "timed out after";
 
-/// Sends the request for `task` once, on `client` (which checks certificates
+/// Sends `req` for `task` once, on `client` (which checks certificates
 /// unless the endpoint turned that off).
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     client: &HttpClient,
     urls: &Urls,
     policy: &AddressPolicy,
     cfg: &DeliveryConfig,
     task: &DeliveryTask,
+    req: Request,
     traceparent: Option<&str>,
     start: Start,
 ) -> Response {
     let ep = &task.endpoint;
     let msg = &task.message;
-    let body = super::body::render(ep, msg);
+    let body = req.body;
     let failed = |error: String| Response::failed(error, start);
-    let filled = crate::subscriptions::url_for(ep, msg);
-    // A templated URL differs per message: kept, it would only churn the cache.
-    let parsed = match filled == ep.url {
-        true => urls.parse(&filled),
-        false => url::Url::parse(&filled),
+    // A templated or transformed URL differs per message: kept, it would only churn the cache.
+    let parsed = match req.url == ep.url {
+        true => urls.parse(&req.url),
+        false => url::Url::parse(&req.url),
     };
     let url = match parsed {
         Ok(u) => u,
@@ -124,11 +158,20 @@ pub async fn send(
     if let Err(refused) = ssrf::check_literal(policy, &url) {
         return failed(refused.to_string());
     }
-    let headers = sign::headers(ep, msg, body.as_bytes(), start.at, traceparent);
+    let mut headers = sign::headers(ep, msg, body.as_bytes(), start.at, traceparent);
+    // Checked when the transformation returned them: names and values valid, none of hookd's own.
+    for (name, value) in &req.headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::try_from(name.as_str()),
+            axum::http::HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.insert(n, v);
+        }
+    }
     let timeout = timeout(cfg, ep);
 
     let mut request = axum::http::Request::new(Full::new(Bytes::from(body)));
-    *request.method_mut() = Method::POST;
+    *request.method_mut() = req.method;
     *request.headers_mut() = headers;
     *request.uri_mut() = match url.as_str().parse() {
         Ok(uri) => uri,
@@ -181,6 +224,7 @@ pub async fn send(
         error,
         duration: start.elapsed(),
         started_at: start.at,
+        canceled: false,
     }
 }
 
@@ -232,6 +276,8 @@ pub fn outcome(
     let attempts = task.attempts as u32 + 1;
     let (status, next_attempt_at) = if ok {
         (DeliveryStatus::Success, None)
+    } else if resp.canceled {
+        (DeliveryStatus::Canceled, None)
     } else {
         let own = task.endpoint.options.retry_schedule.as_deref().or(event_type_schedule);
         let schedule: Vec<Duration> = match own {
@@ -256,11 +302,11 @@ pub fn outcome(
             app_id: task.message.app_id.clone(),
             msg_id: task.message.id.clone(),
             endpoint_id: task.endpoint.id.clone(),
-            url: task.endpoint.url.clone(),
-            status: if ok {
-                DeliveryStatus::Success
-            } else {
-                DeliveryStatus::Fail
+            url: crate::security::url_password::masked(&task.endpoint.url),
+            status: match (ok, resp.canceled) {
+                (true, _) => DeliveryStatus::Success,
+                (false, true) => DeliveryStatus::Canceled,
+                (false, false) => DeliveryStatus::Fail,
             },
             status_code: resp.status_code as i64,
             response: Some(resp.body),
@@ -274,7 +320,7 @@ pub fn outcome(
         delivery_id: task.delivery_id.clone(),
         status,
         next_attempt_at,
-        disable_if_failing_since: (!ok).then(|| now - cfg.disable_after.as_micros() as i64),
+        disable_if_failing_since: (!ok && !resp.canceled).then(|| now - cfg.disable_after.as_micros() as i64),
         announce: None,
     }
 }

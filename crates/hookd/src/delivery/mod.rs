@@ -6,6 +6,7 @@
 
 pub mod attempt;
 pub mod body;
+pub mod brokers;
 pub mod client;
 mod gate;
 pub mod poller;
@@ -15,6 +16,7 @@ mod scheduler;
 pub mod sign;
 mod threads;
 pub mod trace;
+pub mod transform;
 mod urls;
 
 use std::collections::{HashMap, HashSet};
@@ -83,8 +85,8 @@ struct Inner {
     wake: Notify,
     /// Wakes the operational outbox: this node wrote an operational event.
     outbox: Notify,
-    /// Wakes the broadcaster: this node started a broadcast.
-    broadcasts: Notify,
+    /// Wakes the background tasks: this node started one that runs in steps.
+    started_tasks: Notify,
     next_due: Mutex<Option<Micros>>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -92,6 +94,8 @@ struct Inner {
     threads: Option<threads::DeliveryThreads>,
     /// `hookd listen` connections, for relay endpoints.
     relays: Arc<relay::Relays>,
+    /// Connections to brokers, for broker destinations.
+    brokers: brokers::Brokers,
     metrics: Arc<Metrics>,
     telemetry: Option<Arc<Telemetry>>,
     /// Event types' retry schedules, and when each was read.
@@ -132,12 +136,13 @@ impl Engine {
             committer,
             wake: Notify::new(),
             outbox: Notify::new(),
-            broadcasts: Notify::new(),
+            started_tasks: Notify::new(),
             next_due: Mutex::new(None),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
             threads,
             relays: Arc::default(),
+            brokers: brokers::Brokers::default(),
             metrics,
             telemetry,
             schedules: Mutex::default(),
@@ -254,12 +259,12 @@ impl Engine {
 
     /// This node started a background task that runs in steps (a broadcast).
     pub fn started_task(&self) {
-        self.inner.broadcasts.notify_one();
+        self.inner.started_tasks.notify_one();
     }
 
     /// Returns when this node starts such a task.
     pub async fn task_started(&self) {
-        self.inner.broadcasts.notified().await;
+        self.inner.started_tasks.notified().await;
     }
 
     /// One attempt outside the delivery machinery (test deliveries): the same
@@ -279,12 +284,19 @@ impl Engine {
             poller::kept(start)
         } else if relay::is_relay(&task.endpoint.url) {
             inner.relays.send(&inner.cfg, task, traceparent.as_deref(), start).await
+        } else if brokers::is_broker(&task.endpoint.url) {
+            let tp = traceparent.as_deref();
+            inner.brokers.send(&inner.policy, &inner.cfg, task, tp, start).await
         } else {
             match inner.clients.for_endpoint(&task.endpoint) {
-                Ok(client) => {
-                    let tp = traceparent.as_deref();
-                    attempt::send(&client, &inner.urls, &inner.policy, &inner.cfg, task, tp, start).await
-                }
+                Ok(client) => match transform::apply(task, attempt::Request::of(task)) {
+                    Ok(Some(req)) => {
+                        let tp = traceparent.as_deref();
+                        attempt::send(&client, &inner.urls, &inner.policy, &inner.cfg, task, req, tp, start).await
+                    }
+                    Ok(None) => attempt::Response::canceled(start),
+                    Err(e) => attempt::Response::failed(e.to_string(), start),
+                },
                 Err(e) => {
                     let error = format!("the endpoint's TLS settings: {e}");
                     attempt::Response::failed(error, start)

@@ -24,6 +24,7 @@ pub fn kept(start: Start) -> Response {
         error: None,
         duration: Duration::ZERO,
         started_at: start.at,
+        canceled: false,
     }
 }
 

@@ -220,6 +220,7 @@ impl Relays {
             // The receiver's own time, as for HTTP; the hop to the listener is not its.
             duration: answer.duration.unwrap_or_else(|| start.elapsed()),
             started_at: start.at,
+            canceled: false,
         }
     }
 }

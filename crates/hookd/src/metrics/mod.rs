@@ -38,6 +38,8 @@ pub enum AttemptOutcome {
     refused,
     /// No answer: connection, DNS, TLS or the like.
     error,
+    /// Not sent: the endpoint's transformation canceled it.
+    canceled,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -5,6 +5,7 @@ pub mod hashed_secret;
 pub mod keyring;
 pub mod ssrf;
 pub mod tokens;
+pub mod url_password;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

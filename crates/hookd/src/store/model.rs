@@ -251,9 +251,31 @@ pub struct EndpointRecord {
     pub options: EndpointOptions,
     /// Its own CA and mutual-TLS identity (sealed at rest).
     pub tls: Option<EndpointTls>,
+    /// JavaScript run on each delivery before it is sent (sealed at rest).
+    pub transformation: Option<Transformation>,
     pub first_failure_at: Option<Micros>,
     pub created_at: Micros,
     pub updated_at: Micros,
+}
+
+/// An endpoint's transformation (Svix's): `function handler(webhook)` may
+/// change the request's method, URL, payload and headers, or cancel it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transformation {
+    pub code: Option<String>,
+    pub enabled: bool,
+    /// Values the script reads as `webhook.variables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<BTreeMap<String, String>>,
+    pub updated_at: Micros,
+}
+
+impl Transformation {
+    /// The code to run on deliveries, if it is on.
+    pub fn active(&self) -> Option<&str> {
+        self.code.as_deref().filter(|_| self.enabled)
+    }
 }
 
 /// An endpoint's own TLS settings.
@@ -602,6 +624,10 @@ pub enum TaskKind {
     AppStats,
     /// The event types each application's endpoints subscribe to.
     EventTypeAggregate,
+    /// The messages an endpoint never got sent to it (`replay-missing`).
+    EndpointReplay,
+    /// An endpoint's messages chosen by filters sent again (`bulk-replay`).
+    EndpointBulkReplay,
 }
 
 impl TaskKind {
@@ -613,16 +639,20 @@ impl TaskKind {
             TaskKind::MessageBroadcast => "message.broadcast",
             TaskKind::AppStats => "application.stats",
             TaskKind::EventTypeAggregate => "event-type.aggregate",
+            TaskKind::EndpointReplay => "endpoint.replay",
+            TaskKind::EndpointBulkReplay => "endpoint.bulk-replay",
         }
     }
 
-    pub const ALL: [TaskKind; 6] = [
+    pub const ALL: [TaskKind; 8] = [
         TaskKind::EndpointRecover,
         TaskKind::AppPurgeContent,
         TaskKind::SdkGenerate,
         TaskKind::MessageBroadcast,
         TaskKind::AppStats,
         TaskKind::EventTypeAggregate,
+        TaskKind::EndpointReplay,
+        TaskKind::EndpointBulkReplay,
     ];
 
     pub fn from_name(name: &str) -> Option<TaskKind> {
@@ -637,6 +667,7 @@ impl TaskKind {
             TaskKind::SdkGenerate => "eventTypes",
             TaskKind::MessageBroadcast => "messages",
             TaskKind::AppStats | TaskKind::EventTypeAggregate => "apps",
+            TaskKind::EndpointReplay | TaskKind::EndpointBulkReplay => "replayed",
         }
     }
 }
@@ -742,6 +773,7 @@ pub fn test_endpoint() -> EndpointRecord {
         old_secrets: Vec::new(),
         options: EndpointOptions::default(),
         tls: None,
+        transformation: None,
         first_failure_at: None,
         created_at: 0,
         updated_at: 0,

@@ -516,6 +516,7 @@ impl Client {
 /// One request as the receiver saw it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: String,
@@ -751,6 +752,7 @@ impl Receiver {
 async fn receive(
     State((log, arrived)): State<(Arc<Mutex<Log>>, Arc<Notify>)>,
     Path(path): Path<String>,
+    method: axum::http::Method,
     headers: HeaderMap,
     body: String,
 ) -> impl IntoResponse {
@@ -775,6 +777,7 @@ async fn receive(
         tokio::time::sleep(b.delay).await;
     }
     let received = Received {
+        method: method.to_string(),
         path,
         headers: headers
             .iter()

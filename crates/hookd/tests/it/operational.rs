@@ -7,7 +7,7 @@ use crate::harness::{Behaviour, Client, Received, Receiver, Server};
 use crate::metrics::Metrics;
 
 /// The operational events that have reached `path`, checked and parsed.
-fn events(rx: &Receiver, path: &str, secret: &str) -> Vec<Value> {
+pub fn events(rx: &Receiver, path: &str, secret: &str) -> Vec<Value> {
     rx.requests(path).iter().map(|r| parse(r, secret)).collect()
 }
 
@@ -22,7 +22,7 @@ fn parse(r: &Received, secret: &str) -> Value {
 }
 
 /// Waits for an event of `kind` whose data `matches`, and answers its data.
-async fn event(rx: &Receiver, secret: &str, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+pub async fn event(rx: &Receiver, secret: &str, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
     let found = |log: &[Received]| {
         log.iter()
             .filter(|r| r.path == "/ops")
@@ -33,7 +33,7 @@ async fn event(rx: &Receiver, secret: &str, kind: &str, matches: impl Fn(&Value)
     found(&rx.requests("/ops")).unwrap()["data"].clone()
 }
 
-async fn operational_endpoint(c: &Client, rx: &Receiver, types: Option<Vec<&str>>) -> String {
+pub async fn operational_endpoint(c: &Client, rx: &Receiver, types: Option<Vec<&str>>) -> String {
     let r = c
         .post(
             "/api/v1/operational-webhook/endpoint",

@@ -90,6 +90,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "poll offsets",
         include_str!("../../../migrations/postgres/0017_poll_offsets.sql"),
     ),
+    (
+        18,
+        "endpoint transformation",
+        include_str!("../../../migrations/postgres/0018_endpoint_transformation.sql"),
+    ),
+    (
+        19,
+        "endpoint url password",
+        include_str!("../../../migrations/postgres/0019_endpoint_url_password.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -123,6 +123,52 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
             .ok_or(crate::store::StoreError::NotFound)
     }
 
+    /// One statement per call, so a step done twice (a node died after it)
+    /// queues nothing new: the rows it made are there and conflict.
+    async fn replay(&self, app_id: &str, endpoint_id: &str, msg_ids: &[String], again: bool) -> Result<u64> {
+        let mut queued = 0;
+        for chunk in msg_ids.chunks(100) {
+            let now = time::now();
+            let mut sql = Sql::new(
+                "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
+                 next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
+            );
+            for (i, msg_id) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.bind(ids::new(Kind::Delivery)).push(", ").bind(app_id).push(", ");
+                sql.bind(msg_id.as_str()).push(", ").bind(endpoint_id).push(", ");
+                sql.bind(DeliveryStatus::Pending).push(", 0, ").bind(Trigger::Manual);
+                sql.push(", ")
+                    .bind(now)
+                    .push(", NULL, NULL, ")
+                    .bind(now)
+                    .push(", ")
+                    .bind(now)
+                    .push(")");
+            }
+            sql.push(" ON CONFLICT (msg_id, endpoint_id) DO ");
+            if again {
+                sql.push("UPDATE SET status = CASE WHEN deliveries.attempts = 0 THEN ")
+                    .bind(DeliveryStatus::Pending)
+                    .push(" ELSE ")
+                    .bind(DeliveryStatus::Sending)
+                    .push(" END, trigger_type = ")
+                    .bind(Trigger::Manual)
+                    .push(", next_attempt_at = ")
+                    .bind(now)
+                    .push(", updated_at = ")
+                    .bind(now)
+                    .push(", lease_until = NULL, lease_owner = NULL")
+                    .push(" WHERE deliveries.lease_until IS NULL OR deliveries.lease_until < ")
+                    .bind(now);
+            } else {
+                sql.push("NOTHING");
+            }
+            queued += self.db.execute(sql).await?;
+        }
+        Ok(queued)
+    }
+
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64> {
         let mut sql = Sql::new("UPDATE deliveries SET status = ");
         sql.bind(DeliveryStatus::Canceled)
@@ -377,7 +423,8 @@ pub enum Streak<'a> {
 pub fn streaks(batch: &[Outcome]) -> Vec<Streak<'_>> {
     let mut last: std::collections::BTreeMap<&str, &Outcome> = Default::default();
     let mut had_success: HashSet<&str> = HashSet::new();
-    for o in batch {
+    // A delivery its transformation canceled says nothing of the endpoint's health.
+    for o in batch.iter().filter(|o| o.attempt.status != DeliveryStatus::Canceled) {
         if o.attempt.status == DeliveryStatus::Success {
             had_success.insert(&o.attempt.endpoint_id);
         }

@@ -5,6 +5,7 @@ use super::db::{Database, Step};
 use super::rows::{self, ENDPOINT_COLS, opt_to_json, to_json};
 use super::{SqlStore, operational};
 use crate::security::keyring::Keyring;
+use crate::security::url_password;
 use crate::store::sqlite::deferred::{ATTEMPTS_BY_ENDPOINT, DELIVERIES_BY_ENDPOINT};
 use crate::store::{EndpointRecord, EndpointStore, OPERATIONAL_APP, OperationalEvent, Page, Result};
 
@@ -61,7 +62,9 @@ impl<D: Database> EndpointStore for SqlStore<D> {
         let mut sql = Sql::new("UPDATE endpoints SET uid = ");
         sql.bind(e.uid.as_ref())
             .push(", url = ")
-            .bind(&e.url)
+            .bind(url_password::masked(&e.url))
+            .push(", url_password = ")
+            .bind(sealed_url_password(e, &self.keys))
             .push(", description = ")
             .bind(&e.description);
         sql.push(", version = ")
@@ -85,7 +88,9 @@ impl<D: Database> EndpointStore for SqlStore<D> {
             .push(", options = ")
             .bind(to_json(&e.options))
             .push(", tls = ")
-            .bind(sealed_tls(e, &self.keys));
+            .bind(sealed_tls(e, &self.keys))
+            .push(", transformation = ")
+            .bind(sealed_transformation(e, &self.keys));
         sql.push(", first_failure_at = ")
             .bind(e.first_failure_at)
             .push(", updated_at = ")
@@ -150,7 +155,9 @@ fn tenants_endpoints(sql: &mut Sql, exclude_play: bool) {
 fn bind_mutable(sql: &mut Sql, e: &EndpointRecord, keys: &Keyring) {
     sql.bind(e.uid.as_ref())
         .push(", ")
-        .bind(&e.url)
+        .bind(url_password::masked(&e.url))
+        .push(", ")
+        .bind(sealed_url_password(e, keys))
         .push(", ")
         .bind(&e.description)
         .push(", ");
@@ -176,7 +183,19 @@ fn bind_mutable(sql: &mut Sql, e: &EndpointRecord, keys: &Keyring) {
         .push(", ")
         .bind(sealed_tls(e, keys))
         .push(", ")
+        .bind(sealed_transformation(e, keys))
+        .push(", ")
         .bind(e.first_failure_at);
+}
+
+fn sealed_url_password(e: &EndpointRecord, keys: &Keyring) -> Option<String> {
+    let password = url_password::split(&e.url).1?;
+    Some(keys.seal(&password, &e.id))
+}
+
+fn sealed_transformation(e: &EndpointRecord, keys: &Keyring) -> Option<String> {
+    let t = e.transformation.as_ref()?;
+    Some(keys.seal(&to_json(t), &e.id))
 }
 
 fn sealed_tls(e: &EndpointRecord, keys: &Keyring) -> Option<String> {

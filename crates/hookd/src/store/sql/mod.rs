@@ -67,9 +67,11 @@ impl<D: Database> Store for SqlStore<D> {
     /// concurrent update is never lost (it is picked up by the next pass).
     /// Values are sealed for their row's id.
     async fn reseal_secrets(&self) -> Result<(u64, u64)> {
-        const SEALED: [(&str, &[&str]); 3] = [
+        const SEALED: [(&str, &[&str]); 5] = [
             ("endpoints", &["secret", "old_secrets", "headers"]),
             ("endpoints", &["tls"]),
+            ("endpoints", &["transformation"]),
+            ("endpoints", &["url_password"]),
             ("tokens", &["sealed"]),
         ];
         let (mut resealed, mut left) = (0, 0);

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use super::db::Row;
 
 use crate::security::keyring::Keyring;
+use crate::security::url_password;
 use crate::store::{
     AppRecord, AttemptRecord, DeliveryState, DeliveryStatus, EndpointRecord, EventTypeRecord, MessageRecord, Result,
     StoreError, TokenRecord, Trigger,
@@ -73,9 +74,19 @@ pub fn event_type(row: &Row) -> Result<EventTypeRecord> {
     })
 }
 
-pub const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, e.throttle_rate, e.disabled, \
-     e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.tls, e.first_failure_at, \
+pub const ENDPOINT_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.url_password, e.description, e.version, e.throttle_rate, e.disabled, \
+     e.event_types, e.channels, e.metadata, e.headers, e.secret, e.old_secrets, e.options, e.tls, e.transformation, e.first_failure_at, \
      e.created_at, e.updated_at";
+/// A nullable column of sealed JSON.
+fn sealed_json<T: serde::de::DeserializeOwned>(row: &Row, col: &str, keys: &Keyring, id: &str) -> Result<Option<T>> {
+    row.try_get::<Option<String>>(col)?
+        .map(|sealed| keys.open(&sealed, id).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(Into::into)
+}
+
 pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
     let id: String = row.try_get("id")?;
     let open = |col: &str| -> Result<String> {
@@ -88,7 +99,15 @@ pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
         id: id.clone(),
         app_id: row.try_get("app_id")?,
         uid: row.try_get("uid")?,
-        url: row.try_get("url")?,
+        url: match row.try_get::<Option<String>>("url_password")? {
+            Some(sealed) => url_password::restore(
+                &row.try_get::<String>("url")?,
+                &keys
+                    .open(&sealed, &id)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+            None => row.try_get("url")?,
+        },
         description: row.try_get("description")?,
         version: row.try_get("version")?,
         throttle_rate: row.try_get("throttle_rate")?,
@@ -100,12 +119,8 @@ pub fn endpoint(row: &Row, keys: &Keyring) -> Result<EndpointRecord> {
         secret,
         old_secrets,
         options: json(row, "options")?,
-        tls: row
-            .try_get::<Option<String>>("tls")?
-            .map(|sealed| keys.open(&sealed, &id).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()?,
+        tls: sealed_json(row, "tls", keys, &id)?,
+        transformation: sealed_json(row, "transformation", keys, &id)?,
         first_failure_at: row.try_get("first_failure_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

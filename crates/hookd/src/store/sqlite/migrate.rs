@@ -65,6 +65,14 @@ pub const MIGRATIONS: &[Migration] = &[
     step(15, include_str!("../../../migrations/sqlite/0015_attempt_counts.sql")),
     step(16, include_str!("../../../migrations/sqlite/0016_messages_by_type.sql")),
     step(17, include_str!("../../../migrations/sqlite/0017_poll_offsets.sql")),
+    step(
+        18,
+        include_str!("../../../migrations/sqlite/0018_endpoint_transformation.sql"),
+    ),
+    step(
+        19,
+        include_str!("../../../migrations/sqlite/0019_endpoint_url_password.sql"),
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
