@@ -48,6 +48,15 @@ impl Http {
         self.send(req).await
     }
 
+    /// PATCHes a JSON body and reads the whole answer.
+    pub async fn patch_json(&self, url: &str, body: impl Into<Bytes>) -> Result<Answer, String> {
+        let req = hyper::Request::patch(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Full::new(body.into()))
+            .map_err(|e| e.to_string())?;
+        self.send(req).await
+    }
+
     /// GETs a URL and reads the whole answer.
     pub async fn get(&self, url: &str) -> Result<Answer, String> {
         let req = hyper::Request::get(url)

@@ -4,6 +4,7 @@
 //! hookd's own (`client`), measured in the same run: the ratio is the figure
 //! that survives a noisy machine.
 
+mod brokers;
 mod client;
 mod compare;
 mod console;
@@ -42,13 +43,30 @@ pub struct Opts {
     /// hookd nodes sharing the database (PostgreSQL only); publishers spread over them.
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
-    /// Run these scenarios only (one, hundred, fanout, ten, filtered, open;
-    /// `console`, the console's pages on a large store, runs only when named).
+    /// Run these scenarios only (one, hundred, fanout, ten, filtered,
+    /// transformed, open; `nats` and `redis`, broker destinations, and
+    /// `console`, the console's pages on a large store, run only when named).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// The NATS server (with JetStream) of the `nats` scenario.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// The Redis server of the `redis` scenario.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
     /// Messages the console scenario fills the store with.
     #[arg(long, default_value_t = 1_000_000)]
     pub console_messages: u64,
+}
+
+/// What one phase runs.
+enum Phase<'a> {
+    /// hookd in front of the receiver, publishing as fast as it accepts.
+    Shape(&'a scenario::Shape<'a>),
+    /// hookd in front of the receiver, publishing at a set rate.
+    Open,
+    /// hookd publishing to a broker.
+    Broker(brokers::Broker),
 }
 
 #[tokio::main]
@@ -98,6 +116,13 @@ async fn main() {
         apps,
         per_app,
         filter,
+        transform: None,
+    };
+    // A transformation that changes the payload a little: the difference from
+    // `one` is what running it costs per delivery.
+    let transformed = scenario::Shape {
+        transform: Some("function handler(webhook) { webhook.payload.shaped = true; return webhook; }"),
+        ..shape("1 endpoint, transformed", 1, 1, None)
     };
     // Every payload passes this filter, so the filtered phase delivers as much as
     // the plain one and the difference is the cost of evaluating it.
@@ -108,13 +133,22 @@ async fn main() {
         ("fanout", shape("fan-out 1 -> 1000", 1, 1000, None)),
         ("ten", shape("fan-out 1 -> 10", 1, 10, None)),
         ("filtered", shape("fan-out 1 -> 10, filtered", 1, 10, Some(passing))),
+        ("transformed", transformed),
     ];
-    // `None` is the open-loop phase.
     let all = phases
         .iter()
-        .map(|(key, shape)| (*key, Some(shape)))
-        .chain([("open", None)]);
-    let chosen: Vec<(&str, Option<&scenario::Shape>)> = all.filter(|(key, _)| run(key)).collect();
+        .map(|(key, shape)| (*key, Phase::Shape(shape)))
+        .chain([("open", Phase::Open)])
+        .filter(|(key, _)| run(key))
+        .chain(
+            [
+                ("nats", Phase::Broker(brokers::Broker::Nats)),
+                ("redis", Phase::Broker(brokers::Broker::Redis)),
+            ]
+            .into_iter()
+            .filter(|(key, _)| named(key)),
+        );
+    let chosen: Vec<(&str, Phase)> = all.collect();
     if named("console") {
         for hookd in &builds {
             let rows = console::pages(&opts, hookd, &rx, opts.console_messages).await;
@@ -124,12 +158,30 @@ async fn main() {
     for round in 0..opts.rounds {
         for (_, phase) in &chosen {
             for (build, hookd) in builds.iter().enumerate() {
-                let before = baseline(&rx, concurrency).await;
-                let row = match phase {
-                    Some(shape) => scenario::closed_loop(&opts, hookd, &rx, (*shape).clone(), secs).await,
-                    None => scenario::open_loop(&opts, hookd, &rx, opts.rate, secs).await,
+                let (row, direct) = match phase {
+                    Phase::Shape(shape) => {
+                        let before = baseline(&rx, concurrency).await;
+                        let row = scenario::closed_loop(&opts, hookd, &rx, (*shape).clone(), secs).await;
+                        (row, before.max(baseline(&rx, concurrency).await))
+                    }
+                    Phase::Open => {
+                        let before = baseline(&rx, concurrency).await;
+                        let row = scenario::open_loop(&opts, hookd, &rx, opts.rate, secs).await;
+                        (row, before.max(baseline(&rx, concurrency).await))
+                    }
+                    Phase::Broker(broker) => {
+                        let (url, name) = match broker {
+                            brokers::Broker::Nats => (&opts.nats_url, "1 endpoint, NATS JetStream"),
+                            brokers::Broker::Redis => (&opts.redis_url, "1 endpoint, Redis stream"),
+                        };
+                        let sink = brokers::Sink::new(*broker, url).await;
+                        let before = sink.direct(concurrency, direct_secs).await;
+                        let row = brokers::closed_loop(&opts, hookd, &sink, url, name, secs).await;
+                        let direct = before.max(sink.direct(concurrency, direct_secs).await);
+                        sink.remove().await;
+                        (row, direct)
+                    }
                 };
-                let direct = before.max(baseline(&rx, concurrency).await);
                 rows.push(compare::Run {
                     round,
                     build,

@@ -159,19 +159,39 @@ impl Hookd {
         serde_json::from_slice(&r.body).unwrap()
     }
 
-    /// Creates `apps` applications with `per_app` endpoints each, each with
-    /// `filter` if given; returns the app ids.
-    async fn setup(&self, rx: &Receiver, apps: usize, per_app: usize, filter: Option<&Value>) -> Vec<String> {
+    /// Creates `apps` applications with `per_app` endpoints each at `target`
+    /// (the receiver, or a broker destination), each with the shape's filter
+    /// and transformation if given; returns the app ids.
+    pub async fn setup(&self, target: &Target<'_>, apps: usize, per_app: usize, shape: &Shape<'_>) -> Vec<String> {
         let mut ids = Vec::new();
         for a in 0..apps {
             let app = self.post("/api/v1/app", &json!({"name": format!("bench-{a}")})).await;
             let id = app["id"].as_str().unwrap().to_string();
             for e in 0..per_app {
-                let mut endpoint = json!({"url": format!("{}/a{a}e{e}", rx.url)});
-                if let Some(f) = filter {
+                let url = match target {
+                    Target::Receiver(rx) => format!("{}/a{a}e{e}", rx.url),
+                    Target::Broker(url) => url.to_string(),
+                };
+                let mut endpoint = json!({ "url": url });
+                if let Some(f) = &shape.filter {
                     endpoint["filter"] = f.clone();
                 }
-                self.post(&format!("/api/v1/app/{id}/endpoint"), &endpoint).await;
+                let ep = self.post(&format!("/api/v1/app/{id}/endpoint"), &endpoint).await;
+                if let Some(code) = shape.transform {
+                    let path = format!(
+                        "/api/v1/app/{id}/endpoint/{}/transformation",
+                        ep["id"].as_str().unwrap()
+                    );
+                    let r = self
+                        .http
+                        .patch_json(
+                            &format!("{}{path}", self.url),
+                            json!({"code": code, "enabled": true}).to_string(),
+                        )
+                        .await
+                        .expect("hookd answers");
+                    assert_eq!(r.status, 204, "{path}");
+                }
             }
             ids.push(id);
         }
@@ -179,7 +199,7 @@ impl Hookd {
     }
 
     /// CPU seconds (user + system) the nodes have used so far.
-    fn cpu_secs(&self) -> f64 {
+    pub fn cpu_secs(&self) -> f64 {
         // SAFETY: sysconf only reads a constant of the running system.
         let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         let used = |pid: u32| -> f64 {
@@ -195,7 +215,7 @@ impl Hookd {
     }
 
     /// The largest peak resident memory of the nodes.
-    fn peak_rss_mib(&self) -> f64 {
+    pub fn peak_rss_mib(&self) -> f64 {
         let peak = |pid: u32| -> f64 {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             status
@@ -224,7 +244,7 @@ impl Drop for Hookd {
 }
 
 /// (message id, when its publish request was sent), one per accepted message.
-type Sent = Arc<Mutex<Vec<(String, Instant)>>>;
+pub type Sent = Arc<Mutex<Vec<(String, Instant)>>>;
 
 /// The publish URLs of each application, one per node.
 fn publish_urls(h: &Hookd, apps: &[String]) -> Vec<Vec<String>> {
@@ -265,9 +285,9 @@ async fn publish_one(h: &Hookd, urls: &[String], seq: u64, sent: &Sent) -> bool 
 }
 
 /// Where a phase began: its clock and hookd's CPU time.
-struct Began {
-    at: Instant,
-    cpu: f64,
+pub struct Began {
+    pub at: Instant,
+    pub cpu: f64,
 }
 
 impl Began {
@@ -321,6 +341,13 @@ async fn settle(name: &str, h: &Hookd, rx: &Receiver, sent: &Sent, expected: u64
     }
 }
 
+/// Where the endpoints of a phase deliver.
+pub enum Target<'a> {
+    Receiver(&'a Receiver),
+    /// A broker destination's URL.
+    Broker(&'a str),
+}
+
 /// What a closed-loop phase publishes to.
 #[derive(Clone)]
 pub struct Shape<'a> {
@@ -329,24 +356,30 @@ pub struct Shape<'a> {
     pub per_app: usize,
     /// A payload filter on every endpoint.
     pub filter: Option<Value>,
+    /// A transformation on every endpoint.
+    pub transform: Option<&'a str>,
 }
 
 /// `publishers` clients publish as fast as hookd accepts, for `secs`.
 pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_>, secs: Duration) -> Row {
-    let Shape {
-        name,
-        apps,
-        per_app,
-        filter,
-    } = shape;
     let h = Arc::new(Hookd::start(opts, bin));
-    let ids = h.setup(rx, apps, per_app, filter.as_ref()).await;
-    let urls = Arc::new(publish_urls(&h, &ids));
+    let ids = h.setup(&Target::Receiver(rx), shape.apps, shape.per_app, &shape).await;
     rx.reset();
+    let (sent, began) = publish_for(opts, &h, &ids, secs).await;
+    let expected = sent.lock().unwrap().len() as u64 * shape.per_app as u64;
+    let row = settle(shape.name, &h, rx, &sent, expected, began).await;
+    rx.reset();
+    row
+}
+
+/// `publishers` clients publish to the applications `ids` for `secs`, as fast
+/// as hookd accepts; what was accepted, and when it began.
+pub async fn publish_for(opts: &Opts, h: &Arc<Hookd>, ids: &[String], secs: Duration) -> (Sent, Began) {
+    let urls = Arc::new(publish_urls(h, ids));
     let sent: Sent = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let seq = Arc::new(AtomicU64::new(0));
-    let began = Began::now(&h);
+    let began = Began::now(h);
     let mut tasks = Vec::new();
     for _ in 0..opts.publishers {
         let (h, urls, sent, stop, seq) = (h.clone(), urls.clone(), sent.clone(), stop.clone(), seq.clone());
@@ -362,16 +395,20 @@ pub async fn closed_loop(opts: &Opts, bin: &Path, rx: &Receiver, shape: Shape<'_
     for t in tasks {
         let _ = t.await;
     }
-    let expected = sent.lock().unwrap().len() as u64 * per_app as u64;
-    let row = settle(name, &h, rx, &sent, expected, began).await;
-    rx.reset();
-    row
+    (sent, began)
 }
 
 /// Publishes at a fixed rate, whatever hookd's answers take: latency under a set load.
 pub async fn open_loop(opts: &Opts, bin: &Path, rx: &Receiver, rate: u64, secs: Duration) -> Row {
     let h = Arc::new(Hookd::start(opts, bin));
-    let ids = h.setup(rx, 1, 1, None).await;
+    let plain = Shape {
+        name: "open loop",
+        apps: 1,
+        per_app: 1,
+        filter: None,
+        transform: None,
+    };
+    let ids = h.setup(&Target::Receiver(rx), 1, 1, &plain).await;
     let urls = Arc::new(publish_urls(&h, &ids));
     rx.reset();
     let sent: Sent = Arc::default();

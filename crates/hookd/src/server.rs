@@ -213,7 +213,7 @@ pub async fn start(cfg: Config, listener: tokio::net::TcpListener) -> Result<Run
     crate::operational::outbox::ensure_app(&*store).await?;
     let policy = AddressPolicy::new(cfg.allow_networks.clone());
     let metrics = Metrics::new();
-    let committer = crate::store::committer::spawn(store.clone(), crate::subscriptions::route, metrics.clone())
+    let committer = crate::store::committer::spawn(store.clone(), crate::subscriptions::MATCHER, metrics.clone())
         .map_err(ServerError::Committer)?;
     let telemetry = match &cfg.otlp_endpoint {
         Some(url) => Some(Arc::new(Telemetry::start(url)?)),

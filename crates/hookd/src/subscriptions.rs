@@ -19,6 +19,9 @@ pub fn candidate(msg: &MessageRecord) -> Candidate<'_> {
     Candidate::new(&msg.event_type, msg.channels.as_deref(), msg.payload.as_deref())
 }
 
+/// What the store routes with.
+pub const MATCHER: crate::store::Matcher = crate::store::Matcher { route, order: fifo_key };
+
 /// The positions in `endpoints` of those that receive `msg`; its payload is
 /// parsed once, and only if one of them filters.
 pub fn route(msg: &MessageRecord, endpoints: &[Arc<EndpointRecord>]) -> Vec<usize> {
@@ -29,6 +32,16 @@ pub fn route(msg: &MessageRecord, endpoints: &[Arc<EndpointRecord>]) -> Vec<usiz
         .filter(|(_, ep)| subscription(ep).accepts(&c))
         .map(|(i, _)| i)
         .collect()
+}
+
+/// The order a delivery of `msg` to `ep` keeps: none unless the endpoint is
+/// FIFO, else its ordering key's value ("" for the endpoint's one order).
+pub fn fifo_key(ep: &EndpointRecord, msg: &MessageRecord) -> Option<String> {
+    ep.options.ordering?;
+    Some(routing::ordering_key(
+        msg.payload.as_deref(),
+        ep.options.ordering_key.as_deref(),
+    ))
 }
 
 /// The endpoint's URL for this message, its placeholders filled.

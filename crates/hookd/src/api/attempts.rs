@@ -418,6 +418,16 @@ async fn resend(
         .get_endpoint(&app.id, &ep_id)
         .await?
         .ok_or(ApiError::NotFound("endpoint"))?;
+    if ep.options.ordering.is_some() {
+        // In its place in the endpoint's order: queued for the scheduler, not sent from here.
+        let key = crate::subscriptions::fifo_key(&ep, &m);
+        state
+            .store
+            .replay(&app.id, &ep.id, &[(m.id.clone(), key)], true)
+            .await?;
+        state.engine.announce();
+        return Ok((StatusCode::ACCEPTED, Json(EmptyResponse {})));
+    }
     let task = state
         .store
         .resend(&app.id, &m.id, &ep.id, &state.engine.lease())

@@ -116,6 +116,12 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<crate::store::Envelope>)]
     pub envelope: Option<Option<crate::store::Envelope>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<crate::store::DeliveryOrder>)]
+    pub ordering: Option<Option<crate::store::DeliveryOrder>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub ordering_key: Option<Option<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -272,6 +278,21 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
 /// The filter compiles, and the envelope's key names are usable and distinct.
 pub fn check_routing(c: &mut Checks, o: &EndpointOptions) {
     check_filter(c, o.filter.as_ref());
+    if let Some(key) = &o.ordering_key {
+        c.check(
+            o.ordering.is_some(),
+            &["body", "orderingKey"],
+            "an ordering key needs \"ordering\": \"fifo\"",
+        );
+        let ok = (1..=256).contains(&key.chars().count())
+            && key.split('.').all(|seg| !seg.is_empty())
+            && !key.bytes().any(|b| b.is_ascii_control());
+        c.check(
+            ok,
+            &["body", "orderingKey"],
+            "a dotted path of 1 to 256 characters, such as customer.id",
+        );
+    }
     if let Some(env) = &o.envelope {
         let keys = [
             ("type", &env.type_key),
@@ -566,6 +587,12 @@ async fn patch(
     }
     if let Some(v) = body.envelope {
         ep.options.envelope = v;
+    }
+    if let Some(v) = body.ordering {
+        ep.options.ordering = v;
+    }
+    if let Some(v) = body.ordering_key {
+        ep.options.ordering_key = v;
     }
     Ok(Json(save(&state, &app, &before, ep).await?.into()))
 }

@@ -177,6 +177,10 @@ fn property(schema: &str, prop: &str) -> Option<Rule> {
         ("TransformationSimulateIn" | "EndpointTransformationPatch", "code") => {
             This(json!({ "minLength": 10, "maxLength": 51200 }))
         }
+        // `endpoints::check_routing`: a dotted path.
+        (_, "orderingKey") => {
+            This(json!({ "maxLength": 256, "pattern": r"^[^.\x00-\x1f\x7f]+(\.[^.\x00-\x1f\x7f]+)*$" }))
+        }
         (_, "throttleRate") => This(range(1.0, 65535.0)),
         (_, "url") if !schema.ends_with("Out") => This(json!({ "maxLength": 65536, "pattern": URL })),
         (_, "secret") if !schema.ends_with("Out") => This(json!({ "pattern": SECRET })),

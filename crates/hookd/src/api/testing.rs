@@ -107,6 +107,7 @@ fn test_message(app_id: &str, event_type: String, payload: String) -> MessageRec
 
 fn test_task(message: MessageRecord, endpoint: Arc<EndpointRecord>) -> DeliveryTask {
     DeliveryTask {
+        fifo_key: None,
         delivery_id: ids::new(Kind::Delivery),
         attempts: 0,
         trigger_type: Trigger::Manual,

@@ -92,7 +92,8 @@ pub async fn step(
             let mut chosen = Vec::new();
             for (m, _) in messages {
                 if class_matches(store, &ep.id, &m, r.status_code_class).await? {
-                    chosen.push(m.id);
+                    // Its delivery is there, and keeps its FIFO key: this one is not written.
+                    chosen.push((m.id, None));
                 }
             }
             (seen, chosen)
@@ -109,7 +110,7 @@ pub async fn step(
                 .iter()
                 // A message whose payload is gone cannot be sent.
                 .filter(|m| m.payload.is_some() && subscription.accepts(&subscriptions::candidate(m)))
-                .map(|m| m.id.clone())
+                .map(|m| (m.id.clone(), subscriptions::fifo_key(&ep, m)))
                 .collect();
             (messages.len(), chosen)
         }

@@ -418,6 +418,10 @@ impl Engine {
             self.wrote_operational_events();
         }
         self.settled(&task.delivery_id, next_due, report);
+        if task.fifo_key.is_some() {
+            // The next delivery of its order may go now.
+            self.wake();
+        }
     }
 
     /// The retry schedule of an event type, read from the store at most once

@@ -87,6 +87,35 @@ pub fn fill_url(template: &str, v: &UrlValues) -> String {
 }
 
 /// `*` accepts every type; `invoice.*` accepts `invoice.paid` and `invoice.line.added`.
+/// The order a message keeps on a FIFO endpoint: the value at the dotted
+/// `path` of its payload (a string as it is, anything else as JSON), or ""
+/// (one order for the endpoint) without a path or a value there.
+pub fn ordering_key(payload: Option<&str>, path: Option<&str>) -> String {
+    let (Some(payload), Some(path)) = (payload, path) else {
+        return String::new();
+    };
+    let Ok(doc) = serde_json::from_str::<Value>(payload) else {
+        return String::new();
+    };
+    let mut at = &doc;
+    for seg in path.split('.') {
+        let next = match at {
+            Value::Object(m) => m.get(seg),
+            Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return String::new(),
+        }
+    }
+    match at {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 pub fn type_matches(pattern: &str, event_type: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some("") => true,
@@ -114,6 +143,22 @@ mod tests {
         assert!(type_matches("user.created", "user.created"));
         assert!(!type_matches("user.created", "user.deleted"));
         assert!(!type_matches("user*", "user.created"));
+    }
+}
+
+#[cfg(test)]
+mod ordering_tests {
+    use super::ordering_key;
+
+    #[test]
+    fn a_key_is_the_value_at_its_path() {
+        let p = Some(r#"{"customer": {"id": "c1", "n": 7}, "items": [{"sku": "a"}]}"#);
+        assert_eq!(ordering_key(p, Some("customer.id")), "c1");
+        assert_eq!(ordering_key(p, Some("customer.n")), "7");
+        assert_eq!(ordering_key(p, Some("items.0.sku")), "a");
+        assert_eq!(ordering_key(p, Some("customer.missing")), "");
+        assert_eq!(ordering_key(p, None), "");
+        assert_eq!(ordering_key(None, Some("customer.id")), "");
     }
 }
 

@@ -157,12 +157,19 @@ pub trait DeliveryStore: Send + Sync {
     /// left by its last run (other nodes' run out by themselves).
     async fn release_orphaned_leases(&self, owner: &str) -> Result<u64>;
     async fn resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str, lease: &Lease) -> Result<DeliveryTask>;
-    /// Queues the endpoint's deliveries of these messages of `app_id`, due now
-    /// and leased to nobody; returns how many it queued. A message the
-    /// endpoint has a delivery of already is left as it is (`replay-missing`)
-    /// or, with `again`, that delivery is queued again unless a node holds it
-    /// now (`bulk-replay`).
-    async fn replay(&self, app_id: &str, endpoint_id: &str, msg_ids: &[String], again: bool) -> Result<u64>;
+    /// Queues the endpoint's deliveries of these messages of `app_id` (each
+    /// with its FIFO key, if the endpoint orders them), due now and leased to
+    /// nobody; returns how many it queued. A message the endpoint has a
+    /// delivery of already is left as it is (`replay-missing`) or, with
+    /// `again`, that delivery is queued again unless a node holds it now
+    /// (`bulk-replay`, and resending to a FIFO endpoint).
+    async fn replay(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msgs: &[(String, Option<String>)],
+        again: bool,
+    ) -> Result<u64>;
     /// Cancels a message's deliveries that are pending or waiting for a retry; returns how many.
     async fn cancel_pending(&self, app_id: &str, msg_id: &str) -> Result<u64>;
     /// Cancels an endpoint's deliveries of messages created before `before`

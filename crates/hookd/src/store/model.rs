@@ -146,6 +146,23 @@ pub struct EndpointOptions {
     /// Wrap the payload in an envelope (`{type, data, meta: {timestamp, idempotencyKey}}`, key names configurable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envelope: Option<Envelope>,
+    /// `fifo`: deliveries go out one at a time in the order messages were
+    /// accepted; a failing one holds back the later ones until it succeeds or
+    /// its retries run out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<DeliveryOrder>,
+    /// With `fifo`: a dotted path into the payload whose value keeps an order
+    /// of its own (`customer.id`), so one slow key does not hold up another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
+}
+
+/// How an endpoint's deliveries are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryOrder {
+    /// Strictly in the order messages were accepted, one at a time (per key).
+    Fifo,
 }
 
 /// The names of the envelope's keys; each defaults to its own name.
@@ -487,6 +504,8 @@ pub struct DeliveryTask {
     pub trigger_type: Trigger,
     pub message: Arc<MessageRecord>,
     pub endpoint: Arc<EndpointRecord>,
+    /// Its order on a FIFO endpoint (`None`: unordered).
+    pub fifo_key: Option<String>,
 }
 
 #[derive(Clone)]
@@ -511,9 +530,14 @@ pub struct Published {
     pub leased: usize,
 }
 
-/// Which of an application's endpoints receive a message, by position. The
-/// store calls it without knowing how it decides (`crate::subscriptions::route`).
-pub type Matcher = fn(&MessageRecord, &[Arc<EndpointRecord>]) -> Vec<usize>;
+/// How the store routes a message without knowing how routing decides
+/// (`crate::subscriptions`): the positions of the endpoints that take it, and
+/// the FIFO order its delivery to an endpoint keeps.
+#[derive(Clone, Copy)]
+pub struct Matcher {
+    pub route: fn(&MessageRecord, &[Arc<EndpointRecord>]) -> Vec<usize>,
+    pub order: fn(&EndpointRecord, &MessageRecord) -> Option<String>,
+}
 
 /// The result of one attempt, to be written with the delivery's new state.
 #[derive(Clone, Debug)]

@@ -196,7 +196,7 @@ async fn expired_payloads_are_swept() {
     store.create_app(&app).await.unwrap();
     let committer = hookd::store::committer::spawn(
         store.clone(),
-        hookd::subscriptions::route,
+        hookd::subscriptions::MATCHER,
         hookd::metrics::Metrics::new(),
     )
     .unwrap();
@@ -284,7 +284,10 @@ async fn a_success_ends_an_endpoints_failure_streak() {
     let streak = |outcome: Outcome| {
         let (store, app, ep) = (store.clone(), app.clone(), ep.clone());
         async move {
-            store.write(&[], hookd::subscriptions::route, &[outcome]).await.unwrap();
+            store
+                .write(&[], hookd::subscriptions::MATCHER, &[outcome])
+                .await
+                .unwrap();
             let e = store.get_endpoint(&app, &ep).await.unwrap().unwrap();
             (e.first_failure_at, e.disabled)
         }

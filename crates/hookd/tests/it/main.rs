@@ -17,6 +17,7 @@ mod durability;
 mod metrics;
 mod openapi_conformance;
 mod operational;
+mod ordering;
 mod otlp;
 mod replay;
 mod routing;

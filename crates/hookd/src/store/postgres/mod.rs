@@ -100,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "endpoint url password",
         include_str!("../../../migrations/postgres/0019_endpoint_url_password.sql"),
     ),
+    (
+        20,
+        "fifo deliveries",
+        include_str!("../../../migrations/postgres/0020_fifo_deliveries.sql"),
+    ),
 ];
 
 pub struct Postgres {

@@ -62,11 +62,11 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
            ON CONFLICT (app_id, event_id) DO NOTHING RETURNING id), \
          d AS (\
            INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
-             next_attempt_at, lease_until, lease_owner, created_at, updated_at) \
+             next_attempt_at, lease_until, lease_owner, created_at, updated_at, fifo_key) \
            SELECT x.id, x.app_id, x.msg_id, x.endpoint_id, {pending}, 0, {scheduled}, x.next_attempt_at, \
-             x.lease_until, x.lease_owner, x.created_at, x.created_at \
+             x.lease_until, x.lease_owner, x.created_at, x.created_at, x.fifo_key \
            FROM json_to_recordset($2::json) AS x(id text, app_id text, msg_id text, endpoint_id text, \
-             next_attempt_at bigint, lease_until bigint, lease_owner text, created_at bigint) \
+             next_attempt_at bigint, lease_until bigint, lease_owner text, created_at bigint, fifo_key text) \
            JOIN m ON m.id = x.msg_id), \
          o AS MATERIALIZED (\
            SELECT * FROM json_to_recordset($3::json) AS x(delivery_id text, delivery_status bigint, \
@@ -156,6 +156,7 @@ struct DeliveryRow<'a> {
     lease_until: Option<Micros>,
     lease_owner: Option<&'a str>,
     created_at: Micros,
+    fifo_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -238,6 +239,7 @@ pub async fn group_commit(
             lease_until: lease.map(|l| l.until),
             lease_owner: lease.map(|l| l.owner.as_str()),
             created_at: t.message.created_at,
+            fifo_key: t.fifo_key.as_deref(),
         })
         .collect();
     let attempts: Vec<OutcomeRow> = outcomes.iter().map(outcome_row).collect();

@@ -4,12 +4,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::builder::{Sql, paginate};
+use super::db::Step;
 use super::db::{Database, Reader, Row};
 use super::rows::{self, ATTEMPT_COLS, ENDPOINT_COLS, MESSAGE_COLS};
-use super::{SqlStore, expect_one, queries};
+use super::{SqlStore, expect_one, fifo, queries};
 use crate::ids::{self, Kind};
 use crate::store::sqlite::deferred::DELIVERIES_BY_ENDPOINT;
-use crate::store::{AppStatsRow, AttemptCountRow, StoreError};
+use crate::store::{AppStatsRow, AttemptCountRow, Backend, StoreError};
 use crate::store::{
     AttemptFilter, AttemptRecord, ConsumerOffsets, DeliveryState, DeliveryStatus, DeliveryStore, DeliveryTask,
     EndpointRecord, Lease, MessageFilter, MessageRecord, Outcome, Page, Pending, Result, Stats, Trigger,
@@ -20,7 +21,17 @@ use crate::time::{self, Micros};
 impl<D: Database> DeliveryStore for SqlStore<D> {
     async fn claim_due(&self, owner: &str, now: Micros, lease_until: Micros, limit: i64) -> Result<Vec<DeliveryTask>> {
         let sql = queries::claim(D::BACKEND, owner, now, lease_until, limit);
-        let claimed = self.db.execute_returning(sql).await?;
+        let mut claimed = self.db.execute_returning(sql).await?;
+        let room = limit - claimed.len() as i64;
+        if room > 0 {
+            if !self.db.fetch(fifo::unplaced()).await?.is_empty() {
+                let lock = (D::BACKEND == Backend::Postgres).then(|| Step::any(Sql::new(fifo::PLACE_LOCK)));
+                let steps = lock.into_iter().chain([Step::any(fifo::place(D::BACKEND))]).collect();
+                self.db.transaction(steps).await?;
+            }
+            let sql = fifo::claim(D::BACKEND, owner, now, lease_until, room);
+            claimed.extend(self.db.execute_returning(sql).await?);
+        }
         self.tasks_for(&claimed).await
     }
 
@@ -125,15 +136,21 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
 
     /// One statement per call, so a step done twice (a node died after it)
     /// queues nothing new: the rows it made are there and conflict.
-    async fn replay(&self, app_id: &str, endpoint_id: &str, msg_ids: &[String], again: bool) -> Result<u64> {
+    async fn replay(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msgs: &[(String, Option<String>)],
+        again: bool,
+    ) -> Result<u64> {
         let mut queued = 0;
-        for chunk in msg_ids.chunks(100) {
+        for chunk in msgs.chunks(100) {
             let now = time::now();
             let mut sql = Sql::new(
                 "INSERT INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
-                 next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
+                 next_attempt_at, lease_until, lease_owner, created_at, updated_at, fifo_key) VALUES ",
             );
-            for (i, msg_id) in chunk.iter().enumerate() {
+            for (i, (msg_id, fifo_key)) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" });
                 sql.bind(ids::new(Kind::Delivery)).push(", ").bind(app_id).push(", ");
                 sql.bind(msg_id.as_str()).push(", ").bind(endpoint_id).push(", ");
@@ -144,6 +161,8 @@ impl<D: Database> DeliveryStore for SqlStore<D> {
                     .bind(now)
                     .push(", ")
                     .bind(now)
+                    .push(", ")
+                    .bind(fifo_key.clone())
                     .push(")");
             }
             sql.push(" ON CONFLICT (msg_id, endpoint_id) DO ");
@@ -481,6 +500,7 @@ impl<D: Database> SqlStore<D> {
                     delivery_id: r.try_get("id")?,
                     attempts: r.try_get("attempts")?,
                     trigger_type: rows::trigger(r, "trigger_type")?,
+                    fifo_key: r.try_get("fifo_key")?,
                     message: message.clone(),
                     endpoint: endpoint.clone(),
                 });

@@ -116,8 +116,14 @@ pub async fn route_batch(
         let eps = endpoints.get(&m.app_id).map_or(&[][..], Vec::as_slice);
         let chosen = match &item.only_endpoint {
             Some(only) => eps.iter().position(|ep| &ep.id == only).into_iter().collect(),
-            None => (router.matches)(m, eps),
+            None => (router.matches.route)(m, eps),
         };
+        // FIFO endpoints' deliveries go last, and are never leased here: only
+        // the scheduler sends them, each when the one before it has ended.
+        let (mut chosen, fifo): (Vec<usize>, Vec<usize>) =
+            chosen.into_iter().partition(|&i| eps[i].options.ordering.is_none());
+        let unordered = chosen.len();
+        chosen.extend(fifo);
         let tasks: Vec<DeliveryTask> = chosen
             .into_iter()
             .map(|i| &eps[i])
@@ -125,13 +131,14 @@ pub async fn route_batch(
                 delivery_id: ids::new(Kind::Delivery),
                 attempts: 0,
                 trigger_type: Trigger::Scheduled,
+                fifo_key: (router.matches.order)(ep, m),
                 message: message.clone(),
                 endpoint: ep.clone(),
             })
             .collect();
         // A message to deliver later is never leased: the scheduler picks it up when due.
         let leased = match (&item.lease, m.deliver_at) {
-            (Some(_), None) => item.lease_room.min(tasks.len()),
+            (Some(_), None) => item.lease_room.min(unordered),
             _ => 0,
         };
         out.push(Ok(Published { message, tasks, leased }));

@@ -12,6 +12,7 @@ pub mod db;
 pub mod deliveries;
 pub mod endpoint_cache;
 mod endpoints;
+mod fifo;
 pub mod messages;
 pub mod operational;
 pub mod queries;

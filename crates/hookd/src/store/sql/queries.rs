@@ -19,6 +19,8 @@ pub fn claim(backend: Backend, owner: &str, now: Micros, lease_until: Micros, li
         .push(" AND (d.lease_until IS NULL OR d.lease_until < ")
         .bind(now)
         .push(") AND e.disabled = 0");
+    // FIFO deliveries are claimed in their order only (`fifo::claim`).
+    sql.push(" AND d.fifo_key IS NULL");
     sql.push(" ORDER BY d.next_attempt_at LIMIT ").bind(limit);
     if backend == Backend::Postgres {
         // Nodes claiming at once each take different rows instead of waiting on each other.
@@ -29,7 +31,7 @@ pub fn claim(backend: Backend, owner: &str, now: Micros, lease_until: Micros, li
 }
 
 /// What a delivery row gives a task (`SqlStore::tasks_for` reads the rest).
-pub const TASK_COLS: &str = "id, msg_id, endpoint_id, attempts, trigger_type";
+pub const TASK_COLS: &str = "id, msg_id, endpoint_id, attempts, trigger_type, fifo_key";
 
 fn payload_col(with_content: bool) -> &'static str {
     if with_content { "m.payload" } else { "NULL AS payload" }
@@ -420,6 +422,9 @@ pub fn explained(
     let now = crate::time::now();
     let mut all: Vec<(&'static str, Sql)> = vec![
         ("claim", claim(backend, "node", now, now, 500)),
+        ("fifo: unplaced", super::fifo::unplaced()),
+        ("fifo: place", super::fifo::place(backend)),
+        ("fifo: claim", super::fifo::claim(backend, "node", now, now, 500)),
         ("messages", messages(backend, Some(app), &mf, &page)),
         ("messages, next page", messages(backend, Some(app), &mf, &later)),
         (

@@ -278,7 +278,12 @@ async fn deferred_index_queries_search_and_never_scan() {
             // subqueries, VALUES lists and constant rows.
             let tables = ["m", "d", "a", "x", "e", "messages", "deliveries", "attempts"];
             let scanned = line.strip_prefix("SCAN ").and_then(|l| l.split(' ').next());
-            let scans_a_table = scanned.is_some_and(|t| tables.contains(&t));
+            // The FIFO indexes hold only FIFO deliveries not yet placed or not
+            // yet finished: reading one whole costs what is waiting, not the table.
+            let fifo_work = ["deliveries_fifo_unplaced", "deliveries_fifo_open"].iter().any(|i| {
+                line.ends_with(&format!("USING INDEX {i}")) || line.ends_with(&format!("USING COVERING INDEX {i}"))
+            });
+            let scans_a_table = scanned.is_some_and(|t| tables.contains(&t)) && !fifo_work;
             assert!(!scans_a_table, "{name} scans a table: {plan:#?}");
         }
         if name == "messages of an event type" {

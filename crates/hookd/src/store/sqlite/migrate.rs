@@ -73,6 +73,7 @@ pub const MIGRATIONS: &[Migration] = &[
         19,
         include_str!("../../../migrations/sqlite/0019_endpoint_url_password.sql"),
     ),
+    step(20, include_str!("../../../migrations/sqlite/0020_fifo_deliveries.sql")),
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

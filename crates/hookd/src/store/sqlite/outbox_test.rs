@@ -65,7 +65,10 @@ async fn an_event_is_stored_only_with_what_it_reports() {
     // An attempt's outcome for a delivery that is gone is not recorded, nor announced.
     let mut outcome = sample_outcome("app_1", "ep_1", "msg_1");
     outcome.announce = Some(event(OperationalKind::AttemptExhausted));
-    store.write(&[], crate::subscriptions::route, &[outcome]).await.unwrap();
+    store
+        .write(&[], crate::subscriptions::MATCHER, &[outcome])
+        .await
+        .unwrap();
     assert_eq!(stored().await.len(), 1);
 
     store.remove_operational_events(&[created.id]).await.unwrap();

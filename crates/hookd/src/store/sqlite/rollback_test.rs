@@ -174,7 +174,10 @@ async fn a_spilled_group_commit_rolled_back_leaves_the_database_whole() {
             .map(|i| message(&format!("msg_{round}_{i:04}"), "app_1"))
             .collect();
         batch.push(message(&format!("msg_{round}_orphan"), "app_missing"));
-        let matches: crate::store::Matcher = |_, eps| (0..eps.len()).collect();
+        let matches = crate::store::Matcher {
+            route: |_, eps| (0..eps.len()).collect(),
+            order: |_, _| None,
+        };
         assert!(store.write(&batch, matches, &[]).await.is_err(), "round {round}");
 
         // Another connection commits right after, over where the rolled-back

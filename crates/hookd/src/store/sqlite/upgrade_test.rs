@@ -42,7 +42,7 @@ async fn rebuilt_tables_keep_their_rows_and_constraints() {
 
     let store = open(&url, keys()).await;
     let db = &look(&url);
-    assert_eq!(count(db, "PRAGMA user_version"), 19);
+    assert_eq!(count(db, "PRAGMA user_version"), 20);
     assert_eq!(count(db, "SELECT COUNT(*) FROM messages"), 2);
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM deliveries WHERE lease_owner = 'node'"),

@@ -193,7 +193,7 @@ fn publish_statements<'a>(
         let chunk = &rows[r];
         let mut sql = Sql::new(
             "INSERT OR ROLLBACK INTO deliveries (id, app_id, msg_id, endpoint_id, status, attempts, trigger_type, \
-             next_attempt_at, lease_until, lease_owner, created_at, updated_at) VALUES ",
+             next_attempt_at, lease_until, lease_owner, created_at, updated_at, fifo_key) VALUES ",
         );
         for (i, (t, lease)) in chunk.iter().enumerate() {
             let m = &t.message;
@@ -217,7 +217,11 @@ fn publish_statements<'a>(
                 .bind(lease.map(|l| l.owner.clone()))
                 .push(", ")
                 .bind(m.created_at);
-            sql.push(", ").bind(m.created_at).push(")");
+            sql.push(", ")
+                .bind(m.created_at)
+                .push(", ")
+                .bind(t.fifo_key.clone())
+                .push(")");
         }
         sql
     });
