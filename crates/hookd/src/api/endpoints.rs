@@ -278,12 +278,8 @@ pub async fn check(state: &AppState, e: &EndpointRecord) -> ApiResult<()> {
 /// The filter compiles, and the envelope's key names are usable and distinct.
 pub fn check_routing(c: &mut Checks, o: &EndpointOptions) {
     check_filter(c, o.filter.as_ref());
+    // Without `"ordering": "fifo"` a key orders nothing, and is kept for when it is set.
     if let Some(key) = &o.ordering_key {
-        c.check(
-            o.ordering.is_some(),
-            &["body", "orderingKey"],
-            "an ordering key needs \"ordering\": \"fifo\"",
-        );
         let ok = (1..=256).contains(&key.chars().count())
             && key.split('.').all(|seg| !seg.is_empty())
             && !key.bytes().any(|b| b.is_ascii_control());
@@ -359,6 +355,12 @@ pub(super) async fn insert(
     body: EndpointIn,
     uid: Option<String>,
 ) -> ApiResult<EndpointRecord> {
+    // The path names the endpoint to create: it must be a uid, whatever the body says.
+    if let Some(uid) = &uid {
+        let mut c = Checks::default();
+        c.name(&["path", "endpoint_id"], uid, 256);
+        c.done()?;
+    }
     let now = time::now();
     let mut ep = EndpointRecord {
         id: ids::new(Kind::Endpoint),

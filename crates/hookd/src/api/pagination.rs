@@ -37,6 +37,17 @@ pub struct ListResponse<T: ToSchema> {
     pub done: bool,
 }
 
+/// A page's size: 1 to [`MAX_LIMIT`].
+pub fn check_limit(limit: u64) -> ApiResult<()> {
+    match (1..=MAX_LIMIT).contains(&limit) {
+        true => Ok(()),
+        false => Err(ApiError::invalid(
+            &["query", "limit"],
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
 /// A cursor: a key of the list, `-` first to page backwards. Any key
 /// compares in order; this only keeps out what no key is.
 pub fn check_iterator(it: &str) -> ApiResult<()> {
@@ -59,12 +70,7 @@ impl Pager {
     /// to page backwards).
     pub fn new(p: &ListParams, default_order: Ordering) -> ApiResult<Pager> {
         let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                &["query", "limit"],
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+        check_limit(limit)?;
         let descending = p.order.unwrap_or(default_order) == Ordering::Descending;
         let (backwards, after) = match p.iterator.as_deref() {
             None => (false, None),

@@ -87,9 +87,7 @@ async fn consumer_poll(
 ) -> ApiResult<Json<PollerV2PollOut>> {
     check_consumer(&consumer_id)?;
     let limit = q.limit.unwrap_or(50);
-    if !(1..=250).contains(&limit) {
-        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 250"));
-    }
+    super::pagination::check_limit(limit)?;
     let lease_ms = q.lease_duration_ms.unwrap_or(DEFAULT_LEASE_MS);
     if lease_ms > 3_600_000 {
         return Err(ApiError::invalid(

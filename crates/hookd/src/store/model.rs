@@ -152,7 +152,8 @@ pub struct EndpointOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ordering: Option<DeliveryOrder>,
     /// With `fifo`: a dotted path into the payload whose value keeps an order
-    /// of its own (`customer.id`), so one slow key does not hold up another.
+    /// of its own (`customer.id`), so one slow key does not hold up another
+    /// (without `fifo` it orders nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
 }

@@ -1,7 +1,9 @@
 //! Broker destinations against the real brokers the machine runs (their
 //! addresses in `HOOKD_TEST_{NATS,AMQP,REDIS,MQTT}_URL`): every message
 //! arrives once, signed, also when the connection to the broker is cut
-//! and comes back; misdirected publishes fail with the broker's words.
+//! and comes back; misdirected publishes fail with the broker's words. A
+//! NATS server and a Redis of the tests' own (the same programs) are
+//! restarted under load.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,6 +46,36 @@ struct Got {
     body: String,
 }
 
+/// A JetStream stream's messages 1 to `last`.
+async fn stored(stream: &async_nats::jetstream::stream::Stream, last: u64) -> Vec<Got> {
+    let mut got = Vec::new();
+    for seq in 1..=last {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let headers = m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string().to_lowercase(), v[0].to_string()))
+            .collect();
+        got.push(Got {
+            headers,
+            body: String::from_utf8(m.payload.to_vec()).unwrap(),
+        });
+    }
+    got
+}
+
+/// A Redis stream's entries: the body in `payload`, the headers beside it.
+fn entries(entries: Vec<(String, Vec<(String, String)>)>) -> Vec<Got> {
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            let mut headers: HashMap<String, String> = fields.into_iter().collect();
+            let body = headers.remove("payload").unwrap();
+            Got { headers, body }
+        })
+        .collect()
+}
+
 /// Waits until `read` has at least `n` messages; answers them.
 async fn until_read(n: usize, read: &impl AsyncFn() -> Vec<Got>) -> Vec<Got> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -64,14 +96,26 @@ async fn every_message_once_across_a_cut(
     url_at: impl Fn(u16) -> String,
     read: &impl AsyncFn() -> Vec<Got>,
 ) -> (Server, Client, String, String) {
+    let proxy = Proxy::start(addr).await;
+    let (down, up) = (async || proxy.cut(), async || proxy.restore());
+    every_message_once_across(url_at(proxy.port), down, up, read).await
+}
+
+/// Publishes ten messages to an endpoint at `url`, the last five while the
+/// broker is away (between `down` and `up`); each arrives once, signed.
+async fn every_message_once_across(
+    url: String,
+    down: impl AsyncFnOnce(),
+    up: impl AsyncFnOnce(),
+    read: &impl AsyncFn() -> Vec<Got>,
+) -> (Server, Client, String, String) {
     let s = Server::start(&[]);
     let c = s.admin();
-    let proxy = Proxy::start(addr).await;
     let app = c.app("brokers").await;
     let ep = c
         .endpoint(
             &app,
-            json!({"url": url_at(proxy.port), "retrySchedule": [0.2, 0.3, 0.5, 1, 1, 2, 2, 3]}),
+            json!({"url": url, "retrySchedule": [0.2, 0.3, 0.5, 1, 1, 2, 2, 3]}),
         )
         .await;
     let ep_id = ep["id"].as_str().unwrap().to_owned();
@@ -90,7 +134,7 @@ async fn every_message_once_across_a_cut(
     }
     // Acknowledged and recorded before the cut: none of these is sent again.
     succeeded(5).await;
-    proxy.cut();
+    down().await;
     for n in 5..10 {
         publish(n).await;
     }
@@ -101,7 +145,7 @@ async fn every_message_once_across_a_cut(
         .await;
     let error = failed["data"][0]["error"].as_str().unwrap_or_default();
     assert!(!error.is_empty(), "a failed attempt says why: {failed}");
-    proxy.restore();
+    up().await;
     succeeded(10).await;
     let got = until_read(10, read).await;
 
@@ -148,21 +192,8 @@ async fn a_nats_destination_gets_every_message_once_in_its_stream() {
         .await
         .unwrap();
     let read = async || {
-        let mut got = Vec::new();
         let last = stream.clone().info().await.unwrap().state.last_sequence;
-        for seq in 1..=last {
-            let m = stream.get_raw_message(seq).await.unwrap();
-            let headers = m
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_string().to_lowercase(), v[0].to_string()))
-                .collect();
-            got.push(Got {
-                headers,
-                body: String::from_utf8(m.payload.to_vec()).unwrap(),
-            });
-        }
-        got
+        stored(&stream, last).await
     };
     let (_s, c, app, _) =
         every_message_once_across_a_cut(addr, |port| format!("nats://127.0.0.1:{port}/{subject}"), &read).await;
@@ -304,21 +335,14 @@ async fn a_redis_destination_adds_every_message_once_to_its_stream() {
     let key = unique("hookd:stream:");
     let read = async || {
         let mut conn = conn.clone();
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        let found: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
             .arg(&key)
             .arg("-")
             .arg("+")
             .query_async(&mut conn)
             .await
             .unwrap();
-        entries
-            .into_iter()
-            .map(|(_, fields)| {
-                let mut headers: HashMap<String, String> = fields.into_iter().collect();
-                let body = headers.remove("payload").unwrap();
-                Got { headers, body }
-            })
-            .collect()
+        entries(found)
     };
     every_message_once_across_a_cut(
         addr,
@@ -415,4 +439,163 @@ async fn stored_urls(s: &Server) -> Vec<(String, Option<String>)> {
             rows.iter().map(|r| (r.get(0), r.get(1))).collect()
         }
     }
+}
+
+/// A broker of this test's own (the machine's are shared with other tests),
+/// stopped and started again on the same port and data directory.
+struct OwnBroker {
+    program: &'static str,
+    args: Vec<String>,
+    port: u16,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnBroker {
+    /// NATS with JetStream kept in files.
+    fn nats() -> OwnBroker {
+        OwnBroker::new("nats-server", |port, dir| {
+            vec![
+                "-js".into(),
+                "-a".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+                "-sd".into(),
+                dir.into(),
+            ]
+        })
+    }
+
+    /// Redis with every write in its append-only file before it answers.
+    fn redis() -> OwnBroker {
+        OwnBroker::new("redis-server", |port, dir| {
+            [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--dir",
+                dir,
+                "--appendonly",
+                "yes",
+            ]
+            .into_iter()
+            .chain(["--appendfsync", "always", "--save", ""])
+            .map(String::from)
+            .collect()
+        })
+    }
+
+    fn new(program: &'static str, args: impl Fn(u16, &str) -> Vec<String>) -> OwnBroker {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let args = args(port, dir.path().to_str().unwrap());
+        OwnBroker {
+            program,
+            args,
+            port,
+            child: None,
+            _dir: dir,
+        }
+    }
+
+    /// Starts it and waits until it takes connections.
+    async fn start(&mut self) {
+        let child = std::process::Command::new(self.program)
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts (Debian's package): {e}", self.program));
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "{} did not start", self.program);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops it as its service manager would (SIGTERM), and waits for it.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(child.id());
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SIGTERM, through `kill(1)`.
+fn terminate(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_nats_server_gets_every_message_once() {
+    let mut own = OwnBroker::nats();
+    own.start().await;
+    let url = format!("nats://127.0.0.1:{}", own.port);
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    let config = async_nats::jetstream::stream::Config {
+        name: "RESTARTS".into(),
+        subjects: vec!["orders.created".into()],
+        ..Default::default()
+    };
+    js.create_stream(config).await.unwrap();
+    let read = async || {
+        let Ok(client) = async_nats::connect(&url).await else {
+            return Vec::new();
+        };
+        let Ok(mut stream) = async_nats::jetstream::new(client).get_stream("RESTARTS").await else {
+            return Vec::new();
+        };
+        let last = stream.info().await.map_or(0, |i| i.state.last_sequence);
+        stored(&stream, last).await
+    };
+    let own = tokio::sync::Mutex::new(own);
+    let down = async || own.lock().await.stop();
+    let up = async || own.lock().await.start().await;
+    every_message_once_across(format!("{url}/orders.created"), down, up, &read).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_redis_gets_every_message_once() {
+    let mut own = OwnBroker::redis();
+    own.start().await;
+    let url = format!("redis://127.0.0.1:{}", own.port);
+    let read = async || {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return Vec::new();
+        };
+        let found: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg("orders")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        entries(found)
+    };
+    let own = tokio::sync::Mutex::new(own);
+    let down = async || own.lock().await.stop();
+    let up = async || own.lock().await.start().await;
+    every_message_once_across(format!("{url}/0?stream=orders"), down, up, &read).await;
 }

@@ -122,6 +122,15 @@ async fn a_fifo_endpoint_gets_messages_in_order_one_at_a_time_across_a_restart()
         failed >= 10,
         "one attempt in five failed and was retried in place ({failed})"
     );
+
+    // A test attempt takes its turn too, and answers with it.
+    let r = c
+        .post(
+            &format!("/api/v1/app/{app}/endpoint/{ep}/msg/test-attempt"),
+            json!({"eventType": "order.updated", "payload": {"test": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,19 +191,13 @@ async fn an_ordering_key_keeps_one_order_per_key() {
         assert_in_order(&rx, path, &of_path);
     }
 
-    // An ordering key needs FIFO ordering.
-    let r = c
-        .post(
-            &format!("/api/v1/app/{app}/endpoint"),
-            json!({"url": format!("{}/x", rx.url), "orderingKey": "a"}),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["detail"][0]["loc"][1].as_str()),
-        (422, Some("orderingKey")),
-        "{}",
-        r.body
-    );
+    // An ordering key is a dotted path.
+    for bad in ["", "a..b", ".a", "a."] {
+        let body = json!({"url": format!("{}/x", rx.url), "ordering": "fifo", "orderingKey": bad});
+        let r = c.post(&format!("/api/v1/app/{app}/endpoint"), body).await;
+        let field = r.body["detail"][0]["loc"][1].as_str();
+        assert_eq!((r.status, field), (422, Some("orderingKey")), "{bad}: {}", r.body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
