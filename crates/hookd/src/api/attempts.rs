@@ -118,14 +118,9 @@ fn filter_of(scope: AttemptScope, q: &AttemptListParams) -> ApiResult<AttemptFil
     if let Some(it) = &q.iterator {
         super::pagination::check_iterator(it)?;
     }
-    if q.status_code_class
-        .is_some_and(|c| ![0, 100, 200, 300, 400, 500].contains(&c))
-    {
-        return Err(ApiError::invalid(
-            &["query", "status_code_class"],
-            "must be 0, 100, 200, 300, 400 or 500",
-        ));
-    }
+    let mut c = super::validate::Checks::default();
+    c.status_code_class(&["query", "status_code_class"], q.status_code_class);
+    c.done()?;
     Ok(AttemptFilter {
         scope,
         endpoint_id: q.endpoint_id.clone(),

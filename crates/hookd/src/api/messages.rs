@@ -141,10 +141,7 @@ pub(super) fn check(state: &AppState, m: &MessageIn) -> ApiResult<()> {
     if let Some(tags) = &m.tags {
         c.check(tags.len() <= 5, &["body", "tags"], "at most 5 tags");
         for t in tags {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./\\#".contains(&b));
-            c.check(ok, &["body", "tags"], format!("invalid tag {t:?}"));
+            c.tag(&["body", "tags"], t);
         }
     }
     if let Some(d) = m.payload_retention_period {

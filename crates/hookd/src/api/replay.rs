@@ -94,27 +94,11 @@ pub async fn bulk_replay(
     let channel = body.channel.clone().map(|c| vec![c]);
     checks.channels(&["body", "channel"], channel.as_ref());
     if let Some(tag) = &body.tag {
-        let ok = !tag.is_empty()
-            && tag.len() <= 128
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_./\\#".contains(&b));
-        checks.check(
-            ok,
-            &["body", "tag"],
-            "must be 1 to 128 characters of a-z, A-Z, 0-9, '-_./\\#'",
-        );
+        checks.tag(&["body", "tag"], tag);
     }
     let status_ok = body.status.is_none_or(|s| DeliveryStatus::from_code(s).is_some());
     checks.check(status_ok, &["body", "status"], "must be 0, 1, 2, 3 or 4");
-    let class_ok = body
-        .status_code_class
-        .is_none_or(|c| [0, 100, 200, 300, 400, 500].contains(&c));
-    checks.check(
-        class_ok,
-        &["body", "statusCodeClass"],
-        "must be 0, 100, 200, 300, 400 or 500",
-    );
+    checks.status_code_class(&["body", "statusCodeClass"], body.status_code_class);
     checks.done()?;
     let replay = Replay {
         app_id: app.id,

@@ -137,6 +137,23 @@ impl Checks {
         );
     }
 
+    /// Tags: `^[a-zA-Z0-9\-_./\\#]+$`, 1 to 128 characters.
+    pub fn tag(&mut self, loc: &[&str], t: &str) {
+        let ok =
+            !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./\\#".contains(&b));
+        self.check(
+            ok,
+            loc,
+            format!("invalid tag {t:?}: 1 to 128 characters of a-z, A-Z, 0-9, '-_./\\#'"),
+        );
+    }
+
+    /// A class of status codes: 0 (no answer), 100, 200, 300, 400 or 500.
+    pub fn status_code_class(&mut self, loc: &[&str], class: Option<i64>) {
+        let ok = class.is_none_or(|c| [0, 100, 200, 300, 400, 500].contains(&c));
+        self.check(ok, loc, "must be 0, 100, 200, 300, 400 or 500");
+    }
+
     pub fn throttle(&mut self, loc: &[&str], rate: Option<i64>) {
         if let Some(r) = rate {
             self.check((1..=65535).contains(&r), loc, "must be between 1 and 65535");
